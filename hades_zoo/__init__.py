@@ -1,0 +1,14 @@
+"""hades-zoo: behaviour-distillation datasets that train an RL agent in seconds.
+
+>>> import hades_zoo
+>>> ds = hades_zoo.load("cartpole-hades-r-4")
+>>> print(hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=4)))
+"""
+
+from hades_zoo.api import EvalResult, TrainedPolicy, evaluate, train
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import HadesZooError
+from hades_zoo.sources import list_datasets, load
+
+__version__ = "0.1.0"
+__all__ = ["load", "list_datasets", "train", "evaluate", "SyntheticDataset", "TrainedPolicy", "EvalResult", "HadesZooError"]

@@ -1,0 +1,208 @@
+"""The client's user-facing functions: ``train`` and ``evaluate``.
+
+Thin wrappers that resolve defaults from the dataset (its recipe, init,
+protocol and observation normalisation), then call the same pure ``make_bc`` /
+``make_evaluate`` that the distillation engine vmaps over its population.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hades_zoo import envs
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import ConfigError, IncompatibleDatasetError
+from hades_zoo.evaluate import Protocol, get_protocol, make_evaluate
+from hades_zoo.policies import Policy, make_policy
+from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
+
+
+@dataclasses.dataclass
+class TrainedPolicy:
+    """``num_seeds`` policies behaviour-cloned on one dataset (params stacked on axis 0)."""
+
+    policy: Policy
+    params: Any
+    dataset: SyntheticDataset
+    recipe: Recipe
+    arch: str
+    seeds: list[int]
+    timing: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    def params_of(self, index: int = 0):
+        return jax.tree.map(lambda x: x[index], self.params)
+
+    def normalize(self, obs):
+        """Dataset-space observations. ``running`` normalisation depends on the rollout,
+        so deploy such a policy through ``evaluate`` (or keep running stats yourself)."""
+        ds = self.dataset
+        obs = jnp.asarray(obs, jnp.float32).reshape((*jnp.shape(obs)[: jnp.ndim(obs) - len(ds.spec.obs_shape)], -1))
+        if ds.obs_norm == "const":
+            return (obs - ds.obs_mean.reshape(-1)) / jnp.sqrt(ds.obs_var.reshape(-1) + 1e-8)
+        return obs
+
+    def act(self, obs, *, key=None, index: int = 0):
+        """Action(s) for raw env observation(s): greedy without ``key``, sampled with one."""
+        params = self.params_of(index)
+        sample = key is not None
+        return self.policy.act(key if sample else jax.random.PRNGKey(0), params, self.normalize(obs), sample)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalResult:
+    env: str
+    protocol: str
+    returns: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+    def __str__(self) -> str:
+        return f"{self.mean:.2f} ± {self.std:.2f} ({len(self.returns)} seeds, {self.protocol})"
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_bc(policy: Policy, recipe: Recipe):
+    return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, None)))
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
+    return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
+
+
+def _as_dataset(dataset) -> SyntheticDataset:
+    if isinstance(dataset, SyntheticDataset):
+        return dataset
+    from hades_zoo.sources import load
+
+    return load(dataset)
+
+
+def train(
+    dataset,
+    model=None,
+    *,
+    seed: int = 0,
+    num_seeds: int = 1,
+    epochs: int | None = None,
+    lr: float | None = None,
+    init: str | InitSpec = "dataset",
+) -> TrainedPolicy:
+    """Behaviour-clone ``num_seeds`` policies on ``dataset`` at once (vmapped).
+
+    Args:
+        dataset: a ``SyntheticDataset``, a catalog name or a path.
+        model: *optional*, defaults to the dataset's own architecture. An architecture
+            string (``"mlp-4x256-relu"``) or any ``flax.linen.Module`` mapping flat
+            observations to action means (continuous) or logits (discrete).
+        seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
+        epochs, lr: *optional* overrides of the dataset's recipe.
+        init: ``"dataset"`` (default) uses the dataset's own init: the fixed one of a
+            HaDES-F dataset when training its own architecture, else random;
+            ``"random"``; or an explicit ``InitSpec``.
+
+    Returns:
+        A ``TrainedPolicy``; pass it to ``evaluate``.
+
+    Example:
+        >>> ds = hades_zoo.load("cartpole-hades-r-4")
+        >>> print(hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=4)))
+    """
+    t0 = time.perf_counter()
+    ds = _as_dataset(dataset)
+    if num_seeds < 1:
+        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    spec = ds.spec
+    arch = ds.recipe.arch if model is None else model
+    arch_name = arch if isinstance(arch, str) else type(arch).__name__
+    if isinstance(init, InitSpec):
+        init_spec = init
+    elif init == "dataset":
+        init_spec = ds.recipe.init if arch_name == ds.recipe.arch else InitSpec()
+    elif init == "random":
+        init_spec = InitSpec()
+    else:
+        raise ConfigError(f"init must be 'dataset', 'random' or an InitSpec, got {init!r}")
+    recipe = dataclasses.replace(
+        ds.recipe,
+        arch=arch_name,
+        epochs=ds.recipe.epochs if epochs is None else int(epochs),
+        lr=ds.recipe.lr if lr is None else float(lr),
+        init=init_spec,
+    )
+    policy = make_policy(arch, spec.obs_shape, spec.action_dim, spec.discrete)
+    seeds = list(range(num_seeds))
+    keys = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds]
+    params0 = init_params(policy, init_spec, keys)
+    t1 = time.perf_counter()
+    params = _batched_bc(policy, recipe)(params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
+    params = jax.block_until_ready(params)
+    t2 = time.perf_counter()
+    timing = {"load_s": 0.0, "init_s": t1 - t0, "bc_s": t2 - t1}
+    return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing)
+
+
+_VERSION_WARNED: set = set()
+
+
+def _warn_versions(ds: SyntheticDataset, spec: envs.EnvSpec) -> None:
+    recorded = {k: v for k, v in (ds.versions or {}).items() if k in ("brax", "gymnax", "mujoco")}
+    if not recorded:
+        return
+    current = envs.simulator_versions(spec)
+    diff = {k: (v, current.get(k)) for k, v in recorded.items() if current.get(k) != v}
+    key = (spec.env_id, tuple(sorted(diff.items())))
+    if diff and key not in _VERSION_WARNED:
+        _VERSION_WARNED.add(key)
+        desc = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items())
+        warnings.warn(f"{ds.name or ds.source or 'dataset'} was made with {desc}; returns may differ", stacklevel=3)
+
+
+def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0) -> EvalResult:
+    """Roll every trained seed out in the real env; returns one score per seed.
+
+    Args:
+        trained: what ``train`` returned.
+        env: *optional*, defaults to the dataset's env; another env must have the same
+            observation and action spaces.
+        protocol: *optional*, defaults to the dataset's own protocol; a name
+            (``paper``, ``episodes``, ...), dict or ``Protocol``.
+        seed: evaluation seed; seed ``i`` of the policy uses key ``i`` of ``split(PRNGKey(seed))``.
+    """
+    ds = trained.dataset
+    spec = ds.spec if env is None else envs.get_spec(env)
+    if (spec.obs_shape, spec.action_dim, spec.discrete) != (ds.spec.obs_shape, ds.spec.action_dim, ds.spec.discrete):
+        raise IncompatibleDatasetError(
+            f"dataset is for {ds.env_id} (obs {ds.spec.obs_shape}, actions {ds.spec.action_dim}) and cannot drive "
+            f"{spec.env_id} (obs {spec.obs_shape}, actions {spec.action_dim}); evaluate on {ds.env_id}"
+        )
+    proto = ds.protocol if protocol is None else get_protocol(protocol, spec)
+    _warn_versions(ds, spec)
+    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.obs_norm)
+    mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
+    var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
+    t0 = time.perf_counter()
+    scores = fn(jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
+    scores = np.asarray(jax.block_until_ready(scores), dtype=np.float64)
+    trained.timing["eval_s"] = time.perf_counter() - t0
+    if not np.all(np.isfinite(scores)):
+        raise IncompatibleDatasetError(f"evaluation of {ds.name or ds.env_id} produced non-finite returns")
+    return EvalResult(spec.env_id, proto.name, [float(s) for s in scores])

@@ -1,0 +1,158 @@
+"""``hades-zoo``: list, inspect, train and import datasets from the shell.
+
+Every command exits 0 on success; on a ``HadesZooError`` it prints one line
+``error: ...`` and exits 2 (any other failure: one line and exit 1), with the
+traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from hades_zoo.errors import HadesZooError
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache: a second `train` of the same shapes skips XLA."""
+    import jax
+
+    path = os.environ.get("HADES_ZOO_JAX_CACHE") or str(Path.home() / ".cache" / "hades-zoo" / "jax")
+    if path.lower() in ("", "0", "off", "none"):
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def run_cli(group: click.Group, prog: str, argv=None) -> None:
+    """Run a click group with our error contract (shared with the ``distill`` CLI)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        group.main(args=argv, prog_name=prog, standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except HadesZooError as e:
+        if debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 - the contract is one line unless --debug
+        if debug:
+            raise
+        click.echo(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+@click.group(help="Behaviour-distillation datasets: list, inspect, train agents, import the authors' files. "
+             "Add --debug anywhere for tracebacks.")
+def cli():
+    pass
+
+
+@cli.command("list", help="List the datasets in the bundled catalog.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_cmd(as_json):
+    from hades_zoo.sources import list_datasets
+
+    rows = list_datasets()
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "env", "method", "pairs", "return", "revision", "bytes")
+    for r in rows:
+        rec = r.get("recorded_return") or {}
+        table.add_row(r["name"], r["env_id"], r["method"], str(r["size"]), f"{rec.get('value', float('nan')):.1f}",
+                      r["revision"], str(r["bytes"]))
+    Console().print(table)
+    if not rows:
+        click.echo("(the catalog is empty)")
+
+
+@cli.command(help="Show a dataset's metadata (name or path).")
+@click.argument("name_or_path")
+def info(name_or_path):
+    from hades_zoo.sources import load
+
+    ds = load(name_or_path)
+    meta = ds.metadata
+    meta["shapes"] = {k: list(v.shape) for k, v in ds.tensors().items()}
+    meta["source"] = ds.source
+    click.echo(json.dumps(meta, indent=1, default=str))
+
+
+def _float_or_none(v):
+    return None if v is None else float(v)
+
+
+@cli.command(help="Behaviour-clone policies on a dataset and evaluate them in the real env.")
+@click.argument("name_or_path")
+@click.option("--arch", default=None, help="Architecture, e.g. mlp-2x512-tanh, mlp-4x256-relu, resmlp-2x256-relu, "
+              "attn-1x64-gelu (default: the dataset's own).")
+@click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 4096), help="Policies trained at once (vmap).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the dataset's recipe).")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: recipe).")
+@click.option("--init", "init", default="dataset", type=click.Choice(["dataset", "random"]), show_default=True,
+              help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
+@click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
+              "episodes (default: the dataset's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
+    t0 = time.perf_counter()
+    enable_compilation_cache()
+    import hades_zoo
+    from hades_zoo.sources import load
+
+    ds = load(name_or_path)
+    t_load = time.perf_counter() - t0
+    trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
+    result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed)
+    timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
+    timing["total_s"] = time.perf_counter() - t0
+    out = {
+        "dataset": ds.name or ds.source, "env": ds.env_id, "arch": trained.arch, "protocol": result.protocol,
+        "seeds": trained.seeds, "returns": result.returns, "mean": result.mean, "std": result.std,
+        "recorded_return": (ds.recorded_return or {}).get("value"),
+        "recipe": trained.recipe.to_dict(), "timing": {k: round(v, 3) for k, v in timing.items()},
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        rec = out["recorded_return"]
+        click.echo(f"{ds.name or ds.source} [{ds.env_id}] {trained.arch}: {result}"
+                   + (f"  (recorded: {rec:.2f})" if rec is not None else "")
+                   + f"  in {timing['total_s']:.1f} s")
+
+
+@cli.command("import-legacy", help="Convert an authors' data_final.pkl (restricted unpickler) to .safetensors.")
+@click.argument("pickle_file", type=click.Path(dir_okay=False))
+@click.option("--env", required=True, help="Env the pickle was distilled on (checked against its config).")
+@click.option("--method", required=True, type=click.Choice(["r", "f"], case_sensitive=False), help="HaDES-R or HaDES-F (checked).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
+def import_legacy(pickle_file, env, method, out):
+    from hades_zoo.legacy import convert
+
+    ds = convert(pickle_file, env, method)
+    digest = ds.save(out)
+    click.echo(f"wrote {out} ({ds.name}, {ds.size} pairs, recorded return {ds.recorded_return['value']:.2f}, sha256 {digest[:12]}…)")
+
+
+main = functools.partial(run_cli, cli, "hades-zoo")

@@ -1,0 +1,202 @@
+"""``SyntheticDataset``: a few state-action pairs plus everything needed to use them.
+
+Validated on construction, so a dataset object is always usable: shapes and
+dtypes match its env, values are finite, labels are distributions, and the
+recipe and protocol it was distilled for parse.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import numpy as np
+
+from hades_zoo import format as fmt
+from hades_zoo.envs.specs import EnvSpec, get_spec
+from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
+from hades_zoo.evaluate import NORM_KINDS, Protocol, get_protocol
+from hades_zoo.train import Recipe
+
+METHODS = ("hades-r", "hades-f", "imported")
+_NORM_TENSORS = ("obs_mean", "obs_var")
+
+
+def default_recipe(spec: EnvSpec) -> Recipe:
+    """The paper's recipe for the env family (brax hopper/IDP: 200 steps, else 400)."""
+    if spec.minatar:
+        return Recipe("mlp-2x512-relu", 0.03, 64, None, "xent")
+    if spec.discrete:
+        return Recipe("mlp-2x64-tanh", 0.01, 100, None, "xent")
+    if spec.family == "gymnax":
+        return Recipe("mlp-2x64-tanh", 0.01, 100, 1.0, "gaussian-nll")
+    return Recipe(epochs=200 if spec.env_id in ("hopper", "inverted_double_pendulum") else 400)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SyntheticDataset:
+    """A distilled dataset. ``actions`` for continuous envs, ``labels`` (target
+    distributions, a zero row = unused state) for discrete ones."""
+
+    states: np.ndarray
+    env_id: str
+    actions: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    method: str = "hades-r"
+    recipe: Recipe | None = None
+    protocol: Protocol | str = "paper"
+    obs_norm: str = "none"
+    obs_mean: np.ndarray | None = None
+    obs_var: np.ndarray | None = None
+    recorded_return: dict | None = None
+    provenance: dict = dataclasses.field(default_factory=dict)
+    versions: dict = dataclasses.field(default_factory=dict)
+    name: str | None = None
+    extra: dict = dataclasses.field(default_factory=dict)
+    source: str | None = None  # where it was read from (not stored)
+
+    def __post_init__(self):
+        try:
+            spec = get_spec(self.env_id)
+        except UnknownEnvError as e:
+            raise IncompatibleDatasetError(f"{self._where()}: {e}") from None
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        set_("env_id", spec.env_id)
+        if self.recipe is None:
+            set_("recipe", default_recipe(spec))
+        elif isinstance(self.recipe, dict):
+            set_("recipe", Recipe.from_dict(self.recipe))
+        set_("protocol", get_protocol(self.protocol, spec))
+        for k in ("states", "actions", "labels", "obs_mean", "obs_var"):
+            v = getattr(self, k)
+            if v is not None:
+                set_(k, np.asarray(v))
+        self._validate(spec)
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def spec(self) -> EnvSpec:
+        return get_spec(self.env_id)
+
+    @property
+    def size(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def discrete(self) -> bool:
+        return self.labels is not None
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.labels if self.discrete else self.actions
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Everything stored in the file's ``__metadata__`` (decoded)."""
+        spec = self.spec
+        return {
+            "name": self.name,
+            "env_id": self.env_id,
+            "backend": spec.backend,
+            "method": self.method,
+            "size": str(self.size),
+            "recipe": self.recipe.to_dict(),
+            "protocol": self.protocol.to_dict(),
+            "obs_norm": {"kind": self.obs_norm, "eps": 1e-8},
+            "recorded_return": self.recorded_return,
+            "provenance": self.provenance,
+            "versions": self.versions,
+            "extra": self.extra or None,
+        }
+
+    def replace(self, **changes) -> "SyntheticDataset":
+        return dataclasses.replace(self, **changes)
+
+    # -- io ---------------------------------------------------------------------------
+    def tensors(self) -> dict[str, np.ndarray]:
+        out = {"states": self.states}
+        out["labels" if self.discrete else "actions"] = self.targets
+        if self.obs_norm == "const":
+            out["obs_mean"], out["obs_var"] = self.obs_mean, self.obs_var
+        return out
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write the dataset atomically; returns the sha256 of the file written."""
+        return fmt.write(path, self.tensors(), self.metadata)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SyntheticDataset":
+        """Read, verify (sha256, format version) and validate a dataset file."""
+        tensors, meta = fmt.read(path)
+        return cls.from_parts(tensors, meta, source=str(path))
+
+    @classmethod
+    def from_parts(cls, tensors: dict, meta: dict, source: str | None = None) -> "SyntheticDataset":
+        where = source or "dataset"
+        missing = [k for k in ("env_id", "recipe", "protocol", "obs_norm") if k not in meta]
+        if missing or "states" not in tensors:
+            raise IncompatibleDatasetError(f"{where}: missing {missing or ['states tensor']}; the file was not written by hades-zoo")
+        try:
+            ds = cls(
+                states=tensors["states"], env_id=meta["env_id"], actions=tensors.get("actions"),
+                labels=tensors.get("labels"), method=meta.get("method", "imported"),
+                recipe=meta["recipe"], protocol=meta["protocol"], obs_norm=meta["obs_norm"].get("kind", "none"),
+                obs_mean=tensors.get("obs_mean"), obs_var=tensors.get("obs_var"),
+                recorded_return=meta.get("recorded_return"), provenance=meta.get("provenance") or {},
+                versions=meta.get("versions") or {}, name=meta.get("name"), extra=meta.get("extra") or {},
+                source=source,
+            )
+        except ConfigError as e:
+            raise IncompatibleDatasetError(f"{where}: {e}") from None
+        if "size" in meta and meta["size"] != str(ds.size):
+            raise IncompatibleDatasetError(f"{where}: metadata says {meta['size']} pairs but the file holds {ds.size}")
+        return ds
+
+    # -- validation -------------------------------------------------------------------
+    def _where(self) -> str:
+        return self.source or self.name or "dataset"
+
+    def _fail(self, msg: str):
+        raise IncompatibleDatasetError(f"{self._where()}: {msg}")
+
+    def _check_array(self, key: str, shape: tuple) -> None:
+        arr = getattr(self, key)
+        if arr.dtype != np.float32:
+            self._fail(f"{key} must be float32, got {arr.dtype}; convert with .astype(np.float32)")
+        if tuple(arr.shape) != tuple(shape):
+            self._fail(f"{key} has shape {tuple(arr.shape)}, expected {tuple(shape)} for {self.env_id}")
+        if not np.all(np.isfinite(arr)):
+            self._fail(f"{key} contains {int(np.sum(~np.isfinite(arr)))} NaN/inf values; the dataset is unusable")
+
+    def _validate(self, spec: EnvSpec) -> None:
+        if self.method not in METHODS:
+            self._fail(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
+        if self.states.ndim < 1 or self.states.shape[0] < 1:
+            self._fail(f"states must have shape (D, {', '.join(map(str, spec.obs_shape))}) with D >= 1")
+        D = self.states.shape[0]
+        self._check_array("states", (D, *spec.obs_shape))
+        if spec.discrete:
+            if self.labels is None or self.actions is not None:
+                self._fail(f"{spec.env_id} has discrete actions: the dataset needs 'labels' (D, {spec.action_dim}), not 'actions'")
+            self._check_array("labels", (D, spec.action_dim))
+            sums = self.labels.sum(axis=1)
+            if np.any(self.labels < 0) or not np.all(np.isclose(sums, 1.0, atol=1e-4) | (sums == 0)):
+                self._fail("labels must be non-negative rows summing to 1 (or all-zero for an unused state)")
+            if self.recipe.loss != "xent":
+                self._fail(f"a discrete dataset needs the 'xent' loss, recipe says {self.recipe.loss!r}")
+        else:
+            if self.actions is None or self.labels is not None:
+                self._fail(f"{spec.env_id} has continuous actions: the dataset needs 'actions' (D, {spec.action_dim}), not 'labels'")
+            self._check_array("actions", (D, spec.action_dim))
+            if self.recipe.loss != "gaussian-nll":
+                self._fail(f"a continuous dataset needs the 'gaussian-nll' loss, recipe says {self.recipe.loss!r}")
+        if self.obs_norm not in NORM_KINDS:
+            self._fail(f"unknown observation normalisation {self.obs_norm!r}; use one of {', '.join(NORM_KINDS)}")
+        if self.obs_norm == "const":
+            for key in _NORM_TENSORS:
+                if getattr(self, key) is None:
+                    self._fail(f"constant observation normalisation needs the {key} tensor")
+                self._check_array(key, spec.obs_shape)
+            if np.any(self.obs_var < 0):
+                self._fail("obs_var has negative entries")

@@ -1,0 +1,96 @@
+"""One small functional env API over brax and gymnax.
+
+``make(env_id)`` returns an ``Env`` with two pure, jit- and vmap-able functions
+on a *single* env (vmap them for a batch)::
+
+    obs, state = env.reset(key)
+    obs, state, reward, done = env.step(key, state, action)
+
+Observations are flat float32 vectors, episodes auto-reset inside ``step``,
+``done`` covers termination and truncation, and continuous actions are given in
+the policy's [-1, 1] space: ``step`` clips them and rescales to the env's range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from hades_zoo.envs.specs import ENV_SPECS, EnvSpec, get_spec
+
+__all__ = ["Env", "EnvSpec", "ENV_SPECS", "get_spec", "make", "simulator_versions"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Env:
+    spec: EnvSpec
+    reset: Callable[[jax.Array], tuple[jax.Array, Any]]
+    step: Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array, jax.Array]]
+
+
+def _to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
+    if spec.discrete:
+        return action.astype(jnp.int32)
+    a = jnp.clip(action, -1.0, 1.0)
+    return spec.action_low + (a + 1.0) * 0.5 * (spec.action_high - spec.action_low)
+
+
+def _make_brax(spec: EnvSpec) -> Env:
+    # brax prints deprecation warnings on import; they are not ours to act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from brax import envs as brax_envs
+        from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
+
+        env = brax_envs.get_environment(spec.env_id, backend="positional")
+    env = AutoResetWrapper(EpisodeWrapper(env, episode_length=spec.episode_length, action_repeat=1))
+
+    def reset(key):
+        state = env.reset(key)
+        return state.obs, state
+
+    def step(key, state, action):
+        state = env.step(state, _to_env_action(spec, action))
+        return state.obs, state, state.reward, state.done > 0.5
+
+    return Env(spec, reset, step)
+
+
+def _make_gymnax(spec: EnvSpec) -> Env:
+    import gymnax
+
+    env, params = gymnax.make(spec.env_id)
+
+    def reset(key):
+        obs, state = env.reset(key, params)
+        return obs.reshape(-1).astype(jnp.float32), state
+
+    def step(key, state, action):
+        a = _to_env_action(spec, action)
+        if not spec.discrete:
+            a = a.reshape(env.action_space(params).shape)
+        obs, state, reward, terminated, truncated, _ = env.step(key, state, a, params)
+        done = jnp.logical_or(terminated, truncated)
+        return obs.reshape(-1).astype(jnp.float32), state, jnp.asarray(reward, jnp.float32), done
+
+    return Env(spec, reset, step)
+
+
+@functools.lru_cache(maxsize=None)
+def make(env_id: str) -> Env:
+    """The env for ``env_id`` (upstream id or slug); cached so jitted users reuse it."""
+    spec = get_spec(env_id)
+    return _make_brax(spec) if spec.family == "brax" else _make_gymnax(spec)
+
+
+def simulator_versions(spec: EnvSpec) -> dict[str, str]:
+    """Versions of the packages that define this env's dynamics (recorded in datasets)."""
+    from importlib.metadata import version
+
+    names = ["brax", "mujoco"] if spec.family == "brax" else ["gymnax"]
+    return {n: version(n) for n in names}

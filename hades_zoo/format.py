@@ -1,0 +1,129 @@
+"""The on-disk format: one ``.safetensors`` file per dataset.
+
+Tensors: ``states`` (D, *obs_shape) float32; ``actions`` (D, act_dim) float32 for
+continuous envs or ``labels`` (D, n_actions) float32 target distributions for
+discrete envs; optional ``obs_mean``/``obs_var`` (obs_shape) float32 for constant
+observation normalisation (extra tensors are allowed for other task kinds).
+
+``__metadata__`` holds strings only; structured values are JSON. Key
+``sha256`` is the hash of the tensor payload (``payload_sha256``) so that a file
+given by path verifies itself; ``format`` is the version (``hades-zoo/1``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError
+
+FORMAT_VERSION = "hades-zoo/1"
+MAX_HEADER_BYTES = 16 * 1024 * 1024
+JSON_KEYS = ("recipe", "protocol", "obs_norm", "recorded_return", "provenance", "versions", "evaluations", "extra")
+
+
+def payload_sha256(tensors: Mapping[str, np.ndarray]) -> str:
+    """sha256 over the tensors in sorted-name order: ``name|dtype|shape\\n`` then the
+    little-endian C-order bytes of each. Independent of header layout and metadata."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        h.update(f"{name}|{arr.dtype.str}|{list(arr.shape)}\n".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def encode_metadata(meta: Mapping[str, object]) -> dict[str, str]:
+    out = {}
+    for k, v in meta.items():
+        if v is None:
+            continue
+        out[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return out
+
+
+def decode_metadata(meta: Mapping[str, str], path) -> dict:
+    out: dict = {}
+    for k, v in meta.items():
+        if k in JSON_KEYS:
+            try:
+                out[k] = json.loads(v)
+            except json.JSONDecodeError:
+                raise CorruptDatasetError(f"{path}: metadata field {k!r} is not valid JSON; the file is damaged, download or export it again") from None
+        else:
+            out[k] = v
+    return out
+
+
+def write(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> str:
+    """Write atomically (temp file + rename, never a partial file); returns the file sha256."""
+    from safetensors.numpy import save
+
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    meta = dict(meta)
+    meta["format"] = FORMAT_VERSION
+    meta["sha256"] = payload_sha256(tensors)
+    data = save(tensors, metadata=encode_metadata(meta))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read and verify a dataset file: structure, format version, payload sha256."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorruptDatasetError(f"{path}: no such dataset file; check the path or use a catalog name (hades-zoo list)")
+    data = path.read_bytes()
+    if len(data) < 8:
+        raise CorruptDatasetError(f"{path}: file is truncated ({len(data)} bytes); download or export it again")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > len(data):
+        raise CorruptDatasetError(f"{path}: file is truncated or not a safetensors file; download or export it again")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+        from safetensors.numpy import load
+
+        tensors = load(data)
+    except Exception as e:  # safetensors raises its own SafetensorError for bad layouts
+        raise CorruptDatasetError(f"{path}: not a readable safetensors file ({type(e).__name__}); download or export it again") from None
+    raw_meta = header.get("__metadata__") or {}
+    version = raw_meta.get("format")
+    if version != FORMAT_VERSION:
+        raise IncompatibleDatasetError(
+            f"{path}: format version {version!r} is not {FORMAT_VERSION!r}; "
+            + ("this is not a hades-zoo dataset (convert it with hades-zoo import-legacy)" if version is None else "upgrade hades-zoo to read it")
+        )
+    expected = raw_meta.get("sha256")
+    actual = payload_sha256(tensors)
+    if expected != actual:
+        raise CorruptDatasetError(
+            f"{path}: sha256 mismatch (file says {str(expected)[:12]}…, content is {actual[:12]}…): the data is corrupted; download or export it again"
+        )
+    return tensors, decode_metadata(raw_meta, path)

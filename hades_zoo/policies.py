@@ -1,0 +1,211 @@
+"""Architecture specs -> flax modules, and the policy heads behaviour cloning trains.
+
+A *network* is any flax module mapping a flat observation batch ``(..., obs_dim)``
+to ``(..., out_dim)``: action means for continuous envs, logits for discrete ones.
+``Policy`` adds what the paper adds around it: a learned, state-independent
+``log_std`` for a Gaussian, or a categorical over logits. The log-std lives
+beside the network's own parameters (``{"net": ..., "log_std": ...}``) so that the
+network's parameter paths, and therefore its initialisation from a given key,
+match the authors' ``Dense_0/Dense_1/Dense_2`` exactly.
+
+Architecture strings (``parse_arch``):
+  ``mlp-{depth}x{width}-{act}``      plain MLP, e.g. ``mlp-2x512-tanh``
+  ``resmlp-{blocks}x{width}-{act}``  residual MLP blocks with layer norm
+  ``attn-{layers}x{width}-{act}``    self-attention over observation features
+  ``conv-{channels}-{act}``           small conv-net for image observations (MinAtar)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from hades_zoo.errors import ConfigError
+
+ACTIVATIONS: dict[str, Callable] = {
+    "relu": nn.relu,
+    "tanh": nn.tanh,
+    "gelu": nn.gelu,
+    "elu": nn.elu,
+    "silu": nn.silu,
+    "swish": nn.silu,
+    "leaky_relu": nn.leaky_relu,
+}
+
+_HIDDEN_INIT = nn.initializers.orthogonal(math.sqrt(2))
+_HEAD_INIT = nn.initializers.orthogonal(0.01)
+_ZEROS = nn.initializers.constant(0.0)
+
+
+def _dense(features: int, head: bool = False) -> nn.Dense:
+    return nn.Dense(features, kernel_init=_HEAD_INIT if head else _HIDDEN_INIT, bias_init=_ZEROS)
+
+
+class MLP(nn.Module):
+    """The paper's network: ``Dense -> act`` per hidden layer, then a small-init head."""
+
+    hidden: Sequence[int]
+    out_dim: int
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        for width in self.hidden:
+            x = act(_dense(width)(x))
+        return _dense(self.out_dim, head=True)(x)
+
+
+class ResidualMLP(nn.Module):
+    """Pre-norm residual blocks: a different inductive bias from the plain MLP."""
+
+    blocks: int
+    width: int
+    out_dim: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        x = _dense(self.width)(x)
+        for _ in range(self.blocks):
+            h = nn.LayerNorm()(x)
+            h = _dense(self.width)(act(_dense(self.width)(h)))
+            x = x + h
+        return _dense(self.out_dim, head=True)(act(x))
+
+
+class FeatureAttention(nn.Module):
+    """Treats each observation feature as a token (value embedding + learned
+    position), applies self-attention blocks, mean-pools: no MLP at all on the
+    raw observation vector."""
+
+    layers: int
+    width: int
+    out_dim: int
+    activation: str = "gelu"
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        n = x.shape[-1]
+        value = nn.Dense(self.width, kernel_init=nn.initializers.normal(1.0))(x[..., None])
+        pos = self.param("pos", nn.initializers.normal(0.02), (n, self.width))
+        h = value + pos
+        for _ in range(self.layers):
+            h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(h))
+            h = h + _dense(self.width)(act(_dense(self.width)(nn.LayerNorm()(h))))
+        return _dense(self.out_dim, head=True)(act(h.mean(axis=-2)))
+
+
+class ConvNet(nn.Module):
+    """A small conv-net for image observations, given flat and reshaped here."""
+
+    image_shape: Sequence[int]
+    channels: int
+    out_dim: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        lead = x.shape[:-1]
+        img = x.reshape((-1, *self.image_shape))
+        h = act(nn.Conv(self.channels, (3, 3), kernel_init=_HIDDEN_INIT, bias_init=_ZEROS)(img))
+        h = h.reshape((h.shape[0], -1))
+        h = act(_dense(128)(h))
+        return _dense(self.out_dim, head=True)(h).reshape((*lead, self.out_dim))
+
+
+_ARCH_RE = re.compile(r"^(mlp|resmlp|attn)-(\d+)x(\d+)-([a-z_]+)$|^(conv)-(\d+)-([a-z_]+)$")
+ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "attn-1x64-gelu", "conv-16-relu")
+
+
+def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Module:
+    """Build the network an architecture string names (see the module docstring)."""
+    m = _ARCH_RE.match(spec.strip().lower()) if isinstance(spec, str) else None
+    if m is None:
+        raise ConfigError(
+            f"unknown architecture spec {spec!r}; use one of the forms {', '.join(ARCH_EXAMPLES)}"
+        )
+    if m.group(5):
+        channels, act = int(m.group(6)), m.group(7)
+        if len(obs_shape) != 3:
+            raise ConfigError(f"architecture {spec!r} needs image observations (H, W, C), got shape {tuple(obs_shape)}")
+        _check_act(act, spec)
+        return ConvNet(tuple(obs_shape), channels, out_dim, act)
+    kind, depth, width, act = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+    _check_act(act, spec)
+    if width < 1 or (kind != "mlp" and depth < 1):
+        raise ConfigError(f"architecture {spec!r}: width and depth must be positive")
+    if kind == "mlp":
+        return MLP((width,) * depth, out_dim, act)
+    if kind == "resmlp":
+        return ResidualMLP(depth, width, out_dim, act)
+    if width % 4:
+        raise ConfigError(f"architecture {spec!r}: attention width must be a multiple of 4 heads")
+    return FeatureAttention(depth, width, out_dim, act)
+
+
+def _check_act(act: str, spec: str) -> None:
+    if act not in ACTIVATIONS:
+        raise ConfigError(f"architecture {spec!r}: unknown activation {act!r}; use one of {', '.join(ACTIVATIONS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """A network plus its action distribution; hashable so jitted builders can cache on it.
+
+    ``discrete``: categorical over ``net`` logits; else a diagonal Gaussian with
+    mean ``net(obs)`` and a learned state-independent ``log_std`` (init 0).
+    """
+
+    net: nn.Module
+    obs_dim: int
+    action_dim: int
+    discrete: bool
+
+    def init(self, key: jax.Array) -> dict:
+        params = {"net": self.net.init(key, jnp.zeros((self.obs_dim,), jnp.float32))}
+        if not self.discrete:
+            params["log_std"] = jnp.zeros((self.action_dim,), jnp.float32)
+        return params
+
+    def __call__(self, params: dict, obs: jax.Array) -> jax.Array:
+        return self.net.apply(params["net"], obs)
+
+    def log_prob(self, params: dict, obs: jax.Array, target: jax.Array) -> jax.Array:
+        """Continuous: Gaussian log-density summed over action dims, per pair."""
+        mean = self(params, obs)
+        log_std = params["log_std"]
+        z = (target - mean) * jnp.exp(-log_std)
+        return jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+
+    def act(self, key: jax.Array, params: dict, obs: jax.Array, sample: bool = True) -> jax.Array:
+        """An action for ``obs``: sampled (the paper's eval) or the mode (greedy)."""
+        out = self(params, obs)
+        if self.discrete:
+            return jax.random.categorical(key, out) if sample else jnp.argmax(out, axis=-1)
+        if not sample:
+            return out
+        return out + jnp.exp(params["log_std"]) * jax.random.normal(key, out.shape)
+
+
+def make_policy(model, obs_shape: Sequence[int], action_dim: int, discrete: bool) -> Policy:
+    """A ``Policy`` from an architecture string or any flax module (obs -> out)."""
+    obs_dim = int(math.prod(obs_shape))
+    if isinstance(model, str):
+        model = parse_arch(model, action_dim, obs_shape)
+    elif not isinstance(model, nn.Module):
+        raise ConfigError(
+            f"model must be an architecture string (e.g. {ARCH_EXAMPLES[0]!r}) or a flax.linen.Module, "
+            f"got {type(model).__name__}"
+        )
+    return Policy(model, obs_dim, action_dim, discrete)
