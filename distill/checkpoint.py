@@ -1,0 +1,70 @@
+"""Atomic checkpoints of a run (safetensors, never pickle).
+
+The ES state's leaves are stored under their index in ``jax.tree.leaves`` order;
+restoring fills a freshly built state of the same run, so a file from another
+config (different leaf count, shapes or dtypes) is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from hades_zoo.errors import ConfigError, CorruptDatasetError
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save(run_dir: Path, key, state, generation: int, extra: dict) -> None:
+    from safetensors.numpy import save as st_save
+
+    tensors = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+    tensors["key"] = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
+    meta = {"generation": str(generation), "extra": json.dumps(extra, sort_keys=True)}
+    atomic_write_bytes(run_dir / CHECKPOINT, st_save(tensors, metadata=meta))
+
+
+def load(run_dir: Path, template_state):
+    """``(key, state, generation, extra)`` from ``run_dir``, shaped like ``template_state``."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
+    path = run_dir / CHECKPOINT
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {CHECKPOINT}; the run never reached its first checkpoint, start it again with `distill run`")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+    except (SafetensorError, ValueError) as e:
+        raise CorruptDatasetError(f"{path}: checkpoint is unreadable ({e}); delete the run directory and start again") from None
+    leaves, treedef = jax.tree.flatten(template_state)
+    if len(tensors) - 1 != len(leaves):
+        raise ConfigError(f"{path}: checkpoint has {len(tensors) - 1} state arrays, this config needs {len(leaves)}")
+    restored = []
+    for i, leaf in enumerate(leaves):
+        arr = tensors[f"leaf_{i:04d}"]
+        if arr.shape != np.shape(leaf) or arr.dtype != np.asarray(leaf).dtype:
+            raise ConfigError(f"{path}: state array {i} is {arr.dtype}{arr.shape}, expected {np.asarray(leaf).dtype}{np.shape(leaf)}")
+        restored.append(jax.numpy.asarray(arr))
+    meta = header["__metadata__"]
+    return jax.numpy.asarray(tensors["key"]), jax.tree.unflatten(treedef, restored), int(meta["generation"]), json.loads(meta["extra"])

@@ -1,0 +1,73 @@
+"""``distill``: run, resume and evaluate HaDES distillations."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import click
+
+from hades_zoo.cli import enable_compilation_cache, run_cli
+
+
+@click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
+def cli():
+    pass
+
+
+@cli.command(help="Start a distillation run into --out.")
+@click.option("--env", default=None, help="Env id or slug, e.g. CartPole-v1, hopper (or set env in --config).")
+@click.option("--method", type=click.Choice(["r", "f"]), default=None, help="HaDES-R (random inits) or HaDES-F (fixed init).")
+@click.option("--size", type=click.IntRange(1), default=None, help="Number of state-action pairs.")
+@click.option("--generations", type=click.IntRange(1), default=None)
+@click.option("--popsize", type=click.IntRange(2), default=None)
+@click.option("--strategy", default=None, help="Any evosax algorithm, e.g. Open_ES, SNES, PGPE, CMA_ES.")
+@click.option("--seed", type=int, default=None)
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML overriding the env preset.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
+def run(env, method, size, generations, popsize, strategy, seed, config_file, out, no_progress):
+    from distill.config import build_config
+    from distill.runner import run as run_
+
+    enable_compilation_cache()
+    cfg = build_config(env, config_file, method=method, size=size, generations=generations, popsize=popsize,
+                       strategy=strategy, seed=seed)
+    path = run_(cfg, Path(out), progress=not no_progress)
+    click.echo(f"done: {path}")
+
+
+@cli.command(help="Continue a killed or stopped run; ends bit-identical to an uninterrupted one.")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--generations", type=click.IntRange(1), default=None, help="Raise the run's total generations.")
+@click.option("--stop-after", type=click.IntRange(1), default=None, help="Stop after this many generations (chunked jobs).")
+@click.option("--no-progress", is_flag=True)
+def resume(run_dir, generations, stop_after, no_progress):
+    import dataclasses
+
+    from distill.runner import load_run_config, run as run_
+
+    enable_compilation_cache()
+    cfg = load_run_config(Path(run_dir))
+    if generations is not None:
+        cfg = dataclasses.replace(cfg, generations=generations)
+        (Path(run_dir) / "config.toml").write_text(cfg.to_toml())
+    path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after)
+    click.echo(f"done: {path}")
+
+
+@cli.command("eval", help="Evaluate the run's final dataset over many seeds; writes the result into its metadata.")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--seeds", type=click.IntRange(1), default=None, help="BC seeds (default: the config's eval_seeds).")
+@click.option("--json", "as_json", is_flag=True)
+def eval_cmd(run_dir, seeds, as_json):
+    from distill.runner import evaluate_run
+
+    enable_compilation_cache()
+    ds = evaluate_run(Path(run_dir), seeds)
+    rec = ds.recorded_return
+    click.echo(json.dumps(rec) if as_json else f"{ds.name}: {rec['value']:.2f} ± {rec['std']:.2f} ({rec['seeds']} seeds, {rec['protocol']})")
+
+
+main = functools.partial(run_cli, cli, "distill")

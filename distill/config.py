@@ -1,0 +1,153 @@
+"""``DistillConfig``: everything one distillation run depends on, frozen and validated.
+
+Built from a preset (``presets/<env-slug>.toml``), an optional user TOML file and
+CLI overrides, in that order. The resolved config is written into the run
+directory and into every dataset it produces, so a run can be repeated exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from hades_zoo.dataset import default_recipe
+from hades_zoo.envs.specs import get_spec
+from hades_zoo.errors import ConfigError
+from hades_zoo.evaluate import METRICS, PROTOCOLS, Protocol
+from hades_zoo.train import Recipe
+
+SHAPINGS = ("raw", "centered_rank", "z_score", "default")
+INITS = ("zeros", "env-states")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    env: str
+    method: str = "r"  # "r" (random init per evaluation) | "f" (one fixed init)
+    size: int = 4  # state-action pairs
+    generations: int = 100
+    popsize: int = 64
+    strategy: str = "Open_ES"
+    sigma: float = 0.1
+    es_lr: float = 0.05
+    optimizer: str = "adam"
+    antithetic: bool = True
+    fitness_shaping: str = "centered_rank"
+    rollouts: int = 2  # BC runs (fresh init each for HaDES-R) per candidate
+    obs_norm: str = "const"  # const: stats of random-policy rollouts; running: the paper's brax
+    norm_envs: int = 16
+    norm_steps: int = 256
+    init: str = "zeros"  # ES mean: zeros (paper) or states visited by a random policy
+    init_seed: int = 0  # HaDES-F: the one policy initialisation
+    learn_labels: bool = False
+    seed: int = 0
+    chunk: int = 10  # generations per jitted lax.scan; checkpoints at chunk ends
+    eval_seeds: int = 8
+    eval_protocol: str = "episodes"
+    recipe: dict = dataclasses.field(default_factory=dict)
+    fitness_protocol: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        spec = get_spec(self.env)
+        object.__setattr__(self, "env", spec.env_id)
+        checks = [
+            (self.method in ("r", "f"), f"method must be 'r' or 'f', got {self.method!r}"),
+            (self.size >= 1, "size must be >= 1"),
+            (self.generations >= 1, "generations must be >= 1"),
+            (self.popsize >= 2 and self.popsize % 2 == 0, f"popsize must be an even number >= 2, got {self.popsize}"),
+            (self.sigma > 0 and self.es_lr > 0, "sigma and es_lr must be positive"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}"),
+            (self.fitness_shaping in SHAPINGS, f"fitness_shaping must be one of {SHAPINGS}"),
+            (self.rollouts >= 1, "rollouts must be >= 1"),
+            (self.method == "f" or self.rollouts >= 2, "HaDES-R needs rollouts >= 2 (fresh inits per candidate)"),
+            (self.obs_norm in ("const", "running", "none"), "obs_norm must be const, running or none"),
+            (self.init in INITS, f"init must be one of {INITS}"),
+            (self.chunk >= 1, "chunk must be >= 1"),
+            (not self.learn_labels or spec.discrete, "learn_labels needs a discrete-action env"),
+            (self.eval_protocol in PROTOCOLS or self.eval_protocol == "paper", f"unknown eval_protocol {self.eval_protocol!r}"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"config: {msg}")
+        self.bc_recipe  # validates the recipe
+        self.protocol  # validates the fitness protocol
+
+    @property
+    def spec(self):
+        return get_spec(self.env)
+
+    @property
+    def bc_recipe(self) -> Recipe:
+        base = default_recipe(self.spec).to_dict()
+        base.update(self.recipe)
+        return Recipe.from_dict(base)
+
+    @property
+    def protocol(self) -> Protocol:
+        """The fitness protocol: greedy full episodes from reset, few envs (cheap, low noise)."""
+        d = {"name": "fitness", "n_envs": 4, "n_steps": None, "sample_actions": False, "metric": "first_episode"}
+        d.update(self.fitness_protocol)
+        if d["metric"] not in METRICS:
+            raise ConfigError(f"config: fitness_protocol metric must be one of {METRICS}")
+        return Protocol.from_dict(d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_toml(self) -> str:
+        lines, tables = [], []
+        for k, v in self.to_dict().items():
+            if isinstance(v, dict):
+                tables.append((k, v))
+            else:
+                lines.append(f"{k} = {_toml_value(v)}")
+        for name, table in tables:
+            lines.append(f"\n[{name}]")
+            lines.extend(f"{k} = {_toml_value(v)}" for k, v in table.items())
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if v is None:
+        raise ConfigError("config values cannot be None in TOML")
+    return repr(v)
+
+
+def read_toml(path: str | Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def preset(env: str) -> dict:
+    """The preset for an env (``presets/<slug>.toml``), or {} when there is none."""
+    slug = get_spec(env).slug
+    res = resources.files("distill") / "presets" / f"{slug}.toml"
+    return tomllib.loads(res.read_text()) if res.is_file() else {}
+
+
+def build_config(env: str | None = None, config_file: str | None = None, **overrides) -> DistillConfig:
+    """preset(env) <- config file <- overrides (None values are ignored)."""
+    user = read_toml(config_file) if config_file else {}
+    env = env or user.get("env")
+    if env is None:
+        raise ConfigError("no env given: pass --env or set env in the config file")
+    merged = {**preset(env), **user, **{k: v for k, v in overrides.items() if v is not None}, "env": env}
+    fields = {f.name for f in dataclasses.fields(DistillConfig)}
+    unknown = set(merged) - fields
+    if unknown:
+        raise ConfigError(f"unknown config keys {sorted(unknown)}; known: {sorted(fields)}")
+    try:
+        return DistillConfig(**merged)
+    except TypeError as e:
+        raise ConfigError(f"bad config: {e}") from None

@@ -1,0 +1,167 @@
+"""The Python loop around the jitted chunks: logging, datasets, checkpoints, resume.
+
+Per chunk: run ``cfg.chunk`` generations under one jit -> append their metrics to
+``metrics.jsonl`` -> write ``mean.safetensors``/``best.safetensors`` -> write the
+checkpoint (atomic). A run killed anywhere resumes from the last checkpoint with
+the same chunk boundaries, so it ends bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import distill
+from distill import checkpoint
+from distill.config import DistillConfig, read_toml
+from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_spec, init_state, make_chunk,
+                            make_problem, mean_dataset)
+from hades_zoo import envs
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import ConfigError, HadesZooError
+from hades_zoo.ids import format_id
+from hades_zoo.train import InitSpec
+
+CONFIG, METRICS = "config.toml", "metrics.jsonl"
+
+
+def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str) -> SyntheticDataset:
+    """A ``SyntheticDataset`` of one ES solution, with the recipe and provenance of the run."""
+    from distill.engine import dataset_targets
+
+    spec = cfg.spec
+    states = np.asarray(tree["states"], np.float32).reshape(cfg.size, *spec.obs_shape)
+    targets = np.asarray(dataset_targets(problem, tree), np.float32)
+    recipe = cfg.bc_recipe
+    recipe = type(recipe).from_dict({**recipe.to_dict(), "init": (fixed_init_spec(cfg) if cfg.method == "f" else InitSpec()).to_dict()})
+    kw = {"labels": targets} if spec.discrete else {"actions": targets}
+    norm = {}
+    if cfg.obs_norm == "const":
+        norm = {"obs_mean": np.asarray(problem.obs_mean).reshape(spec.obs_shape), "obs_var": np.asarray(problem.obs_var).reshape(spec.obs_shape)}
+    return SyntheticDataset(
+        states=states, env_id=spec.env_id, method=f"hades-{cfg.method}", recipe=recipe,
+        protocol=cfg.eval_protocol, obs_norm=cfg.obs_norm, name=format_id(spec.slug, f"hades-{cfg.method}", cfg.size),
+        provenance={"engine": f"distill {distill.__version__}", "command": command, "config": cfg.to_dict(),
+                    "seed": cfg.seed, "generations": generation, "population": cfg.popsize, "strategy": cfg.strategy,
+                    "env_steps": generation * env_steps_per_generation(cfg)},
+        versions=envs.simulator_versions(spec), **kw, **norm,
+    )
+
+
+def _read_metrics(path: Path, upto: int) -> list[str]:
+    if not path.exists():
+        return []
+    return [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["generation"] <= upto]
+
+
+def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bool = False, progress: bool = True,
+        stop_after: int | None = None) -> Path:
+    """Run (or resume) a distillation into ``out``; returns the path of the mean dataset.
+
+    ``stop_after``: stop after that many generations of this call (tests, chunked GPU jobs).
+    """
+    out = Path(out)
+    command = command or " ".join(shlex.quote(a) for a in ["distill", *sys.argv[1:]])
+    if not resume:
+        if (out / checkpoint.CHECKPOINT).exists():
+            raise ConfigError(f"{out} already holds a run; continue it with `distill resume {out}` or pick a new --out")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG).write_text(cfg.to_toml())
+    problem = make_problem(cfg)
+    key, state = init_state(problem)
+    generation, extra = 0, {"wall_s": 0.0, "command": command}
+    if resume:
+        key, state, generation, extra = checkpoint.load(out, state)
+    lines = _read_metrics(out / METRICS, generation)
+    (out / METRICS).write_text("".join(ln + "\n" for ln in lines))
+    steps_per_gen = env_steps_per_generation(cfg)
+    chunks = {}
+    wall0, t_start = extra["wall_s"], time.perf_counter()
+    best = max([json.loads(ln)["fitness_max"] for ln in lines], default=float("-inf"))
+    bar = _progress(progress, cfg, generation)
+    target = cfg.generations if stop_after is None else min(cfg.generations, generation + stop_after)
+    try:
+        while generation < target:
+            # Fixed chunk boundaries (multiples of cfg.chunk): resume runs the very same programs.
+            n = min(cfg.chunk - generation % cfg.chunk, cfg.generations - generation)
+            if n not in chunks:
+                chunks[n] = make_chunk(problem, n)
+            (key, state), metrics = chunks[n](key, state)
+            metrics = jax.tree.map(np.asarray, metrics)
+            if int(metrics["nan"].sum()):
+                _warn_nan(int(metrics["nan"].sum()))
+            wall = wall0 + time.perf_counter() - t_start
+            with open(out / METRICS, "a") as f:
+                for i in range(n):
+                    g = generation + i + 1
+                    row = {"generation": g, "fitness_mean": float(metrics["fitness_mean"][i]),
+                           "fitness_max": float(metrics["fitness_max"][i]), "fitness_min": float(metrics["fitness_min"][i]),
+                           "wall_s": round(wall, 3), "env_steps": g * steps_per_gen}
+                    f.write(json.dumps(row) + "\n")
+            generation += n
+            best = max(best, float(metrics["fitness_max"].max()))
+            for name, tree in (("mean", mean_dataset(problem, state)), ("best", best_dataset(problem, state))):
+                to_dataset(problem, tree, cfg, generation, extra["command"]).save(out / f"{name}.safetensors")
+            checkpoint.save(out, key, state, generation, {**extra, "wall_s": wall})
+            if bar is not None:
+                bar[0].update(bar[1], completed=generation, best=best, mean=float(metrics["fitness_mean"][-1]))
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    return out / "mean.safetensors"
+
+
+def _warn_nan(n: int) -> None:
+    print(f"warning: {n} candidate evaluations returned NaN (counted as worst)", file=sys.stderr)
+
+
+def _progress(enabled: bool, cfg: DistillConfig, start: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("gen {task.completed}/{task.total}"),
+                    TextColumn("best {task.fields[best]:.1f} mean {task.fields[mean]:.1f}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+    prog.start()
+    task = prog.add_task(f"{cfg.env} HaDES-{cfg.method.upper()} D={cfg.size}", total=cfg.generations, completed=start,
+                         best=float("nan"), mean=float("nan"))
+    return prog, task
+
+
+def load_run_config(run_dir: Path) -> DistillConfig:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a distill run directory (no {CONFIG})")
+    try:
+        return DistillConfig(**read_toml(path))
+    except TypeError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def evaluate_run(run_dir: Path, seeds: int | None = None, which: str = "mean") -> SyntheticDataset:
+    """Evaluate the run's dataset over many seeds and record the result in its metadata."""
+    import hades_zoo
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    path = run_dir / f"{which}.safetensors"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {path.name} yet; run `distill resume {run_dir}` first")
+    ds = SyntheticDataset.load(path)
+    seeds = seeds or cfg.eval_seeds
+    result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=seeds), seed=0)
+    rec = {"value": result.mean, "std": result.std, "seeds": seeds, "protocol": result.protocol,
+           "returns": result.returns, "definition": f"mean over {seeds} BC seeds of the {result.protocol} protocol"}
+    ds = ds.replace(recorded_return=rec)
+    ds.save(path)
+    return ds
+
+
+__all__ = ["run", "evaluate_run", "load_run_config", "to_dataset", "HadesZooError"]
