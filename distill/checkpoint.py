@@ -8,39 +8,22 @@ config (different leaf count, shapes or dtypes) is refused rather than misread.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from hades_zoo.errors import ConfigError, CorruptDatasetError
+from hades_zoo.format import atomic_write, safetensors_bytes
 
 CHECKPOINT = "checkpoint.safetensors"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save(run_dir: Path, key, state, generation: int, extra: dict) -> None:
-    from safetensors.numpy import save as st_save
-
     tensors = {f"leaf_{i:04d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
     tensors["key"] = np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
     meta = {"generation": str(generation), "extra": json.dumps(extra, sort_keys=True)}
-    atomic_write_bytes(run_dir / CHECKPOINT, st_save(tensors, metadata=meta))
+    atomic_write(run_dir / CHECKPOINT, safetensors_bytes(tensors, meta))
 
 
 def load(run_dir: Path, template_state):

@@ -28,7 +28,7 @@ from hades_zoo.errors import ConfigError, HadesZooError
 from hades_zoo.ids import format_id
 from hades_zoo.train import InitSpec
 
-CONFIG, METRICS = "config.toml", "metrics.jsonl"
+CONFIG, METRICS, COMMAND = "config.toml", "metrics.jsonl", "command.txt"
 
 
 def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str) -> SyntheticDataset:
@@ -73,11 +73,16 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
             raise ConfigError(f"{out} already holds a run; continue it with `distill resume {out}` or pick a new --out")
         out.mkdir(parents=True, exist_ok=True)
         (out / CONFIG).write_text(cfg.to_toml())
+        (out / COMMAND).write_text(command + "\n")
+    elif (out / COMMAND).exists():
+        command = (out / COMMAND).read_text().strip()  # provenance names the command that started the run
     problem = make_problem(cfg)
     key, state = init_state(problem)
     generation, extra = 0, {"wall_s": 0.0, "command": command}
-    if resume:
+    if resume and (out / checkpoint.CHECKPOINT).exists():
         key, state, generation, extra = checkpoint.load(out, state)
+    # (killed before its first checkpoint: a resume starts from generation 0)
+    key, state = _canonical((key, state))
     lines = _read_metrics(out / METRICS, generation)
     (out / METRICS).write_text("".join(ln + "\n" for ln in lines))
     steps_per_gen = env_steps_per_generation(cfg)
@@ -93,6 +98,7 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
             if n not in chunks:
                 chunks[n] = make_chunk(problem, n)
             (key, state), metrics = chunks[n](key, state)
+            key, state = _canonical((key, state))
             metrics = jax.tree.map(np.asarray, metrics)
             if int(metrics["nan"].sum()):
                 _warn_nan(int(metrics["nan"].sum()))
@@ -115,6 +121,12 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
         if bar is not None:
             bar[0].stop()
     return out / "mean.safetensors"
+
+
+def _canonical(tree):
+    """Host round trip: strong-typed arrays, exactly as a checkpoint restores them, so an
+    uninterrupted run and a resumed one call the very same compiled chunk."""
+    return jax.tree.map(lambda x: jax.numpy.asarray(np.asarray(x)), tree)
 
 
 def _warn_nan(n: int) -> None:

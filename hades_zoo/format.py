@@ -29,13 +29,19 @@ MAX_HEADER_BYTES = 16 * 1024 * 1024
 JSON_KEYS = ("recipe", "protocol", "obs_norm", "recorded_return", "provenance", "versions", "evaluations", "extra")
 
 
+def _c_array(x) -> np.ndarray:
+    """Little-endian, C-ordered; unlike ``np.ascontiguousarray`` keeps 0-d arrays 0-d."""
+    arr = np.asarray(x)
+    arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
 def payload_sha256(tensors: Mapping[str, np.ndarray]) -> str:
     """sha256 over the tensors in sorted-name order: ``name|dtype|shape\\n`` then the
     little-endian C-order bytes of each. Independent of header layout and metadata."""
     h = hashlib.sha256()
     for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name])
-        arr = arr.astype(arr.dtype.newbyteorder("<"), copy=False)
+        arr = _c_array(tensors[name])
         h.update(f"{name}|{arr.dtype.str}|{list(arr.shape)}\n".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
@@ -71,15 +77,29 @@ def decode_metadata(meta: Mapping[str, str], path) -> dict:
     return out
 
 
-def write(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> str:
-    """Write atomically (temp file + rename, never a partial file); returns the file sha256."""
-    from safetensors.numpy import save
+_ST_DTYPES = {"float32": "F32", "float64": "F64", "float16": "F16", "int32": "I32", "int64": "I64", "int16": "I16",
+              "int8": "I8", "uint32": "U32", "uint64": "U64", "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
 
-    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    meta = dict(meta)
-    meta["format"] = FORMAT_VERSION
-    meta["sha256"] = payload_sha256(tensors)
-    data = save(tensors, metadata=encode_metadata(meta))
+
+def safetensors_bytes(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str]) -> bytes:
+    """A safetensors file with a *canonical* header (sorted keys, tensors in name
+    order): the library's writer orders its header by a per-process hash, so the
+    same content would give different bytes and break resume bit-identity."""
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        arr = _c_array(tensors[name])
+        raw = arr.tobytes()
+        header[name] = {"dtype": _ST_DTYPES[arr.dtype.name], "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
+    head += b" " * (-len(head) % 8)
+    return struct.pack("<Q", len(head)) + head + b"".join(chunks)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Temp file in the target dir + fsync + rename: readers never see a partial file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -92,6 +112,16 @@ def write(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: Mapp
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: Mapping[str, object]) -> str:
+    """Write atomically (temp file + rename, never a partial file); returns the file sha256."""
+    tensors = {k: _c_array(v) for k, v in tensors.items()}
+    meta = dict(meta)
+    meta["format"] = FORMAT_VERSION
+    meta["sha256"] = payload_sha256(tensors)
+    data = safetensors_bytes(tensors, encode_metadata(meta))
+    atomic_write(path, data)
     return hashlib.sha256(data).hexdigest()
 
 

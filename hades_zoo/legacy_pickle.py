@@ -3,7 +3,8 @@
 Why not ``pickle.load``: unpickling runs whatever callables the stream names, so a
 downloaded ``.pkl`` could execute arbitrary code; and with today's packages it fails
 anyway (the pickles reference ``evosax.strategies.*`` modules and a jax
-``_reconstruct_array`` that no longer exist/work). ``_SafeUnpickler.find_class``
+``_reconstruct_array`` that no longer exist/work). A pure-Python opcode pass first
+refuses truncated streams and any opcode these files never use; then ``find_class``
 allows exactly the seven globals these files use (shared/reference/legacy/README.md
 section 1) and maps them to inert local stand-ins: jax arrays become NumPy arrays after
 their exact argument layout is checked, evosax states become plain records. Any other

@@ -1,0 +1,131 @@
+"""The engine end to end on tiny CartPole configs: run, eval, kill -9 + resume, sharding."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from hades_zoo import SyntheticDataset
+from hades_zoo.errors import ConfigError
+
+TINY = """
+env = "CartPole-v1"
+method = "{method}"
+size = 4
+generations = {generations}
+popsize = 8
+sigma = 0.5
+rollouts = 2
+chunk = 1
+norm_envs = 2
+norm_steps = 20
+eval_seeds = 2
+
+[recipe]
+arch = "mlp-1x16-tanh"
+epochs = 20
+
+[fitness_protocol]
+n_envs = 2
+n_steps = 100
+"""
+
+
+def _config(tmp_path, method="r", generations=2):
+    path = tmp_path / f"tiny-{method}-{generations}.toml"
+    path.write_text(TINY.format(method=method, generations=generations))
+    return path
+
+
+def _distill(*args, **kw):
+    return run_cli(*args, prog="distill.cli", **kw)
+
+
+@pytest.mark.parametrize("method", ["r", "f"])
+def test_tiny_run_end_to_end(tmp_path, method):
+    out = tmp_path / "run"
+    proc = _distill("run", "--config", _config(tmp_path, method), "--out", out, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2]
+    assert {"fitness_mean", "fitness_max", "wall_s", "env_steps"} <= set(rows[0])
+    assert rows[1]["env_steps"] == 2 * 8 * 2 * 2 * 100
+    ds = SyntheticDataset.load(out / "mean.safetensors")
+    assert ds.size == 4 and ds.method == f"hades-{method}" and ds.obs_norm == "const"
+    assert ds.provenance["generations"] == 2 and ds.provenance["config"]["popsize"] == 8
+    assert ds.recipe.init.mode == ("fixed" if method == "f" else "random")
+    SyntheticDataset.load(out / "best.safetensors")
+    proc = _distill("eval", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    rec = SyntheticDataset.load(out / "mean.safetensors").recorded_return
+    assert rec["seeds"] == 2 and rec["value"] == pytest.approx(json.loads(proc.stdout)["value"])
+    # a second `run` into the same directory is refused, pointing at `resume`
+    again = _distill("run", "--config", _config(tmp_path, method), "--out", out)
+    assert again.returncode == 2 and "distill resume" in again.stderr
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path):
+    cfg = _config(tmp_path, generations=6)
+    out, ref = tmp_path / "run", tmp_path / "ref"
+    # same --out for both runs: the command line is part of each dataset's provenance
+    assert _distill("run", "--config", cfg, "--out", out, "--no-progress").returncode == 0
+    out.rename(ref)
+    kill_after = random.Random(os.getpid()).randint(1, 4)
+    code = "import sys; from distill.cli import main; sys.argv[0] = 'distill'; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--config", str(cfg), "--out", str(out), "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= kill_after:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = _distill("resume", out, "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("mean.safetensors", "best.safetensors"):
+        assert (out / name).read_bytes() == (ref / name).read_bytes(), name
+    fit = lambda d: [json.loads(ln)["fitness_mean"] for ln in (d / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert fit(out) == fit(ref)
+
+
+def test_sharded_over_4_devices_matches_1(tmp_path):
+    cfg = _config(tmp_path)
+    one, four = tmp_path / "one", tmp_path / "four"
+    assert _distill("run", "--config", cfg, "--out", one, "--no-progress").returncode == 0
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    code = ("import jax, sys; assert len(jax.devices()) == 4; from distill.cli import main; "
+            "sys.argv[0] = 'distill'; main()")
+    proc = subprocess.run([sys.executable, "-c", code, "run", "--config", str(cfg), "--out", str(four), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    a, b = SyntheticDataset.load(one / "mean.safetensors"), SyntheticDataset.load(four / "mean.safetensors")
+    np.testing.assert_allclose(a.states, b.states, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_configs():
+    from distill.config import build_config
+
+    with pytest.raises(ConfigError, match="popsize"):
+        build_config("CartPole-v1", popsize=7)
+    with pytest.raises(ConfigError, match="unknown evosax strategy"):
+        from distill.engine import make_problem
+
+        make_problem(build_config("CartPole-v1", strategy="OpenESS", popsize=8))
+    with pytest.raises(ConfigError, match="unknown config keys"):
+        build_config("CartPole-v1", popsise=8)
+    with pytest.raises(ConfigError, match="rollouts"):
+        build_config("CartPole-v1", rollouts=1, method="r")
+
+
+def test_resume_without_checkpoint(tmp_path):
+    proc = _distill("resume", tmp_path)
+    assert proc.returncode == 2 and "not a distill run directory" in proc.stderr
