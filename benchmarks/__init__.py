@@ -1,0 +1,1 @@
+"""Benchmarks: one script per performance goal; each prints its figures and ratios."""

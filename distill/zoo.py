@@ -1,0 +1,61 @@
+"""Rebuild the bundled zoo from the presets: ``python -m distill.zoo [NAME ...]``.
+
+Each entry is distilled with ``distill run`` semantics (preset + method), evaluated
+over the preset's ``eval_seeds`` (the value `hades-zoo train NAME --seeds 8`
+reproduces), checked against its floor, then copied into ``hades_zoo/zoo/`` and
+pinned in ``registry.json`` (file, revision, bytes, sha256, recorded return).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from distill.config import build_config
+from distill.runner import evaluate_run, run
+from hades_zoo import format as fmt
+from hades_zoo.sources import REGISTRY, ZOO_DIR
+
+# name -> (env, method, minimum recorded return to be bundled)
+ZOO = {
+    "cartpole-hades-r-4": ("CartPole-v1", "r", 475.0),
+    "cartpole-hades-f-4": ("CartPole-v1", "f", 475.0),
+}
+REVISION = "v1"
+
+
+def build(name: str, runs: Path) -> dict:
+    env, method, floor = ZOO[name]
+    cfg = build_config(env, method=method)
+    out = runs / name
+    command = f"python -m distill.zoo {name}"
+    if (out / "checkpoint.safetensors").exists():
+        run(cfg, out, resume=True, command=command)
+    else:
+        run(cfg, out, command=command)
+    ds = evaluate_run(out)
+    value = ds.recorded_return["value"]
+    if value < floor:
+        raise SystemExit(f"{name}: recorded return {value:.1f} is below the floor {floor}; not bundled")
+    dest = ZOO_DIR / f"{name}.safetensors"
+    shutil.copyfile(out / "mean.safetensors", dest)
+    return {"file": dest.name, "revision": REVISION, "bytes": dest.stat().st_size, "sha256": fmt.file_sha256(dest),
+            "env_id": ds.env_id, "method": ds.method, "size": ds.size, "recorded_return": ds.recorded_return}
+
+
+def main(argv=None) -> None:
+    names = list(argv if argv is not None else sys.argv[1:]) or list(ZOO)
+    unknown = [n for n in names if n not in ZOO]
+    if unknown:
+        raise SystemExit(f"unknown zoo entries {unknown}; known: {list(ZOO)}")
+    registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 1, "datasets": {}}
+    for name in names:
+        registry["datasets"][name] = build(name, Path("runs"))
+        REGISTRY.write_text(json.dumps(registry, indent=1, sort_keys=True) + "\n")
+        print(f"bundled {name}: {registry['datasets'][name]['recorded_return']['value']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from hades_zoo.cli import main
+
+main()
