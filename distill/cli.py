@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hades_zoo.cli import enable_compilation_cache, run_cli
+from hades_zoo.cli import enable_compilation_cache, run_cli, stdout_to_stderr
 
 
 @click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
@@ -65,7 +65,8 @@ def eval_cmd(run_dir, seeds, as_json):
     from distill.runner import evaluate_run
 
     enable_compilation_cache()
-    ds = evaluate_run(Path(run_dir), seeds)
+    with stdout_to_stderr():
+        ds = evaluate_run(Path(run_dir), seeds)
     rec = ds.recorded_return
     click.echo(json.dumps(rec) if as_json else f"{ds.name}: {rec['value']:.2f} ± {rec['std']:.2f} ({rec['seeds']} seeds, {rec['protocol']})")
 

@@ -7,6 +7,7 @@ traceback only under ``--debug``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -28,6 +29,21 @@ def enable_compilation_cache() -> None:
         return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Route fd 1 to stderr while simulators load: mujoco prints C-level warnings on
+    stdout, which would corrupt the one JSON object that ``--json`` promises."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_cli(group: click.Group, prog: str, argv=None) -> None:
@@ -121,10 +137,11 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
     import hades_zoo
     from hades_zoo.sources import load
 
-    ds = load(name_or_path)
-    t_load = time.perf_counter() - t0
-    trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
-    result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed)
+    with stdout_to_stderr():
+        ds = load(name_or_path)
+        t_load = time.perf_counter() - t0
+        trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
+        result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed)
     timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
     timing["total_s"] = time.perf_counter() - t0
     out = {

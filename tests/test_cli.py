@@ -106,11 +106,12 @@ class _Evil:
         return (os.system, ("touch PWNED",))
 
 
-def test_import_legacy_refuses_forbidden_global(tmp_path):
+@pytest.mark.parametrize("payload,needle", [(_Evil(), "refused global posix.system"), ({"state": _Evil()}, "refused")])
+def test_import_legacy_refuses_forbidden_global(tmp_path, payload, needle):
     bad = tmp_path / "evil.pkl"
-    bad.write_bytes(pickle.dumps({"state": _Evil()}, protocol=4))
+    bad.write_bytes(pickle.dumps(payload, protocol=4))
     proc = run_cli("import-legacy", bad, "--env", "hopper", "--method", "r", "-o", tmp_path / "o.safetensors")
-    _assert_one_line_error(proc, "system")
+    _assert_one_line_error(proc, needle)
     assert not (tmp_path / "PWNED").exists() and not (tmp_path / "o.safetensors").exists()
 
 
