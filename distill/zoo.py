@@ -18,17 +18,31 @@ from distill.runner import evaluate_run, run
 from hades_zoo import format as fmt
 from hades_zoo.sources import REGISTRY, ZOO_DIR
 
-# name -> (env, method, minimum recorded return to be bundled)
+CONFIGS = Path(__file__).resolve().parent / "zoo_configs"
+
+# name -> (env, method, minimum recorded return to be bundled, config file or None for the preset)
 ZOO = {
-    "cartpole-hades-r-4": ("CartPole-v1", "r", 475.0),
-    "cartpole-hades-f-4": ("CartPole-v1", "f", 475.0),
+    "cartpole-hades-r-4": ("CartPole-v1", "r", 475.0, None),
+    "cartpole-hades-f-4": ("CartPole-v1", "f", 475.0, None),
+    "acrobot-hades-r-4": ("Acrobot-v1", "r", -100.0, None),
+    "acrobot-hades-f-4": ("Acrobot-v1", "f", -100.0, None),
+    "pendulum-hades-r-4": ("Pendulum-v1", "r", -200.0, None),
+    "pendulum-hades-f-4": ("Pendulum-v1", "f", -200.0, None),
+    "mountaincar-continuous-hades-r-4": ("MountainCarContinuous-v0", "r", 90.0, None),
+    "mountaincar-continuous-hades-f-4": ("MountainCarContinuous-v0", "f", 90.0, None),
+    "hopper-hades-r-64": ("hopper", "r", 1000.0, CONFIGS / "hopper-cpu.toml"),
+    "hopper-hades-f-64": ("hopper", "f", 1000.0, CONFIGS / "hopper-cpu.toml"),
 }
 REVISION = "v1"
 
 
+class BelowFloor(Exception):
+    """A distilled dataset that does not reach its floor is never bundled."""
+
+
 def build(name: str, runs: Path) -> dict:
-    env, method, floor = ZOO[name]
-    cfg = build_config(env, method=method)
+    env, method, floor, config_file = ZOO[name]
+    cfg = build_config(env, config_file and str(config_file), method=method)
     out = runs / name
     command = f"python -m distill.zoo {name}"
     if (out / "checkpoint.safetensors").exists():
@@ -38,7 +52,7 @@ def build(name: str, runs: Path) -> dict:
     ds = evaluate_run(out)
     value = ds.recorded_return["value"]
     if value < floor:
-        raise SystemExit(f"{name}: recorded return {value:.1f} is below the floor {floor}; not bundled")
+        raise BelowFloor(f"{name}: recorded return {value:.1f} is below the floor {floor}; not bundled (run dir {out})")
     dest = ZOO_DIR / f"{name}.safetensors"
     shutil.copyfile(out / "mean.safetensors", dest)
     return {"file": dest.name, "revision": REVISION, "bytes": dest.stat().st_size, "sha256": fmt.file_sha256(dest),
@@ -47,14 +61,22 @@ def build(name: str, runs: Path) -> dict:
 
 def main(argv=None) -> None:
     names = list(argv if argv is not None else sys.argv[1:]) or list(ZOO)
+    failed = []
     unknown = [n for n in names if n not in ZOO]
     if unknown:
         raise SystemExit(f"unknown zoo entries {unknown}; known: {list(ZOO)}")
     registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 1, "datasets": {}}
     for name in names:
-        registry["datasets"][name] = build(name, Path("runs"))
+        try:
+            registry["datasets"][name] = build(name, Path("runs"))
+        except BelowFloor as e:
+            print(e, file=sys.stderr)
+            failed.append(name)
+            continue
         REGISTRY.write_text(json.dumps(registry, indent=1, sort_keys=True) + "\n")
         print(f"bundled {name}: {registry['datasets'][name]['recorded_return']['value']:.2f}")
+    if failed:
+        raise SystemExit(f"not bundled (below their floors): {', '.join(failed)}")
 
 
 if __name__ == "__main__":
