@@ -134,10 +134,7 @@ def make_fitness(problem: Problem):
     def init_many(keys):
         if problem.fixed_init is not None:
             return jax.tree.map(lambda x: jnp.broadcast_to(x, (keys.shape[0], *x.shape)), problem.fixed_init)
-        # A vmapped orthogonal init (batched QR) deadlocks on CPU jaxlib (seen at 64 wide
-        # with 128 inits): map it sequentially there; accelerators take the batch.
-        if jax.default_backend() == "cpu":
-            return jax.lax.map(problem.policy.init, keys)
+        # No LAPACK QR on CPU (policies.orthogonal), so a batched init is safe everywhere.
         return jax.vmap(problem.policy.init)(keys)
 
     def fitness(key, candidate):

@@ -38,8 +38,47 @@ ACTIVATIONS: dict[str, Callable] = {
     "leaky_relu": nn.leaky_relu,
 }
 
-_HIDDEN_INIT = nn.initializers.orthogonal(math.sqrt(2))
-_HEAD_INIT = nn.initializers.orthogonal(0.01)
+def _gram_schmidt(z: jax.Array) -> jax.Array:
+    """Orthonormal columns of a tall ``z`` with a positive R diagonal: the same Q as
+    ``qr(z)`` followed by the sign fix of ``jax.random.orthogonal``, computed with
+    reorthogonalised classical Gram-Schmidt (plain XLA ops, no LAPACK call)."""
+    n = z.shape[1]
+    idx = jnp.arange(n)
+
+    def _column(j, q):
+        v = jax.lax.dynamic_index_in_dim(z, j, axis=1, keepdims=False)
+        mask = (idx < j).astype(z.dtype)
+        for _ in range(2):  # the second pass restores orthogonality lost to rounding
+            v = v - q @ ((q.T @ v) * mask)
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    return jax.lax.fori_loop(0, n, _column, jnp.zeros_like(z))
+
+
+def orthogonal(scale: float):
+    """``jax.nn.initializers.orthogonal`` (same normal draw, same matrix up to rounding).
+
+    On CPU the QR runs as Gram-Schmidt: jaxlib's LAPACK QR deadlocks when batched
+    or nested in the engine's loops (vmapped over a population inside ``lax.scan``).
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        n_rows, n_cols = math.prod(shape) // shape[-1], shape[-1]
+        z = jax.random.normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), dtype)
+        if jax.default_backend() == "cpu":
+            q = _gram_schmidt(z)
+        else:
+            q, r = jnp.linalg.qr(z)
+            q = q * jnp.sign(jnp.diagonal(r))[None, :]
+        if n_rows < n_cols:
+            q = q.T
+        return (jnp.asarray(scale, dtype) * q).reshape(shape)
+
+    return init
+
+
+_HIDDEN_INIT = orthogonal(math.sqrt(2))
+_HEAD_INIT = orthogonal(0.01)
 _ZEROS = nn.initializers.constant(0.0)
 
 

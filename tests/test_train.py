@@ -97,3 +97,18 @@ def test_bc_is_vmappable_over_a_population(cartpole_dataset):
     states = jnp.stack([jnp.asarray(cartpole_dataset.states)] * 3)
     out = jax.jit(jax.vmap(bc))(params, states, jnp.stack([jnp.asarray(cartpole_dataset.labels)] * 3))
     assert jax.tree.leaves(out)[0].shape[0] == 3
+
+
+@pytest.mark.parametrize("shape", [(11, 512), (64, 64), (64, 3)])
+def test_orthogonal_init_matches_flax(shape):
+    """Our LAPACK-free orthogonal init draws the same matrix as flax's (up to rounding),
+    which is what keeps the authors' HaDES-F initialisation exact."""
+    from hades_zoo.policies import orthogonal
+
+    key = jax.random.PRNGKey(420)
+    ours = orthogonal(2.0)(key, shape)
+    np.testing.assert_allclose(ours, nn.initializers.orthogonal(2.0)(key, shape), atol=1e-5)
+    q = np.asarray(ours) / 2.0
+    small = min(shape)
+    gram = q.T @ q if shape[0] >= shape[1] else q @ q.T
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-5)
