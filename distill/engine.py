@@ -11,7 +11,6 @@ devices, so the same code runs on 2 CPU cores or many accelerators.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import jax
@@ -210,7 +209,3 @@ def _unravel(problem: Problem, flat):
 
 def best_dataset(problem: Problem, state) -> dict:
     return _unravel(problem, state.best_solution)
-
-
-def num_params(tree) -> int:
-    return int(sum(math.prod(x.shape) for x in jax.tree.leaves(tree)))

@@ -8,6 +8,7 @@ the same chunk boundaries, so it ends bit-identical to an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import sys
@@ -24,7 +25,7 @@ from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_s
                             make_problem, mean_dataset)
 from hades_zoo import envs
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import ConfigError, HadesZooError
+from hades_zoo.errors import ConfigError
 from hades_zoo.ids import format_id
 from hades_zoo.train import InitSpec
 
@@ -38,8 +39,7 @@ def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str)
     spec = cfg.spec
     states = np.asarray(tree["states"], np.float32).reshape(cfg.size, *spec.obs_shape)
     targets = np.asarray(dataset_targets(problem, tree), np.float32)
-    recipe = cfg.bc_recipe
-    recipe = type(recipe).from_dict({**recipe.to_dict(), "init": (fixed_init_spec(cfg) if cfg.method == "f" else InitSpec()).to_dict()})
+    recipe = dataclasses.replace(cfg.bc_recipe, init=fixed_init_spec(cfg) if cfg.method == "f" else InitSpec())
     kw = {"labels": targets} if spec.discrete else {"actions": targets}
     norm = {}
     if cfg.obs_norm == "const":
@@ -176,4 +176,4 @@ def evaluate_run(run_dir: Path, seeds: int | None = None, which: str = "mean") -
     return ds
 
 
-__all__ = ["run", "evaluate_run", "load_run_config", "to_dataset", "HadesZooError"]
+__all__ = ["run", "evaluate_run", "load_run_config", "to_dataset"]

@@ -90,7 +90,3 @@ def get_spec(env: str) -> EnvSpec:
         f"unknown environment {env!r}.{close_matches(env, list(ENV_SPECS) + list(_BY_SLUG))}"
         f" Supported: {', '.join(ENV_SPECS)}."
     )
-
-
-def spec_from_slug(slug: str) -> EnvSpec:
-    return get_spec(slug)
