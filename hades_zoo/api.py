@@ -20,7 +20,7 @@ import numpy as np
 from hades_zoo import envs
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
-from hades_zoo.evaluate import Protocol, get_protocol, make_evaluate
+from hades_zoo.evaluate import NORM_EPS, Protocol, get_protocol, make_evaluate
 from hades_zoo.policies import Policy, make_policy
 from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
 
@@ -50,7 +50,7 @@ class TrainedPolicy:
         ds = self.dataset
         obs = jnp.asarray(obs, jnp.float32).reshape((*jnp.shape(obs)[: jnp.ndim(obs) - len(ds.spec.obs_shape)], -1))
         if ds.obs_norm == "const":
-            return (obs - ds.obs_mean.reshape(-1)) / jnp.sqrt(ds.obs_var.reshape(-1) + 1e-8)
+            return (obs - ds.obs_mean.reshape(-1)) / jnp.sqrt(ds.obs_var.reshape(-1) + NORM_EPS)
         return obs
 
     def act(self, obs, *, key=None, index: int = 0):

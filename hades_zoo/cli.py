@@ -114,10 +114,6 @@ def info(name_or_path):
     click.echo(json.dumps(meta, indent=1, default=str))
 
 
-def _float_or_none(v):
-    return None if v is None else float(v)
-
-
 @cli.command(help="Behaviour-clone policies on a dataset and evaluate them in the real env.")
 @click.argument("name_or_path")
 @click.option("--arch", default=None, help="Architecture, e.g. mlp-2x512-tanh, mlp-4x256-relu, resmlp-2x256-relu, "

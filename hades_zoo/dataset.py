@@ -16,7 +16,7 @@ import numpy as np
 from hades_zoo import format as fmt
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
-from hades_zoo.evaluate import NORM_KINDS, Protocol, get_protocol
+from hades_zoo.evaluate import NORM_EPS, NORM_KINDS, Protocol, get_protocol
 from hades_zoo.train import Recipe
 
 METHODS = ("hades-r", "hades-f", "imported")
@@ -103,7 +103,7 @@ class SyntheticDataset:
             "size": str(self.size),
             "recipe": self.recipe.to_dict(),
             "protocol": self.protocol.to_dict(),
-            "obs_norm": {"kind": self.obs_norm, "eps": 1e-8},
+            "obs_norm": {"kind": self.obs_norm, "eps": NORM_EPS},
             "recorded_return": self.recorded_return,
             "provenance": self.provenance,
             "versions": self.versions,
