@@ -134,6 +134,9 @@ class SyntheticDataset:
     @classmethod
     def from_parts(cls, tensors: dict, meta: dict, source: str | None = None) -> "SyntheticDataset":
         where = source or "dataset"
+        if meta.get("kind") == "multitask":
+            raise IncompatibleDatasetError(f"{where}: a merged multi-task dataset; read it with hades_zoo.load_merged "
+                                           "or train it with hades-zoo train-multitask")
         missing = [k for k in ("env_id", "recipe", "protocol", "obs_norm") if k not in meta]
         if missing or "states" not in tensors:
             raise IncompatibleDatasetError(f"{where}: missing {missing or ['states tensor']}; the file was not written by hades-zoo")

@@ -1,0 +1,390 @@
+"""Merged datasets: the pairs of several single-task datasets in one multi-task file.
+
+``merge([a, b, c])`` zero-pads every source's (flattened) states and targets to the
+largest observation and action sizes and adds, per pair, a one-hot task id and
+masks of the valid observation and action dims. One *task* is one env: sources of
+the same env (e.g. three seeds of hopper HaDES-R) share a task id, which needs
+their states to live in the same observation space (same normalisation).
+
+Tensors (``hades-zoo/1`` safetensors, metadata ``kind = "multitask"``):
+
+  ``states``       (N, O) float32  each task's states in its own normalised space, zero-padded
+  ``targets``      (N, A) float32  continuous actions or discrete label rows, zero-padded
+  ``tasks``        (N, T) float32  one-hot task id
+  ``obs_mask``     (N, O) float32  1 on the task's observation dims
+  ``action_mask``  (N, A) float32  1 on the task's action dims (means or logits)
+  ``obs_mean``, ``obs_var`` (T, O) float32  constant normalisation stats per task
+                                   (mean 0, var 1 for ``running``/``none`` tasks and padding)
+
+Metadata ``tasks`` (per task: env, normalisation, protocol, its sources) and
+``sources`` (per source: name, revision, sha256 of its tensors, file sha256,
+location, rows, and its full single-task metadata) make every source exactly
+recoverable: ``source_dataset(k)`` rebuilds it and, on load, its sha256 is checked.
+Continuous- and discrete-action envs may be merged: a discrete task's logits and a
+continuous task's Gaussian means share the (masked) output, or get one head per
+task (``hades_zoo.multitask``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hades_zoo import format as fmt
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.envs.specs import EnvSpec, get_spec
+from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError, UnknownEnvError
+
+KIND = "multitask"
+_TENSORS = ("states", "targets", "tasks", "obs_mask", "action_mask", "obs_mean", "obs_var")
+
+
+def _norm_stats(ds: SyntheticDataset) -> tuple[np.ndarray, np.ndarray]:
+    n = ds.spec.obs_dim
+    if ds.obs_norm == "const":
+        return ds.obs_mean.reshape(-1), ds.obs_var.reshape(-1)
+    return np.zeros(n, np.float32), np.ones(n, np.float32)
+
+
+def _label(ds: SyntheticDataset) -> str:
+    return ds.name or ds.source or f"<{ds.env_id} dataset>"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MultiTaskDataset:
+    """Padded pairs of several envs; see the module docstring for the layout."""
+
+    states: np.ndarray
+    targets: np.ndarray
+    tasks: np.ndarray
+    obs_mask: np.ndarray
+    action_mask: np.ndarray
+    obs_mean: np.ndarray
+    obs_var: np.ndarray
+    task_info: tuple  # per task: {"env_id", "obs_norm", "protocol", "sources": [k, ...]}
+    sources: tuple  # per source: {"name", "revision", "sha256", "file_sha256", "location", "task", "rows", "metadata"}
+    name: str | None = None
+    source: str | None = None  # where it was read from (not stored)
+
+    def __post_init__(self):
+        for k in _TENSORS:
+            object.__setattr__(self, k, np.asarray(getattr(self, k)))
+        object.__setattr__(self, "task_info", tuple(self.task_info))
+        object.__setattr__(self, "sources", tuple(self.sources))
+        self._validate()
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return int(self.states.shape[0])
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.task_info)
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.states.shape[1])
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.targets.shape[1])
+
+    @property
+    def env_ids(self) -> list[str]:
+        return [t["env_id"] for t in self.task_info]
+
+    @property
+    def task_ids(self) -> np.ndarray:
+        return np.argmax(self.tasks, axis=1).astype(np.int32)
+
+    def task_spec(self, task: int) -> EnvSpec:
+        return get_spec(self.task_info[task]["env_id"])
+
+    def task_index(self, task: int | str) -> int:
+        """The index of a task given as index, env id or slug (``"hopper"``, ``"cartpole"``)."""
+        if isinstance(task, (int, np.integer)):
+            if not 0 <= task < self.n_tasks:
+                raise ConfigError(f"task index {task} is out of range: this dataset has {self.n_tasks} tasks {self.env_ids}")
+            return int(task)
+        try:
+            env_id = get_spec(str(task)).env_id
+        except UnknownEnvError:
+            env_id = None
+        if env_id not in self.env_ids:
+            raise ConfigError(f"no task {task!r} in this merged dataset; its tasks are {', '.join(self.env_ids)}")
+        return self.env_ids.index(env_id)
+
+    # -- the sources back ---------------------------------------------------------------
+    def source_dataset(self, k: int) -> SyntheticDataset:
+        """Source ``k`` exactly as it was merged (unpadded, with its own recipe and metadata)."""
+        src = self.sources[k]
+        start, stop = src["rows"]
+        t = src["task"]
+        spec = self.task_spec(t)
+        tensors = {"states": self.states[start:stop, : spec.obs_dim].reshape((stop - start, *spec.obs_shape))}
+        tensors["labels" if spec.discrete else "actions"] = self.targets[start:stop, : spec.action_dim]
+        meta = src["metadata"]
+        if meta["obs_norm"]["kind"] == "const":
+            tensors["obs_mean"] = self.obs_mean[t, : spec.obs_dim].reshape(spec.obs_shape)
+            tensors["obs_var"] = self.obs_var[t, : spec.obs_dim].reshape(spec.obs_shape)
+        where = f"{self._where()} (source {k}: {src.get('name')})"
+        return SyntheticDataset.from_parts({k_: np.ascontiguousarray(v) for k_, v in tensors.items()}, meta, source=where)
+
+    def task_dataset(self, task: int | str) -> SyntheticDataset:
+        """All pairs of one task as a single-task dataset (the metadata of its first source)."""
+        t = self.task_index(task)
+        parts = [self.source_dataset(k) for k in self.task_info[t]["sources"]]
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        extra = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(first)
+                 if f.name in ("states", "actions", "labels") and getattr(first, f.name) is not None}
+        return first.replace(**extra, name=" + ".join(_label(p) for p in parts), recorded_return=None)
+
+    # -- io ---------------------------------------------------------------------------
+    def tensors(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in _TENSORS}
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {"kind": KIND, "name": self.name, "size": str(self.size),
+                "tasks": json.dumps(list(self.task_info), sort_keys=True),
+                "sources": json.dumps(list(self.sources), sort_keys=True)}
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write atomically; returns the sha256 of the file written."""
+        return fmt.write(path, self.tensors(), self.metadata)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "MultiTaskDataset":
+        """Read, verify (sha256, format version) and validate a merged file."""
+        tensors, meta = fmt.read(path)
+        if meta.get("kind") != KIND:
+            raise IncompatibleDatasetError(
+                f"{path}: a single-task dataset, not a merged one; merge it with others first "
+                f"(hades-zoo merge A B -o merged.safetensors)")
+        missing = [k for k in _TENSORS if k not in tensors] + [k for k in ("tasks", "sources") if k not in meta]
+        if missing:
+            raise IncompatibleDatasetError(f"{path}: merged file lacks {missing}; write it again with hades-zoo merge")
+        try:
+            task_info, sources = json.loads(meta["tasks"]), json.loads(meta["sources"])
+        except json.JSONDecodeError:
+            raise CorruptDatasetError(f"{path}: metadata 'tasks'/'sources' is not valid JSON; write the file again with hades-zoo merge") from None
+        ds = cls(**{k: tensors[k] for k in _TENSORS}, task_info=task_info, sources=sources,
+                 name=meta.get("name"), source=str(path))
+        if meta.get("size") not in (None, str(ds.size)):
+            raise IncompatibleDatasetError(f"{path}: metadata says {meta['size']} pairs but the file holds {ds.size}")
+        return ds
+
+    # -- validation -------------------------------------------------------------------
+    def _where(self) -> str:
+        return self.source or self.name or "merged dataset"
+
+    def _fail(self, msg: str):
+        raise IncompatibleDatasetError(f"{self._where()}: {msg}")
+
+    def _validate(self) -> None:
+        T = self.n_tasks
+        if T < 1 or not self.sources:
+            self._fail("a merged dataset needs at least one task and one source")
+        N, O = self.states.shape if self.states.ndim == 2 else self._fail("states must be (N, O)")
+        A = self.targets.shape[1] if self.targets.ndim == 2 else self._fail("targets must be (N, A)")
+        shapes = {"states": (N, O), "targets": (N, A), "tasks": (N, T), "obs_mask": (N, O), "action_mask": (N, A),
+                  "obs_mean": (T, O), "obs_var": (T, O)}
+        for k, shape in shapes.items():
+            arr = getattr(self, k)
+            if arr.dtype != np.float32 or tuple(arr.shape) != shape:
+                self._fail(f"{k} must be float32 of shape {shape}, got {arr.dtype} {tuple(arr.shape)}")
+            if not np.all(np.isfinite(arr)):
+                self._fail(f"{k} contains NaN/inf values; the dataset is unusable")
+        if not np.all((self.tasks == 0) | (self.tasks == 1)) or not np.all(self.tasks.sum(1) == 1):
+            self._fail("tasks must hold one one-hot row per pair")
+        try:
+            specs = [get_spec(t["env_id"]) for t in self.task_info]
+        except (UnknownEnvError, KeyError, TypeError) as e:
+            self._fail(f"bad task entry ({e})")
+        ids = self.task_ids
+        obs_dims = np.array([s.obs_dim for s in specs])
+        act_dims = np.array([s.action_dim for s in specs])
+        want_obs = (np.arange(O)[None, :] < obs_dims[ids][:, None]).astype(np.float32)
+        want_act = (np.arange(A)[None, :] < act_dims[ids][:, None]).astype(np.float32)
+        if not (np.array_equal(self.obs_mask, want_obs) and np.array_equal(self.action_mask, want_act)):
+            self._fail("obs_mask/action_mask do not match the tasks' observation and action sizes")
+        if np.any(self.states * (1 - want_obs)) or np.any(self.targets * (1 - want_act)):
+            self._fail("padding entries of states/targets must be zero")
+        if O != obs_dims.max() or A != act_dims.max():
+            self._fail(f"padded sizes ({O}, {A}) are not the largest task sizes ({obs_dims.max()}, {act_dims.max()})")
+        covered = np.zeros(N, bool)
+        for k, src in enumerate(self.sources):
+            start, stop = src["rows"]
+            if not (0 <= start < stop <= N) or covered[start:stop].any() or np.any(ids[start:stop] != src["task"]):
+                self._fail(f"source {k} ({src.get('name')}) has bad rows {src['rows']}")
+            covered[start:stop] = True
+            if k not in self.task_info[src["task"]]["sources"]:
+                self._fail(f"source {k} is missing from the source list of task {src['task']}")
+            rebuilt = self.source_dataset(k)  # validates shapes, labels, stats like any dataset
+            if fmt.payload_sha256(rebuilt.tensors()) != src["sha256"]:
+                self._fail(f"pairs of source {k} ({src.get('name')}) do not match its recorded sha256 {src['sha256'][:12]}…; "
+                           "the file was altered, merge the sources again")
+        if not covered.all():
+            self._fail("some pairs belong to no source")
+
+
+# -- merge --------------------------------------------------------------------------------
+
+def _file_format(path: Path) -> str | None:
+    """The ``format`` metadata of a safetensors file, read from its header only."""
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            if n > fmt.MAX_HEADER_BYTES:
+                return None
+            return (json.loads(f.read(n)).get("__metadata__") or {}).get("format")
+    except (OSError, ValueError, struct.error):
+        return None  # fmt.read reports it precisely
+
+
+def _provenance(ds: SyntheticDataset, given) -> dict:
+    """name, revision, sha256 (of the tensors, as in the file's own metadata), file sha256, location."""
+    from hades_zoo.sources import ZOO_DIR, catalog
+
+    name, revision, file_sha, location = ds.name, None, None, ds.source
+    if ds.source and ds.source.endswith(" (bundled)") and ds.name in catalog():
+        entry = catalog()[ds.name]
+        revision, file_sha, location = entry["revision"], entry["sha256"], str(ZOO_DIR / entry["file"])
+    elif ds.source and os.path.isfile(ds.source):
+        file_sha, location = fmt.file_sha256(ds.source), os.path.abspath(ds.source)
+    return {"name": name, "revision": revision, "sha256": fmt.payload_sha256(ds.tensors()),
+            "file_sha256": file_sha, "location": location, "given": str(given) if isinstance(given, (str, os.PathLike)) else None}
+
+
+def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
+    """(dataset, provenance) of every source, loading names/paths and flattening merged inputs."""
+    from hades_zoo.sources import _looks_like_path, load
+
+    paths = [Path(os.fspath(x)) for x in items if isinstance(x, (str, os.PathLike)) and _looks_like_path(os.fspath(x))]
+    versions = {str(p): _file_format(p) for p in paths if p.is_file()}
+    if len(set(versions.values())) > 1:
+        listing = ", ".join(f"{p} is {v or 'not hades-zoo'}" for p, v in versions.items())
+        raise IncompatibleDatasetError(
+            f"cannot merge files of different format versions ({listing}); re-export each with this hades-zoo "
+            f"(format {fmt.FORMAT_VERSION!r}: hades-zoo import-legacy or distill) before merging")
+    out = []
+    for x in items:
+        if isinstance(x, MultiTaskDataset):
+            out += [(x.source_dataset(k), {key: v for key, v in s.items() if key not in ("task", "rows", "metadata")})
+                    for k, s in enumerate(x.sources)]
+            continue
+        if isinstance(x, (str, os.PathLike)):
+            text = os.fspath(x)
+            if _looks_like_path(text) and Path(text).is_file() and _is_merged_file(Path(text)):
+                out += _expand([MultiTaskDataset.load(text)])
+                continue
+            ds = load(text)
+        elif isinstance(x, SyntheticDataset):
+            ds = x
+        else:
+            raise ConfigError(f"merge takes datasets, names or paths, got {type(x).__name__}")
+        out.append((ds, _provenance(ds, x)))
+    return out
+
+
+def _is_merged_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            (n,) = struct.unpack("<Q", f.read(8))
+            return n <= fmt.MAX_HEADER_BYTES and (json.loads(f.read(n)).get("__metadata__") or {}).get("kind") == KIND
+    except (OSError, ValueError, struct.error):
+        return False
+
+
+def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
+    """Merge single-task datasets (objects, catalog names, paths, or merged datasets) into one.
+
+    Args:
+        datasets: two or more sources. Sources of the same env become one task and
+            must normalise observations the same way (kind and constant stats).
+        name: *optional*, defaults to the source names joined by ``+``.
+
+    Returns:
+        A ``MultiTaskDataset``; ``.save(path)`` writes it, ``load_merged(path)`` reads it.
+
+    Raises:
+        ConfigError: fewer than two sources, or a source given twice.
+        IncompatibleDatasetError: files of different format versions; one env with
+            two different observation normalisations.
+
+    Example:
+        >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "acrobot-hades-r-4"])
+        >>> merged.env_ids
+        ['CartPole-v1', 'Acrobot-v1']
+    """
+    if isinstance(datasets, (str, os.PathLike, SyntheticDataset, MultiTaskDataset)):
+        datasets = [datasets]
+    items = _expand(list(datasets))
+    if len(items) < 2:
+        raise ConfigError(f"merge needs at least two datasets, got {len(items)}; pass two or more names or paths")
+    seen: dict[str, str] = {}
+    task_of: dict[str, int] = {}
+    task_info: list[dict] = []
+    for ds, prov in items:
+        if prov["sha256"] in seen:
+            raise ConfigError(f"{_label(ds)} is given twice (same pairs as {seen[prov['sha256']]}); pass each dataset once")
+        seen[prov["sha256"]] = _label(ds)
+        if ds.env_id not in task_of:
+            task_of[ds.env_id] = len(task_info)
+            task_info.append({"env_id": ds.env_id, "obs_norm": ds.obs_norm, "protocol": ds.protocol.to_dict(),
+                              "sources": [], "_first": ds})
+            continue
+        first = task_info[task_of[ds.env_id]]["_first"]
+        m0, v0 = _norm_stats(first)
+        m1, v1 = _norm_stats(ds)
+        if ds.obs_norm != first.obs_norm or not (np.array_equal(m0, m1) and np.array_equal(v0, v1)):
+            what = (f"normalises observations {first.obs_norm!r} and {ds.obs_norm!r}" if ds.obs_norm != first.obs_norm
+                    else "uses different constant normalisation stats")
+            raise IncompatibleDatasetError(
+                f"cannot merge {_label(first)} and {_label(ds)}: both are {ds.env_id} datasets but each {what}, so "
+                f"their states live in different observation spaces; merge only one of them per env")
+    O = max(ds.spec.obs_dim for ds, _ in items)
+    A = max(ds.spec.action_dim for ds, _ in items)
+    T = len(task_info)
+    cols: dict[str, list] = {k: [] for k in ("states", "targets", "tasks", "obs_mask", "action_mask")}
+    sources, row = [], 0
+    for k, (ds, prov) in enumerate(items):
+        t, spec, D = task_of[ds.env_id], ds.spec, ds.size
+        pad = lambda x, n: np.pad(x.reshape(D, -1).astype(np.float32), ((0, 0), (0, n - x.reshape(D, -1).shape[1])))  # noqa: E731
+        cols["states"].append(pad(ds.states, O))
+        cols["targets"].append(pad(ds.targets, A))
+        cols["tasks"].append(np.repeat(np.eye(T, dtype=np.float32)[t][None], D, 0))
+        cols["obs_mask"].append(pad(np.ones((D, spec.obs_dim), np.float32), O))
+        cols["action_mask"].append(pad(np.ones((D, spec.action_dim), np.float32), A))
+        sources.append({**prov, "task": t, "rows": [row, row + D], "metadata": ds.metadata})
+        task_info[t]["sources"].append(k)
+        row += D
+    obs_mean, obs_var = np.zeros((T, O), np.float32), np.ones((T, O), np.float32)
+    for t, info in enumerate(task_info):
+        m, v = _norm_stats(info.pop("_first"))
+        obs_mean[t, : m.size], obs_var[t, : v.size] = m, v
+    return MultiTaskDataset(
+        **{k: np.concatenate(v) for k, v in cols.items()}, obs_mean=obs_mean, obs_var=obs_var,
+        task_info=task_info, sources=sources, name=name or " + ".join(_label(ds) for ds, _ in items),
+    )
+
+
+def load_merged(path_or_datasets) -> MultiTaskDataset:
+    """A merged dataset from its file, or merged on the fly from a list of sources."""
+    if isinstance(path_or_datasets, MultiTaskDataset):
+        return path_or_datasets
+    if isinstance(path_or_datasets, (list, tuple)):
+        return merge(path_or_datasets)
+    path = Path(os.fspath(path_or_datasets))
+    if not path.is_file():
+        raise CorruptDatasetError(f"{path}: no such merged dataset file; create one with hades-zoo merge A B -o {path}")
+    return MultiTaskDataset.load(path)
