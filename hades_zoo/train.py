@@ -84,7 +84,10 @@ class Recipe:
 def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array) -> jax.Array:
     """Paper losses: mean Gaussian NLL over pairs, or ``-mean(labels * log_softmax)``
     over the (pair, action) entries of the *labelled* pairs: a zero label row is an
-    unused state, which the authors' BC never sees (MinAtar D=16 with 3 actions)."""
+    unused state, which the authors' BC never sees (MinAtar D=16 with 3 actions).
+    A policy with its own ``bc_loss`` (``hades_zoo.multitask``: masked, per-task) uses it."""
+    if hasattr(policy, "bc_loss"):
+        return policy.bc_loss(params, states, targets)
     if policy.discrete:
         logp = jax.nn.log_softmax(policy(params, states), axis=-1)
         n_labelled = jnp.maximum(jnp.sum(targets), 1.0)  # rows sum to 1 or 0
