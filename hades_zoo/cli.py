@@ -80,9 +80,13 @@ def cli():
     pass
 
 
-@cli.command("list", help="List the datasets in the bundled catalog.")
+@cli.command("list", help="List the datasets in the bundled catalog (--remote: the hub's repos tagged hades-zoo).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_cmd(as_json):
+@click.option("--remote", is_flag=True, help="List the dataset repos tagged hades-zoo on the hub (HF_ENDPOINT).")
+@click.option("--org", default=None, help="With --remote: the org (default $HADES_ZOO_HUB_ORG or hades-zoo; '*': all).")
+def list_cmd(as_json, remote, org):
+    if remote:
+        return _list_remote(org, as_json)
     from hades_zoo.sources import list_datasets
 
     rows = list_datasets()
@@ -102,6 +106,47 @@ def list_cmd(as_json):
         click.echo("(the catalog is empty)")
 
 
+def _list_remote(org, as_json):
+    from hades_zoo import hub
+
+    rows = hub.list_remote(org)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("repo", "env", "method", "pairs", "return (own arch)", "commit", "private")
+    for r in rows:
+        ret = r.get("return") or {}
+        table.add_row(r["repo_id"], str(r["env_id"]), str(r["method"]), str(r["size"]),
+                      f"{ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f}",
+                      (r["commit"] or "")[:12], str(r["private"]))
+    Console().print(table)
+    if not rows:
+        click.echo(f"(no dataset repos tagged {hub.HUB_TAG!r} for org {org or hub.hub_org()!r} on {hub.endpoint()})")
+
+
+@cli.command(help="Download a published dataset from the hub into the HF cache and verify it (NAME, ORG/NAME, @REV).")
+@click.argument("name")
+@click.option("--revision", default=None, help="Tag, branch or commit (default: main, or the @REV in NAME).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def download(name, revision, as_json):
+    from hades_zoo import hub
+    from hades_zoo.dataset import SyntheticDataset
+
+    got = hub.download(name, revision)
+    ds = SyntheticDataset.load(got.path)
+    out = {"repo_id": got.ref.repo_id, "revision": got.ref.revision, "commit": got.commit, "path": str(got.path),
+           "sha256": got.entry["sha256"], "bytes": got.entry["bytes"], "name": ds.name, "env_id": ds.env_id,
+           "method": ds.method, "size": ds.size}
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"{got.ref.repo_id}@{got.ref.revision} (commit {got.commit[:12]}): {got.path}, sha256 "
+                   f"{out['sha256'][:12]}… verified, {ds.size} pairs for {ds.env_id}")
+
+
 @cli.command(help="Show a dataset's metadata (name or path).")
 @click.argument("name_or_path")
 def info(name_or_path):
@@ -111,6 +156,10 @@ def info(name_or_path):
     meta = ds.metadata
     meta["shapes"] = {k: list(v.shape) for k, v in ds.tensors().items()}
     meta["source"] = ds.source
+    if " (hub, commit " in (ds.source or ""):  # loaded from the hub: show its card's data too
+        from hades_zoo import hub
+
+        meta["card"] = hub.card(ds.source.split(" ")[0])
     click.echo(json.dumps(meta, indent=1, default=str))
 
 

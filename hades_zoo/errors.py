@@ -44,6 +44,23 @@ class HubError(HadesZooError, OSError):
     """The hub answered with an error or could not be reached."""
 
 
+class HubNotFoundError(UnknownDatasetError, HubError):
+    """A hub repo, revision or file is missing, or hidden from this token (the hub and its
+    mirrors answer 401 or 404 alike)."""
+
+
+class HubAuthError(HubError, PermissionError):
+    """The hub refused the token (missing, invalid, or without write access)."""
+
+
+class HubConnectionError(HubError, ConnectionError):
+    """The hub could not be reached and nothing usable is cached."""
+
+
+class PublishConflictError(HubError, FileExistsError):
+    """A tag already holds different bytes; publishing again needs ``--force``."""
+
+
 class MissingDependencyError(HadesZooError, ImportError):
     """An optional dependency is needed for this feature."""
 

@@ -40,26 +40,32 @@ def _looks_like_path(text: str) -> bool:
 def load(name_or_path: str | os.PathLike, revision: str | None = None) -> SyntheticDataset:
     """Load a dataset by catalog name (``"cartpole-hades-r-4"``) or by path, verified.
 
+    Resolution: a path -> the bundled zoo (name and revision in the catalog) -> the HF cache ->
+    the hub (``hades_zoo.hub``: ``<org>/<name>`` with ``HADES_ZOO_HUB_ORG``, or an explicit
+    ``org/name[@rev]`` / ``hf://`` id), verified against the card's sha256.
+
     Raises:
-        UnknownDatasetError: not a file and not a catalog name (close names suggested).
+        UnknownDatasetError: not a file, not bundled, and not found on the hub (close names
+            suggested); ``HubNotFoundError`` when the hub said so.
+        DatasetNotCachedError: not bundled, ``HF_HUB_OFFLINE`` set and no cached copy.
         CorruptDatasetError: truncated file, sha256 or size mismatch.
         IncompatibleDatasetError: invalid content (shapes, NaNs, env, version).
     """
     text = os.fspath(name_or_path)
+    if text.startswith("hf://") or (_hub_id(text) and not os.path.exists(text)):
+        return _from_hub(text, revision, f"{text}: no such file, and")
     if _looks_like_path(text):
         return SyntheticDataset.load(text)
     ident = parse_id(text)
     rev = revision or ident.revision
     entries = catalog()
     if ident.name not in entries:
-        raise UnknownDatasetError(
-            f"no dataset named {ident.name!r}.{close_matches(ident.name, entries)} See `hades-zoo list` for the catalog."
-        )
+        return _from_hub(ident.name, rev, f"no dataset named {ident.name!r} in the bundled catalog "
+                         f"(`hades-zoo list`).{close_matches(ident.name, entries)} Hub lookup:")
     entry = entries[ident.name]
     if rev is not None and rev != entry["revision"]:
-        raise UnknownDatasetError(
-            f"{ident.name}: revision {rev!r} is not bundled (bundled: {entry['revision']!r}); drop '@{rev}' to use it"
-        )
+        return _from_hub(ident.name, rev, f"{ident.name}: revision {rev!r} is not bundled (bundled: "
+                         f"{entry['revision']!r}; drop '@{rev}' to use it). Hub lookup:")
     path = ZOO_DIR / entry["file"]
     if not path.is_file():
         raise CorruptDatasetError(f"{ident.name}: bundled file {path} is missing; reinstall hades-zoo")
@@ -71,3 +77,22 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None) -> Synthe
         )
     ds = SyntheticDataset.load(path)
     return ds.replace(name=ident.name, source=f"{ident.name}@{entry['revision']} (bundled)")
+
+
+def _hub_id(text: str) -> bool:
+    from hades_zoo.hub import is_repo_id
+
+    return not text.endswith(".safetensors") and text.count("/") == 1 and is_repo_id(text)
+
+
+def _from_hub(name: str, revision: str | None, context: str) -> SyntheticDataset:
+    """``hub.load``; a failure keeps its type (an ``UnknownDatasetError`` when the name could not
+    be resolved) and its message is prefixed with what the bundled catalog said."""
+    from hades_zoo import hub
+    from hades_zoo.errors import DatasetNotCachedError, HubError
+
+    try:
+        return hub.load(name, revision)
+    except (HubError, DatasetNotCachedError) as e:
+        cls = type(e) if isinstance(e, (UnknownDatasetError, DatasetNotCachedError)) else UnknownDatasetError
+        raise cls(f"{context} {e}") from e

@@ -1,0 +1,132 @@
+"""Dataset cards: ``huggingface_hub.DatasetCardData`` (YAML) + ``cards/dataset_card.md`` (body).
+
+Every number in a card comes from the dataset file, the evaluation ``distill publish`` just ran,
+or the run directory; nothing is typed. The YAML carries the hub's own fields (license,
+task_categories, tags, size_categories, ``configs`` pointing ``datasets`` at the parquet
+mirror) and a ``hades_zoo`` block that ``hades_zoo.hub`` verifies downloads against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import hades_zoo
+from hades_zoo import format as fmt
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import MissingDependencyError
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "cards" / "dataset_card.md"
+PARQUET_GLOB = "data/train-*.parquet"
+BIBTEX = """@inproceedings{lupu2024behaviour,
+  title={Behaviour Distillation},
+  author={Andrei Lupu and Chris Lu and Jarek Luca Liesen and Robert Tjarko Lange and Jakob Nicolaus Foerster},
+  booktitle={The Twelfth International Conference on Learning Representations},
+  year={2024},
+  url={https://openreview.net/forum?id=qup9xD8mW4}
+}"""
+_PROTOCOL_TEXT = {
+    "episodes": "16 envs, one greedy episode each from reset, mean episode return",
+    "paper-brax": "4 envs × 1024 steps, sampled actions, mean return of the episodes completed in the window",
+    "paper-classic": "8 envs × 1024 steps, sampled actions, mean return of the episodes completed in the window",
+    "paper-minatar": "8 envs × 1024 steps, sampled actions, mean over envs of the last completed episode's return",
+}
+
+
+def size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "n>1M"
+
+
+def columns(ds: SyntheticDataset) -> list[str]:
+    """Columns of the parquet mirror (one row per pair)."""
+    return ["index", "state", "label" if ds.discrete else "action"]
+
+
+def card_data(ds: SyntheticDataset, *, file: str, data: bytes, evaluation: list[dict], license: str = "apache-2.0"):
+    """The YAML half of the card (``DatasetCardData``)."""
+    from huggingface_hub import DatasetCardData
+
+    own = next((r for r in evaluation if r["own"]), evaluation[0] if evaluation else None)
+    rec = ds.recorded_return or {}
+    prov = ds.provenance or {}
+    block = {
+        "format": fmt.FORMAT_VERSION, "name": ds.name, "file": file, "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(), "payload_sha256": fmt.payload_sha256(ds.tensors()),
+        "env_id": ds.env_id, "backend": ds.spec.backend, "method": ds.method, "size": ds.size,
+        "obs_shape": list(ds.spec.obs_shape), "arch": ds.recipe.arch, "protocol": ds.protocol.name,
+        "obs_norm": ds.obs_norm,
+        "recorded_return": {k: rec[k] for k in ("value", "std", "seeds", "protocol") if k in rec} or None,
+        "evaluation": {"protocol": own["protocol"] if own else None, "seeds": len(own["returns"]) if own else 0,
+                       "returns": {r["arch"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)} for r in evaluation}},
+        "engine": prov.get("engine") or f"hades-zoo {hades_zoo.__version__}",
+        "generations": prov.get("generations"), "population": prov.get("population"),
+    }
+    return DatasetCardData(
+        license=license, pretty_name=ds.name or Path(file).stem, task_categories=["reinforcement-learning"],
+        tags=["hades-zoo", "behaviour-distillation", ds.env_id, ds.method], size_categories=[size_category(ds.size)],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET_GLOB}]}],
+        hades_zoo={k: v for k, v in block.items() if v is not None},
+    )
+
+
+def _fmt(x) -> str:
+    return f"{x:.4g}" if isinstance(x, float) else json.dumps(x) if isinstance(x, (dict, list)) else str(x)
+
+
+def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, data: bytes, evaluation: list[dict],
+               fitness: list[dict] | None = None, command: str | None = None, config_toml: str | None = None,
+               license: str = "apache-2.0"):
+    """The full card (``huggingface_hub.DatasetCard``) rendered from ``cards/dataset_card.md``."""
+    from huggingface_hub import DatasetCard
+
+    if not TEMPLATE.is_file():
+        raise MissingDependencyError(f"card template {TEMPLATE} is missing; run `distill publish` from a hades-zoo "
+                                     "checkout installed with `pip install -e .`")
+    data_ = card_data(ds, file=file, data=data, evaluation=evaluation, license=license)
+    block = data_.hades_zoo
+    own = next((r for r in evaluation if r["own"]), evaluation[0])
+    prov = ds.provenance or {}
+    spec, recipe, rec = ds.spec, ds.recipe, ds.recorded_return or {}
+    kind = {"hades-r": "HaDES-R (a fresh policy initialisation for every evaluation)",
+            "hades-f": "HaDES-F (one fixed policy initialisation)", "imported": "an import of the authors' release"}[ds.method]
+    summary = (
+        f"{ds.size} synthetic state-action pairs for `{ds.env_id}` ({spec.backend}), made by behaviour distillation "
+        f"with {kind} (Lupu et al., ICLR 2024): plain behaviour cloning on these {ds.size} pairs alone trains a "
+        f"`{own['arch']}` policy to a return of {own['mean']:.2f} ± {own['std']:.2f} over {len(own['returns'])} seeds "
+        f"(`{own['protocol']}` protocol). The file is a `{fmt.FORMAT_VERSION}` safetensors file read by the "
+        "`hades-zoo` client, which trains any architecture on it in seconds.")
+    hyper = [("policy architecture (recipe)", f"`{recipe.arch}`"), ("BC learning rate", _fmt(recipe.lr)),
+             ("BC epochs (full-batch Adam steps)", recipe.epochs), ("gradient clip", _fmt(recipe.grad_clip)),
+             ("loss", recipe.loss), ("Adam eps", _fmt(recipe.adam_eps)), ("init", _fmt(recipe.init.to_dict())),
+             ("evaluation protocol", f"`{ds.protocol.name}` ({ds.protocol.n_envs} envs × "
+              + (f"{ds.protocol.n_steps} steps)" if ds.protocol.n_steps else "one full episode)")),
+             ("observation normalisation", ds.obs_norm)]
+    cfg = prov.get("config") or {}
+    for key in ("strategy", "popsize", "sigma", "es_lr", "fitness_shaping", "rollouts", "generations"):
+        if key in cfg:
+            hyper.append((f"ES {key}", _fmt(cfg[key])))
+    provenance = [(k, f"`{v}`" if k == "command" else _fmt(v)) for k, v in (
+        ("command", command or prov.get("command")), ("engine", block.get("engine")),
+        ("generations", prov.get("generations")), ("population", prov.get("population")),
+        ("strategy", prov.get("strategy")), ("seed", prov.get("seed")), ("env steps", prov.get("env_steps")),
+        ("simulator versions", ds.versions or None), ("source file", prov.get("source_file")),
+        ("published with", f"hades-zoo {hades_zoo.__version__}")) if v not in (None, "", {})]
+    recorded = (f"{rec['value']:.2f} ± {rec.get('std', 0.0):.2f} ({rec.get('seeds', '?')} seeds, "
+                f"`{rec.get('protocol', '?')}` protocol)") if rec.get("value") is not None else None
+    tensors = ", ".join(f"`{k}` {tuple(v.shape)} {v.dtype}" for k, v in sorted(ds.tensors().items()))
+    rows = [{**r, "per_seed": ", ".join(f"{x:.1f}" for x in r["returns"])} for r in evaluation]
+    return DatasetCard.from_template(
+        data_, template_path=str(TEMPLATE), pretty_name=data_.pretty_name, summary=summary, repo_id=repo_id,
+        revision=revision, own_arch=own["arch"], own_return=f"{own['mean']:.2f} ± {own['std']:.2f} ({len(own['returns'])} seeds)",
+        columns=", ".join(f"`{c}`" for c in columns(ds)), size=ds.size, seeds=len(own["returns"]),
+        protocol=own["protocol"], protocol_text=_PROTOCOL_TEXT.get(own["protocol"], "see the hades-zoo README"),
+        returns=rows, recorded=recorded, file=file, bytes=len(data), sha256=block["sha256"], format=fmt.FORMAT_VERSION,
+        tensors=tensors, hyperparameters=hyper, provenance=provenance, fitness=bool(fitness),
+        config=config_toml.strip() if config_toml else None, bibtex=BIBTEX)
+
+
+__all__ = ["build_card", "card_data", "columns", "size_category", "TEMPLATE", "BIBTEX", "PARQUET_GLOB"]
