@@ -71,4 +71,35 @@ def eval_cmd(run_dir, seeds, as_json):
     click.echo(json.dumps(rec) if as_json else f"{ds.name}: {rec['value']:.2f} ± {rec['std']:.2f} ({rec['seeds']} seeds, {rec['protocol']})")
 
 
+@cli.command(help="Evaluate a dataset (a .safetensors file, a run directory or a bundled name) over several seeds and "
+             "architectures, then publish it to a hub dataset repo: the file, a parquet mirror, metrics.json, figures "
+             "and a card, in one commit tagged --revision. Same bytes again: no-op. Token: HF_TOKEN or `hf auth login`.")
+@click.argument("source")
+@click.option("--repo-id", default=None, help="ORG/NAME (default: $HADES_ZOO_HUB_ORG or hades-zoo, / the dataset's name).")
+@click.option("--revision", default=None, help="Version tag, e.g. v1 (default: the next free vN).")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--force", is_flag=True, help="Move an existing tag that holds different bytes.")
+@click.option("--seeds", type=click.IntRange(1), default=8, show_default=True, help="BC seeds per architecture.")
+@click.option("--archs", default="own,mlp-2x256-tanh,mlp-4x256-relu", show_default=True,
+              help="Comma-separated architectures to evaluate; 'own' is the dataset's (always included).")
+@click.option("--which", type=click.Choice(["mean", "best"]), default="mean", show_default=True,
+              help="Run directories: the ES mean or the best candidate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def publish(source, repo_id, revision, private, force, seeds, archs, which, as_json):
+    from distill.publish import publish as publish_
+
+    enable_compilation_cache()
+    arch_list = tuple(a.strip() for a in archs.split(",") if a.strip())
+    with stdout_to_stderr():
+        res = publish_(source, repo_id, revision, private=private, force=force, seeds=seeds, archs=arch_list or ("own",),
+                       which=which)
+    if as_json:
+        click.echo(json.dumps(res.to_dict()))
+    elif res.status == "unchanged":
+        click.echo(f"unchanged: {res.repo_id}@{res.revision} already holds these bytes (sha256 {res.sha256[:12]}…)")
+    else:
+        rets = "; ".join(f"{r['arch']} {r['mean']:.2f} ± {r['std']:.2f}" for r in res.evaluation)
+        click.echo(f"{res.status}: {res.url} (commit {res.commit[:12]}, sha256 {res.sha256[:12]}…): {rets}")
+
+
 main = functools.partial(run_cli, cli, "distill")
