@@ -217,4 +217,9 @@ def import_legacy(pickle_file, env, method, out):
     click.echo(f"wrote {out} ({ds.name}, {ds.size} pairs, recorded return {ds.recorded_return['value']:.2f}, sha256 {digest[:12]}…)")
 
 
+from hades_zoo.cli_multitask import COMMANDS as _MULTITASK_COMMANDS  # noqa: E402 - merge, train-multitask, generalize
+
+for _command in _MULTITASK_COMMANDS:
+    cli.add_command(_command)
+
 main = functools.partial(run_cli, cli, "hades-zoo")

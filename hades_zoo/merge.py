@@ -292,6 +292,8 @@ def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
             ds = x
         else:
             raise ConfigError(f"merge takes datasets, names or paths, got {type(x).__name__}")
+        if getattr(ds, "task", "rl") != "rl":
+            raise ConfigError(f"{_label(ds)} is a {ds.task} dataset; merge combines RL datasets (one task per env) only")
         out.append((ds, _provenance(ds, x)))
     return out
 

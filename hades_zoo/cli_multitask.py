@@ -1,0 +1,144 @@
+"""``hades-zoo merge``, ``train-multitask`` and ``generalize`` (registered on the main group).
+
+Helpers of ``hades_zoo.cli`` are imported inside the commands: ``cli.py`` imports
+this module while it is being built.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import click
+
+from hades_zoo.errors import ConfigError
+
+
+def _split(text: str | None, cast, what: str):
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"--{what} is empty; give a comma-separated list, e.g. --{what} {'mlp-2x64-tanh,mlp-4x256-relu' if what == 'archs' else '0.01,0.003' if what == 'lrs' else '100,200'}")
+    try:
+        return [cast(t) for t in items]
+    except ValueError:
+        raise ConfigError(f"--{what} {text!r}: not a comma-separated list of {cast.__name__} values") from None
+
+
+def _fmt(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
+
+
+@click.command("merge", help="Merge datasets of several envs (names, paths or merged files) into one multi-task file.")
+@click.argument("datasets", nargs=-1, required=True)
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
+@click.option("--name", default=None, help="Name stored in the file (default: the source names joined by '+').")
+def merge_cmd(datasets, out, name):
+    from hades_zoo.merge import merge
+
+    merged = merge(list(datasets), name=name)
+    digest = merged.save(out)
+    click.echo(f"wrote {out} ({merged.size} pairs, {merged.n_tasks} tasks, padded to {merged.obs_dim} observation and "
+               f"{merged.action_dim} action dims, sha256 {digest[:12]}…)")
+    for t, info in enumerate(merged.task_info):
+        spec = merged.task_spec(t)
+        names = ", ".join(str(merged.sources[k]["name"]) for k in info["sources"])
+        click.echo(f"  task {t}: {spec.env_id} (obs {spec.obs_dim}, {spec.action_dim} "
+                   f"{'discrete actions' if spec.discrete else 'continuous action dims'}, {info['obs_norm']} normalisation) <- {names}")
+
+
+@click.command("train-multitask", help="Train one policy on a merged dataset (or on several datasets merged on the fly) "
+               "and evaluate it in every task's env, against each dataset's own single-task recipe.")
+@click.argument("merged", nargs=-1, required=True)
+@click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
+@click.option("--variant", default=None, help="Multi-task variant: zero-pad, onehot, onehot-balanced, embedding-balanced, "
+              "heads-balanced, heads-only-balanced, heads-balanced-standardize (default: see README).")
+@click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
+@click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
+@click.option("--balance", default=None, type=click.Choice(["pair", "task"]), help="Override: loss weighting.")
+@click.option("--task-norm", default=None, type=click.Choice(["none", "standardize"]), help="Override: per-task input standardisation.")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")
+@click.option("--protocol", default=None, help="Evaluation protocol for every task (default: each task's own; 'paper' resolves per env).")
+@click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 4096), help="Policies trained at once (vmap).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
+@click.option("--compare/--no-compare", default=True, show_default=True,
+              help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, epochs, lr, protocol, seeds, seed,
+                        compare, as_json):
+    from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
+
+    t0 = time.perf_counter()
+    enable_compilation_cache()
+    from hades_zoo.merge import load_merged
+    from hades_zoo.multitask import evaluate_multitask, train_multitask
+
+    with stdout_to_stderr():
+        data = load_merged(merged[0] if len(merged) == 1 else list(merged))
+        trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
+                                  task_norm=task_norm, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
+        scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
+    rel = [s.relative for s in scores.values() if s.relative is not None]
+    out = {
+        "dataset": data.name or data.source, "tasks": data.env_ids, "arch": trained.arch,
+        "config": {k: v for k, v in vars(trained.config).items()}, "recipe": trained.recipe.to_dict(),
+        "seeds": trained.seeds, "per_task": {env: s.to_json() for env, s in scores.items()},
+        "min_relative": min(rel) if rel else None,
+        "timing": {**{k: round(v, 3) for k, v in trained.timing.items()}, "total_s": round(time.perf_counter() - t0, 3)},
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    cfg = trained.config
+    click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {cfg.heads} heads, balance {cfg.balance}, "
+               f"task_norm {cfg.task_norm}; {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
+    click.echo(f"  {'env':<26} {'protocol':<12} {'multi-task':>18} {'single-task':>12} {'relative':>9}")
+    for env, s in scores.items():
+        single = None if s.single_task is None else s.single_task.mean
+        click.echo(f"  {env:<26} {s.result.protocol:<12} {s.result.mean:>9.2f} ± {s.result.std:<6.2f} "
+                   f"{_fmt(single):>12} {_fmt(s.relative):>9}")
+
+
+@click.command("generalize", help="Train a grid of architectures and recipes on one dataset; return relative to its own recipe.")
+@click.argument("name_or_path")
+@click.option("--archs", default=None, help="Comma-separated architectures (default: a grid of widths 64-1024, depths 1-4, "
+              "relu/tanh/gelu, residual and attention).")
+@click.option("--lrs", default=None, help="Comma-separated learning rates (default: the dataset's own).")
+@click.option("--epochs", default=None, help="Comma-separated BC step counts (default: the dataset's own).")
+@click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 4096), help="Seeds per cell (one vmap).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
+@click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
+def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_json, plot_path):
+    from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
+
+    enable_compilation_cache()
+    archs, lrs, epochs = _split(archs, str, "archs"), _split(lrs, float, "lrs"), _split(epochs, int, "epochs")
+    if plot_path is not None and not str(plot_path).lower().endswith(".png"):
+        raise ConfigError(f"--plot {plot_path}: the heatmap is written as PNG; give a file name ending in .png")
+    from hades_zoo.generalize import generalize
+    from hades_zoo.sources import load
+
+    def progress(row):
+        if not as_json:
+            click.echo(f"  {row.arch:<20} lr {row.lr:<8g} {row.epochs:>5} steps: {row.mean:9.2f} ± {row.result.std:<7.2f} "
+                       f"relative {_fmt(row.relative)}  ({row.seconds:.1f} s)", err=True)
+
+    with stdout_to_stderr():
+        result = generalize(load(name_or_path), archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
+                            progress=progress)
+    if plot_path is not None:
+        result.plot(plot_path)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo(result.to_markdown())
+        if plot_path is not None:
+            click.echo(f"heatmap: {plot_path}")
+
+
+COMMANDS = (merge_cmd, train_multitask_cmd, generalize_cmd)

@@ -1,0 +1,187 @@
+"""The generalisation matrix: how well one dataset trains other architectures and recipes.
+
+``generalize(dataset, archs, lrs, epochs, num_seeds=4)`` behaviour-clones every
+(architecture, learning rate, epochs) cell with the client's own ``train`` (all
+seeds of a cell in one ``vmap``; one compile per architecture and recipe, the
+evaluation compile shared by every recipe of an architecture), evaluates it with
+the dataset's protocol and reports its return relative to the dataset's *own*
+recipe trained and evaluated on the same seeds: the ratio where that return is
+positive, else the normalised score (random policy 0, own recipe 1; see
+``hades_zoo.scores``). ``to_markdown`` gives the table the dataset cards carry,
+``plot`` a heatmap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from hades_zoo.api import EvalResult, _as_dataset, evaluate, train
+from hades_zoo.errors import ConfigError
+from hades_zoo.evaluate import get_protocol
+from hades_zoo.policies import parse_arch
+from hades_zoo.scores import needs_random, random_return, relative_score
+
+# widths 64-1024, depths 1-4, relu/tanh/gelu, and two non-MLPs (residual, attention)
+DEFAULT_ARCHS = (
+    "mlp-1x64-tanh", "mlp-2x64-relu", "mlp-2x256-tanh", "mlp-2x256-gelu", "mlp-3x512-relu",
+    "mlp-4x256-tanh", "mlp-2x1024-tanh", "resmlp-2x256-relu", "attn-1x64-gelu",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class GridRow:
+    arch: str
+    lr: float
+    epochs: int
+    result: EvalResult
+    relative: float
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        return self.result.mean
+
+    def to_json(self) -> dict:
+        return {"arch": self.arch, "lr": self.lr, "epochs": self.epochs, "mean": self.mean, "std": self.result.std,
+                "returns": self.result.returns, "relative": self.relative, "seconds": round(self.seconds, 2)}
+
+
+@dataclasses.dataclass
+class GeneralizationResult:
+    dataset: str
+    env: str
+    protocol: str
+    reference: GridRow  # the dataset's own recipe, same seeds
+    random: EvalResult | None  # the random policy, where the score is normalised
+    rows: list[GridRow]
+    seconds: float = 0.0
+
+    @property
+    def score(self) -> str:
+        return "normalized" if self.random is not None else "ratio"
+
+    def to_json(self) -> dict:
+        return {"dataset": self.dataset, "env": self.env, "protocol": self.protocol, "score": self.score,
+                "seeds": len(self.reference.result.returns), "reference": self.reference.to_json(),
+                "random_mean": None if self.random is None else self.random.mean,
+                "rows": [r.to_json() for r in self.rows], "seconds": round(self.seconds, 1)}
+
+    def _columns(self) -> list[tuple[float, int]]:
+        return sorted({(r.lr, r.epochs) for r in self.rows})
+
+    def _archs(self) -> list[str]:
+        return list(dict.fromkeys(r.arch for r in self.rows))
+
+    def matrix(self) -> np.ndarray:
+        """``relative`` as (architectures, (lr, epochs) columns), NaN where not trained."""
+        archs, cols = self._archs(), self._columns()
+        out = np.full((len(archs), len(cols)), np.nan)
+        for r in self.rows:
+            out[archs.index(r.arch), cols.index((r.lr, r.epochs))] = r.relative
+        return out
+
+    def to_markdown(self) -> str:
+        ref = self.reference
+        kind = "return / own recipe's" if self.score == "ratio" else "normalised score (random 0, own recipe 1)"
+        lines = [f"Own recipe ({ref.arch}, lr {ref.lr:g}, {ref.epochs} steps): {ref.mean:.1f} ± {ref.result.std:.1f} "
+                 f"({len(ref.result.returns)} seeds, {self.protocol}); relative = {kind}.", "",
+                 "| architecture | lr | steps | return | relative |", "|---|---|---|---|---|"]
+        lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {r.mean:.1f} ± {r.result.std:.1f} | {r.relative:.2f} |" for r in self.rows]
+        return "\n".join(lines)
+
+    def plot(self, path) -> None:
+        """A heatmap of ``relative`` (architectures x recipes), written as PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        mat, archs, cols = self.matrix(), self._archs(), self._columns()
+        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 1.0 + 0.45 * len(archs)))
+        im = ax.imshow(mat, cmap="viridis", vmin=0.0, vmax=max(1.0, float(np.nanmax(mat)) if np.isfinite(mat).any() else 1.0),
+                       aspect="auto")
+        ax.set_xticks(range(len(cols)), [f"lr {lr:g}\n{ep} steps" for lr, ep in cols])
+        ax.set_yticks(range(len(archs)), archs)
+        for i in range(len(archs)):
+            for j in range(len(cols)):
+                if np.isfinite(mat[i, j]):
+                    ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", color="w" if mat[i, j] < 0.6 else "k")
+        ax.set_title(f"{self.dataset}: {'return ratio' if self.score == 'ratio' else 'normalised score'} "
+                     f"vs own recipe ({self.reference.mean:.1f})", fontsize=9)
+        fig.colorbar(im, ax=ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+
+
+def _check_grid(ds, archs, lrs, epochs):
+    if not archs or not lrs or not epochs:
+        raise ConfigError("the grid needs at least one architecture, one learning rate and one epochs value")
+    for a in archs:
+        parse_arch(a, ds.spec.action_dim, ds.spec.obs_shape)  # raises ConfigError naming the bad spec
+    for lr in lrs:
+        if not (float(lr) > 0 and np.isfinite(float(lr))):
+            raise ConfigError(f"learning rates must be positive numbers, got {lr}")
+    for ep in epochs:
+        if int(ep) < 1 or int(ep) != ep:
+            raise ConfigError(f"epochs must be whole numbers >= 1, got {ep}")
+
+
+def generalize(
+    dataset,
+    archs: Sequence[str] | None = None,
+    lrs: Sequence[float] | None = None,
+    epochs: Sequence[int] | None = None,
+    *,
+    num_seeds: int = 4,
+    seed: int = 0,
+    protocol=None,
+    progress: Callable[[GridRow], None] | None = None,
+) -> GeneralizationResult:
+    """Train and evaluate the grid ``archs x lrs x epochs``, ``num_seeds`` seeds per cell in one vmap.
+
+    Args:
+        dataset: a ``SyntheticDataset``, catalog name or path.
+        archs: *optional*, defaults to ``DEFAULT_ARCHS``.
+        lrs, epochs: *optional*, default to the dataset's own recipe values (one column).
+        num_seeds, seed: as ``train``; every cell and the reference use the same seeds.
+        protocol: *optional*, defaults to the dataset's own.
+        progress: *optional* callback given each finished row.
+
+    Example:
+        >>> res = hades_zoo.generalize("cartpole-hades-r-4", ["mlp-1x64-relu", "resmlp-1x64-tanh"], num_seeds=2)
+        >>> print(res.to_markdown())
+    """
+    t0 = time.perf_counter()
+    ds = _as_dataset(dataset)
+    archs = list(DEFAULT_ARCHS if archs is None else archs)
+    lrs = [float(x) for x in ([ds.recipe.lr] if lrs is None else lrs)]
+    epochs = [int(x) for x in ([ds.recipe.epochs] if epochs is None else epochs)]
+    _check_grid(ds, archs, lrs, epochs)
+    if num_seeds < 1:
+        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    if getattr(ds, "task", "rl") == "rl":
+        proto = get_protocol(ds.protocol if protocol is None else protocol, ds.spec)
+    else:  # image datasets score accuracy on their own splits (hades_zoo.supervised)
+        proto = protocol
+    own = evaluate(train(ds, seed=seed, num_seeds=num_seeds), protocol=proto, seed=seed)
+    rand = random_return(ds, proto, seed=seed, num_seeds=num_seeds) if needs_random(own.mean) else None
+    rand_mean = None if rand is None else rand.mean
+    reference = GridRow(ds.recipe.arch, ds.recipe.lr, ds.recipe.epochs, own, relative_score(own.mean, own.mean, rand_mean),
+                        time.perf_counter() - t0)
+    rows = []
+    for arch in archs:
+        for lr in lrs:
+            for ep in epochs:
+                t1 = time.perf_counter()
+                res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr), protocol=proto, seed=seed)
+                row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1)
+                rows.append(row)
+                if progress is not None:
+                    progress(row)
+    name = ds.name or ds.source or ds.env_id
+    return GeneralizationResult(name, ds.env_id, own.protocol, reference, rand, rows, time.perf_counter() - t0)

@@ -1,0 +1,429 @@
+"""One policy for every task of a merged dataset: train, evaluate per task, fine-tune.
+
+``train_multitask(merged, model)`` behaviour-clones one network on the padded
+pairs of all tasks with the client's own ``make_bc`` (full-batch Adam under
+``lax.scan``, vmapped over seeds); only the loss is the multi-task one
+(``MultiTaskPolicy.bc_loss``): per pair, the loss of its task's own recipe
+(Gaussian NLL over the task's action dims with a per-task learned log-std, or
+cross-entropy over the task's logits), restricted to the valid action dims.
+
+Choices (``MultiTaskConfig``; ``VARIANTS`` names the ones compared in the README):
+  conditioning  ``none`` (plain zero-padding, as the paper), ``onehot`` (task id
+                appended to the padded observation) or ``embedding`` (a learned
+                per-task vector appended)
+  heads         ``shared`` (one output layer, masked to each task's dims) or
+                ``per-task`` (the output layer has one block per task)
+  balance       ``pair`` (every pair weighs the same) or ``task`` (every task's
+                mean loss weighs the same, whatever its number of pairs)
+  task_norm     ``none`` or ``standardize`` (each task's states z-scored with the
+                mean/std of its own pairs, and its env observations likewise)
+
+Every task is evaluated in its own env through a single-task view
+(``MultiTaskTrained.task(env)`` -> ``TrainedPolicy``): raw observations are
+normalised with *that task's* normalisation (``running`` statistics computed online
+per task, ``const`` stats, or none), zero-padded, conditioned on the task, and the
+output sliced to the task's actions; ``hades_zoo.evaluate`` and ``make_bc`` take
+it like any policy, so fine-tuning one env is plain BC on the view.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hades_zoo.api import EvalResult, TrainedPolicy, _batched_bc, evaluate, train
+from hades_zoo.errors import ConfigError
+from hades_zoo.evaluate import get_protocol
+from hades_zoo.merge import MultiTaskDataset, load_merged
+from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
+from hades_zoo.scores import needs_random, random_return, relative_score
+from hades_zoo.train import InitSpec, Recipe, init_params
+
+CONDITIONINGS = ("none", "onehot", "embedding")
+HEADS = ("shared", "per-task")
+BALANCES = ("pair", "task")
+TASK_NORMS = ("none", "standardize")
+STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiTaskConfig:
+    conditioning: str = "onehot"
+    heads: str = "per-task"
+    balance: str = "task"
+    task_norm: str = "none"
+    embed_dim: int = 8
+
+    def __post_init__(self):
+        for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
+                                      ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS)):
+            if value not in allowed:
+                raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
+        if self.embed_dim < 1:
+            raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
+
+
+VARIANTS = {
+    "zero-pad": MultiTaskConfig("none", "shared", "pair", "none"),  # the paper's merge
+    "onehot": MultiTaskConfig("onehot", "shared", "pair", "none"),
+    "onehot-balanced": MultiTaskConfig("onehot", "shared", "task", "none"),
+    "embedding-balanced": MultiTaskConfig("embedding", "shared", "task", "none"),
+    "heads-balanced": MultiTaskConfig("onehot", "per-task", "task", "none"),
+    "heads-only-balanced": MultiTaskConfig("none", "per-task", "task", "none"),
+    "heads-balanced-standardize": MultiTaskConfig("onehot", "per-task", "task", "standardize"),
+}
+DEFAULT_VARIANT = "heads-balanced"
+
+
+class MultiTaskNet(nn.Module):
+    """``trunk`` on the padded observation (plus the task's one-hot or embedding);
+    with ``per-task`` heads its output holds one block of ``action_dim`` per task."""
+
+    trunk: nn.Module
+    n_tasks: int
+    action_dim: int
+    conditioning: str
+    heads: str
+    embed_dim: int = 8
+
+    @nn.compact
+    def __call__(self, obs, task):
+        x = obs
+        if self.conditioning == "onehot":
+            x = jnp.concatenate([x, task], axis=-1)
+        elif self.conditioning == "embedding":
+            table = self.param("task_embedding", nn.initializers.normal(1.0), (self.n_tasks, self.embed_dim))
+            x = jnp.concatenate([x, task @ table], axis=-1)
+        out = self.trunk(x)
+        if self.heads == "per-task":
+            out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
+        return out
+
+
+def _standardize(obs, task, shift, scale):
+    if shift is None:
+        return obs
+    return (obs - task @ jnp.asarray(shift)) / (task @ jnp.asarray(scale))
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskNet:
+    """Task ``task``'s view of a ``MultiTaskNet``: its flat observations in, its actions out."""
+
+    net: MultiTaskNet
+    task: int
+    obs_dim: int
+    action_dim: int
+    obs_max: int
+    shift: tuple | None = None
+    scale: tuple | None = None
+
+    def _inputs(self, obs):
+        x = jnp.pad(obs, [(0, 0)] * (obs.ndim - 1) + [(0, self.obs_max - self.obs_dim)])
+        task = jnp.broadcast_to(jax.nn.one_hot(self.task, self.net.n_tasks), (*x.shape[:-1], self.net.n_tasks))
+        return _standardize(x, task, self.shift, self.scale), task
+
+    def init(self, key, obs):
+        return self.net.init(key, *self._inputs(obs))
+
+    def apply(self, variables, obs):
+        return self.net.apply(variables, *self._inputs(obs))[..., : self.action_dim]
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiTaskPolicy:
+    """The trained object: a ``MultiTaskNet`` plus a learned log-std per (task, action dim).
+
+    ``bc_loss(params, states, targets)`` takes ``states = [padded obs | task one-hot]``.
+    """
+
+    net: MultiTaskNet
+    obs_dims: tuple[int, ...]
+    action_dims: tuple[int, ...]
+    task_discrete: tuple[bool, ...]
+    balance: str = "task"
+    shift: tuple | None = None  # (T, O) per-task standardisation, as nested tuples
+    scale: tuple | None = None
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.obs_dims)
+
+    @property
+    def obs_max(self) -> int:
+        return max(self.obs_dims)
+
+    @property
+    def action_max(self) -> int:
+        return max(self.action_dims)
+
+    def init(self, key: jax.Array) -> dict:
+        net = self.net.init(key, jnp.zeros((self.obs_max,)), jnp.zeros((self.n_tasks,)))
+        return {"net": net, "log_std": jnp.zeros((self.n_tasks, self.action_max), jnp.float32)}
+
+    def __call__(self, params, obs, task):
+        return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task)
+
+    def bc_loss(self, params, states, targets):
+        """Each pair's loss is its task's single-task BC loss on the task's action dims;
+        ``pair``: mean over (labelled) pairs, ``task``: mean over tasks of each task's mean."""
+        O, T = self.obs_max, self.n_tasks
+        obs, task = states[:, :O], states[:, O : O + T]
+        out = self(params, obs, task)
+        mask = task @ (jnp.arange(self.action_max)[None, :] < jnp.asarray(self.action_dims)[:, None]).astype(jnp.float32)
+        disc = task @ jnp.asarray(self.task_discrete, jnp.float32)
+        n_act = task @ jnp.asarray(self.action_dims, jnp.float32)
+        logp = jnp.where(mask > 0, jax.nn.log_softmax(jnp.where(mask > 0, out, -1e9), axis=-1), 0.0)
+        xent = -jnp.sum(targets * logp, axis=-1) / n_act  # single-task: mean over (pair, action) entries
+        log_std = task @ params["log_std"]
+        z = (targets - out) * jnp.exp(-log_std)
+        nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
+        loss = jnp.where(disc > 0, xent, nll)
+        valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
+        if self.balance == "pair":
+            weight = valid / jnp.maximum(jnp.sum(valid), 1.0)
+        else:
+            counts = valid @ task
+            present = (counts > 0).astype(jnp.float32)
+            weight = valid * (task @ (present / jnp.maximum(counts, 1.0))) / jnp.maximum(jnp.sum(present), 1.0)
+        return jnp.sum(weight * loss)
+
+    def task_policy(self, t: int) -> Policy:
+        """Task ``t``'s single-task view: a plain ``Policy`` over its own observation/action space."""
+        shift = scale = None
+        if self.shift is not None:
+            shift, scale = self.shift, self.scale
+        net = TaskNet(self.net, t, self.obs_dims[t], self.action_dims[t], self.obs_max, shift, scale)
+        return Policy(net, self.obs_dims[t], self.action_dims[t], self.task_discrete[t])
+
+    def task_params(self, params, t: int) -> dict:
+        """Parameters of the view (works on seed-stacked parameters too)."""
+        out = {"net": params["net"]}
+        if not self.task_discrete[t]:
+            out["log_std"] = params["log_std"][..., t, : self.action_dims[t]]
+        return out
+
+
+def packed_states(merged: MultiTaskDataset) -> np.ndarray:
+    """``[padded states | task one-hot]``: what ``MultiTaskPolicy.bc_loss`` reads."""
+    return np.concatenate([merged.states, merged.tasks], axis=1)
+
+
+_WIDTH_RE = re.compile(r"-(\d+)x(\d+)-")
+
+
+def default_recipe(merged: MultiTaskDataset) -> Recipe:
+    """From the sources' recipes: the widest architecture (then deepest), the smallest
+    learning rate, the most steps, the tightest gradient clip."""
+    recipes = [Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources]
+
+    def size(r):
+        m = _WIDTH_RE.search(r.arch)
+        return (int(m.group(2)), int(m.group(1))) if m else (0, 0)
+
+    clips = [r.grad_clip for r in recipes if r.grad_clip is not None]
+    return Recipe(arch=max(recipes, key=size).arch, lr=min(r.lr for r in recipes), epochs=max(r.epochs for r in recipes),
+                  grad_clip=min(clips) if clips else None, loss="gaussian-nll", adam_eps=min(r.adam_eps for r in recipes))
+
+
+def _task_stats(merged: MultiTaskDataset):
+    ids = merged.task_ids
+    shift = np.zeros((merged.n_tasks, merged.obs_dim), np.float32)
+    scale = np.ones_like(shift)
+    for t in range(merged.n_tasks):
+        rows, n = merged.states[ids == t], merged.task_spec(t).obs_dim
+        shift[t, :n] = rows[:, :n].mean(0)
+        scale[t, :n] = np.maximum(rows[:, :n].std(0), STD_FLOOR)
+    as_tuple = lambda a: tuple(tuple(float(v) for v in row) for row in a)  # noqa: E731 - hashable for jit caches
+    return as_tuple(shift), as_tuple(scale)
+
+
+def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConfig) -> MultiTaskPolicy:
+    T, A = merged.n_tasks, merged.action_dim
+    out_dim = T * A if config.heads == "per-task" else A
+    if isinstance(model, str):
+        trunk = parse_arch(model, out_dim)
+    elif isinstance(model, nn.Module):
+        trunk = model
+    else:
+        raise ConfigError(f"model must be an architecture string (e.g. {ARCH_EXAMPLES[0]!r}) or a flax.linen.Module "
+                          f"mapping inputs to {out_dim} outputs, got {type(model).__name__}")
+    specs = [merged.task_spec(t) for t in range(T)]
+    shift = scale = None
+    if config.task_norm == "standardize":
+        shift, scale = _task_stats(merged)
+    net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim)
+    return MultiTaskPolicy(net, tuple(s.obs_dim for s in specs), tuple(s.action_dim for s in specs),
+                           tuple(s.discrete for s in specs), config.balance, shift, scale)
+
+
+@dataclasses.dataclass
+class MultiTaskTrained:
+    """``num_seeds`` multi-task policies (parameters stacked on axis 0)."""
+
+    policy: MultiTaskPolicy
+    params: Any
+    dataset: MultiTaskDataset
+    recipe: Recipe
+    arch: str
+    config: MultiTaskConfig
+    seeds: list[int]
+    timing: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_seeds(self) -> int:
+        return len(self.seeds)
+
+    def task(self, task: int | str) -> TrainedPolicy:
+        """Task ``task`` (index, env id or slug) as a single-task ``TrainedPolicy``:
+        ``hades_zoo.evaluate(trained.task("hopper"))`` rolls it out in hopper."""
+        t = self.dataset.task_index(task)
+        ds = self.dataset.task_dataset(t)
+        recipe = dataclasses.replace(ds.recipe, arch=self.arch, lr=self.recipe.lr, epochs=self.recipe.epochs,
+                                     grad_clip=self.recipe.grad_clip, init=InitSpec())
+        return TrainedPolicy(self.policy.task_policy(t), self.policy.task_params(self.params, t), ds, recipe,
+                             self.arch, list(self.seeds))
+
+
+def _config(config, variant, overrides) -> MultiTaskConfig:
+    if config is not None and variant is not None:
+        raise ConfigError("pass either config or variant, not both")
+    if variant is not None:
+        if variant not in VARIANTS:
+            raise ConfigError(f"unknown multi-task variant {variant!r}; use one of {', '.join(VARIANTS)}")
+        config = VARIANTS[variant]
+    config = config or VARIANTS[DEFAULT_VARIANT]
+    return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def train_multitask(
+    merged,
+    model=None,
+    *,
+    task_conditioning: str | None = None,
+    heads: str | None = None,
+    balance: str | None = None,
+    task_norm: str | None = None,
+    variant: str | None = None,
+    config: MultiTaskConfig | None = None,
+    seed: int = 0,
+    num_seeds: int = 1,
+    epochs: int | None = None,
+    lr: float | None = None,
+) -> MultiTaskTrained:
+    """Behaviour-clone ``num_seeds`` multi-task policies on a merged dataset (vmapped).
+
+    Args:
+        merged: a ``MultiTaskDataset``, the path of a merged file, or a list of sources to merge.
+        model: *optional*, defaults to ``default_recipe(merged).arch`` (the sources' widest).
+            An architecture string or a flax module mapping ``[obs | task]`` to the outputs
+            (``A``, or ``T * A`` with per-task heads).
+        task_conditioning, heads, balance, task_norm: *optional* overrides of the variant.
+        variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
+        config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
+        seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
+        epochs, lr: *optional* overrides of ``default_recipe(merged)``.
+
+    Example:
+        >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])
+        >>> trained = hades_zoo.train_multitask(merged, "mlp-2x64-tanh", num_seeds=2)
+        >>> print(hades_zoo.evaluate(trained.task("cartpole")))
+    """
+    t0 = time.perf_counter()
+    merged = load_merged(merged)
+    if num_seeds < 1:
+        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
+                                    "task_norm": task_norm})
+    base = default_recipe(merged)
+    arch = base.arch if model is None else model
+    arch_name = arch if isinstance(arch, str) else type(arch).__name__
+    recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else int(epochs),
+                                 lr=base.lr if lr is None else float(lr))
+    policy = make_multitask_policy(merged, arch, cfg)
+    seeds = list(range(num_seeds))
+    params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
+    t1 = time.perf_counter()
+    params = _batched_bc(policy, recipe)(params0, jnp.asarray(packed_states(merged)), jnp.asarray(merged.targets))
+    params = jax.block_until_ready(params)
+    timing = {"init_s": t1 - t0, "bc_s": time.perf_counter() - t1}
+    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing)
+
+
+def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:
+    """A few full-batch BC steps of every seed on one task's own pairs and loss
+    (``make_bc`` on the task's view; the shared trunk is updated for this task only)."""
+    view = trained.task(task)
+    if int(steps) < 1:
+        raise ConfigError(f"fine-tuning needs steps >= 1, got {steps}")
+    recipe = dataclasses.replace(view.dataset.recipe, arch=trained.arch, epochs=int(steps),
+                                 lr=trained.recipe.lr if lr is None else float(lr), init=InitSpec())
+    ds = view.dataset
+    params = _batched_bc(view.policy, recipe)(view.params, jnp.asarray(ds.states), jnp.asarray(ds.targets))
+    return dataclasses.replace(view, params=jax.block_until_ready(params), recipe=recipe)
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskScore:
+    """One task's multi-task score and, when compared, its single-task reference."""
+
+    env: str
+    result: EvalResult
+    single_task: EvalResult | None = None
+    random: EvalResult | None = None
+
+    @property
+    def relative(self) -> float | None:
+        if self.single_task is None:
+            return None
+        return relative_score(self.result.mean, self.single_task.mean, None if self.random is None else self.random.mean)
+
+    def to_json(self) -> dict:
+        out = {"mean": self.result.mean, "std": self.result.std, "returns": self.result.returns,
+               "protocol": self.result.protocol}
+        if self.single_task is not None:
+            out.update(single_task_mean=self.single_task.mean, single_task_returns=self.single_task.returns,
+                       relative=self.relative)
+        if self.random is not None:
+            out["random_mean"] = self.random.mean
+        return out
+
+
+def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 0, compare: bool = False) -> dict[str, TaskScore]:
+    """Every task in its own env, every seed: ``{env_id: TaskScore}``.
+
+    Args:
+        protocol: *optional*, defaults to each task's own (its first source's) protocol;
+            a name (``paper`` resolves per env family), dict or ``Protocol``, for every task.
+        compare: also train and evaluate each source's own single-task recipe with the
+            same protocol, seed and number of seeds (``single_task_mean``; the mean over the
+            task's sources where it has several) and, where that return is not positive,
+            the random policy (for the normalised ``relative`` score).
+    """
+    out = {}
+    for t, env_id in enumerate(trained.dataset.env_ids):
+        view = trained.task(t)
+        proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
+        t0 = time.perf_counter()
+        result = evaluate(view, protocol=proto, seed=seed)
+        trained.timing[f"eval_s[{env_id}]"] = time.perf_counter() - t0
+        single = rand = None
+        if compare:
+            t0 = time.perf_counter()
+            runs = []
+            for k in trained.dataset.task_info[t]["sources"]:
+                src = trained.dataset.source_dataset(k)
+                runs.append(evaluate(train(src, seed=seed, num_seeds=trained.num_seeds), protocol=proto, seed=seed))
+            single = EvalResult(env_id, proto.name, [r for run in runs for r in run.returns])
+            if needs_random(single.mean):
+                rand = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
+            trained.timing[f"single_task_s[{env_id}]"] = time.perf_counter() - t0
+        out[env_id] = TaskScore(env_id, result, single, rand)
+    return out
