@@ -242,6 +242,9 @@ def publish(source: str | Path, repo_id: str | None = None, revision: str | None
         raise ConfigError("seeds must be >= 1")
     api = HfApi(endpoint=hub.endpoint(), token=token)
     url = f"{hub.endpoint()}/datasets/{repo_id}"
+    if token is None and not hub.has_token():  # fail before the evaluation, not after it
+        raise hub.auth_error(401)
+    _hub_call(repo_id, api.whoami)
 
     refs = _hub_call(repo_id, _refs, api, repo_id)
     tags = {t.name: t.target_commit for t in refs.tags} if refs else {}

@@ -73,6 +73,11 @@ def _token() -> str | None:
     return get_token()
 
 
+def has_token() -> bool:
+    """Whether ``huggingface_hub`` finds a token (``HF_TOKEN`` or a saved login)."""
+    return _token() is not None
+
+
 # -- names --------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class HubRef:
@@ -348,4 +353,4 @@ def list_remote(org: str | None = None) -> list[dict]:
 
 
 __all__ = ["HubRef", "HubFile", "parse_ref", "is_repo_id", "download", "load", "card", "read_card", "list_remote",
-           "hub_org", "endpoint", "offline", "cache_dir", "translate", "auth_error", "DEFAULT_ORG", "HUB_TAG"]
+           "hub_org", "endpoint", "offline", "cache_dir", "has_token", "translate", "auth_error", "DEFAULT_ORG", "HUB_TAG"]

@@ -290,9 +290,23 @@ class HubHandler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = e.code
         self._json({"error": e.message, **e.extra}, e.status, headers)
 
-    def _body(self) -> bytes:
+    def _read_body(self) -> bytes:
+        """The whole request body, read before answering so that a kept-alive connection stays in sync."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
+
+    def _body(self) -> bytes:
+        return self._request_body
 
     def _token(self) -> str | None:
         auth = self.headers.get("Authorization") or ""
@@ -313,6 +327,7 @@ class HubHandler(BaseHTTPRequestHandler):
         return f"http://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}"
 
     def _dispatch(self):
+        self._request_body = self._read_body()
         try:
             url = urlsplit(self.path)
             parts = [unquote(p) for p in url.path.split("/")[1:]]
