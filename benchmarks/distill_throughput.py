@@ -82,6 +82,51 @@ def measure(env_id: str, popsize: int, size: int, n_steps: int | None) -> dict:
     return row
 
 
+def scaling(env_id: str, popsizes, sizes, n_steps=None) -> list[dict]:
+    """Population sweep at the preset's size, then dataset-size sweep at the first population."""
+    base_size = 4 if envs.get_spec(env_id).family == "gymnax" else 64
+    rows = [dict(measure(env_id, p, base_size, n_steps), sweep="popsize") for p in popsizes]
+    rows += [dict(measure(env_id, popsizes[0], d, n_steps), sweep="size") for d in sizes if d != base_size]
+    return rows
+
+
+def run(quick: bool, out):
+    """The `python -m benchmarks throughput` entry: figures, scaling rows and plots."""
+    from benchmarks.common import Result, savefig
+
+    res = Result("throughput", seeds=[0])
+    if quick:
+        rows = scaling("CartPole-v1", [8, 16], [4, 8], n_steps=50)
+    else:
+        rows = scaling("CartPole-v1", [64, 256, 1024, 4096], [4, 16, 64, 256])
+        rows += [dict(measure("hopper", 64, 64, None), sweep="hopper")]
+    res.rows = rows
+    for r in rows:
+        tag = f"{r['env']} P={r['popsize']} D={r['size']}"
+        res.figure(f"{tag}: generations/s", r["generations_per_s"], "gen/s")
+        res.figure(f"{tag}: engine env-steps/s", r["engine_env_steps_per_s"], "steps/s")
+        res.figure(f"{tag}: ratio engine / raw env-steps/s", r["ratio"], "", ">= 0.7", r["ratio"] >= 0.7)
+        res.figure(f"{tag}: BC share of a generation", r["bc_share"], "")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, sweep, key in ((axes[0], "popsize", "popsize"), (axes[1], "size", "size")):
+        pts = sorted((r[key], r) for r in rows if r["sweep"] == sweep or (sweep == "size" and r["sweep"] == "popsize"
+                                                                        and r["popsize"] == rows[0]["popsize"]))
+        xs = [p[0] for p in pts]
+        ax.loglog(xs, [p[1]["engine_env_steps_per_s"] for p in pts], "o-", label="engine env-steps/s")
+        ax.loglog(xs, [p[1]["raw_env_steps_per_s"] for p in pts], "s--", label="raw env-steps/s (same batch)")
+        ax.set_xlabel("population" if key == "popsize" else "dataset size D")
+        ax.set_title(f"{rows[0]['env']}: scaling with {'population' if key == 'popsize' else 'D'}")
+    axes[0].set_ylabel("env steps / s")
+    axes[0].legend(fontsize=8)
+    savefig(fig, out, "throughput_scaling.png", res)
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--envs", nargs="+", default=["CartPole-v1", "hopper"])

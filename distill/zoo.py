@@ -30,7 +30,7 @@ ZOO = {
     "pendulum-hades-f-4": ("Pendulum-v1", "f", -200.0, None),
     "mountaincar-continuous-hades-r-4": ("MountainCarContinuous-v0", "r", 90.0, None),
     "mountaincar-continuous-hades-f-4": ("MountainCarContinuous-v0", "f", 90.0, None),
-    "hopper-hades-r-64": ("hopper", "r", 1000.0, CONFIGS / "hopper-cpu.toml"),
+    "hopper-hades-r-64": ("hopper", "r", 1000.0, CONFIGS / "hopper-r-cpu.toml"),
     "hopper-hades-f-64": ("hopper", "f", 1000.0, CONFIGS / "hopper-cpu.toml"),
 }
 REVISION = "v1"
