@@ -124,7 +124,9 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         revision=revision, own_arch=own["arch"], own_return=f"{own['mean']:.2f} ± {own['std']:.2f} ({len(own['returns'])} seeds)",
         columns=", ".join(f"`{c}`" for c in columns(ds)), size=ds.size, seeds=len(own["returns"]),
         protocol=own["protocol"], protocol_text=_PROTOCOL_TEXT.get(own["protocol"], "see the hades-zoo README"),
-        returns=rows, recorded=recorded, file=file, bytes=len(data), sha256=block["sha256"], format=fmt.FORMAT_VERSION,
+        returns=rows, relative_text=("the return divided by the own architecture's" if own.get("score", "ratio") == "ratio"
+                                      else "normalised score, random policy 0, own architecture 1"),
+        recorded=recorded, file=file, bytes=len(data), sha256=block["sha256"], format=fmt.FORMAT_VERSION,
         tensors=tensors, hyperparameters=hyper, provenance=provenance, fitness=bool(fitness),
         config=config_toml.strip() if config_toml else None, bibtex=BIBTEX)
 

@@ -92,20 +92,25 @@ def resolve_source(source: str | Path, which: str = "mean") -> Source:
 
 
 def evaluate_archs(ds: SyntheticDataset, archs=DEFAULT_ARCHS, seeds: int = 8) -> list[dict]:
-    """Behaviour-clone every architecture on the dataset (``seeds`` seeds, one vmap) and evaluate
-    with the dataset's protocol; the dataset's own architecture comes first. ``"own"`` names it."""
+    """Behaviour-clone every architecture on the dataset (``seeds`` seeds, one vmap each) and evaluate
+    with the dataset's protocol: ``hades_zoo.generalize`` over the architectures, so every row also
+    carries its score relative to the dataset's own architecture, which comes first (``"own"`` names it)."""
     import hades_zoo
+    from hades_zoo.generalize import generalize
 
     own = ds.recipe.arch
-    wanted = [own] + [own if a in ("own", "dataset") else a for a in archs]
-    rows = []
-    for arch in dict.fromkeys(wanted):
-        is_own = arch == own
-        trained = hades_zoo.train(ds, None if is_own else arch, num_seeds=seeds)
-        result = hades_zoo.evaluate(trained, seed=0)
-        rows.append({"arch": arch, "own": is_own, "protocol": result.protocol, "mean": result.mean, "std": result.std,
-                     "returns": [float(r) for r in result.returns]})
-    return rows
+    others = [a for a in dict.fromkeys(own if a in ("own", "dataset") else a for a in archs) if a != own]
+
+    def row(arch, result, relative, score):
+        return {"arch": arch, "own": arch == own, "protocol": result.protocol, "mean": result.mean, "std": result.std,
+                "returns": [float(r) for r in result.returns], "relative": float(relative), "score": score}
+
+    if not others:
+        result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=seeds), seed=0)
+        return [row(own, result, 1.0, "ratio")]
+    grid = generalize(ds, others, num_seeds=seeds, seed=0)
+    return [row(own, grid.reference.result, grid.reference.relative, grid.score)] + [
+        row(r.arch, r.result, r.relative, grid.score) for r in grid.rows]
 
 
 def parquet_bytes(ds: SyntheticDataset) -> bytes:

@@ -6,8 +6,8 @@
   ``mirrors-path``. It pins dependencies that clash with ours, so it lives in its own venv,
   created on first use under ``~/.cache/hades-zoo-tests/olah-venv`` (``HADES_ZOO_OLAH_VENV``)
   and reused; the olah tests skip, saying why, only if pip cannot install it.
-- ``published``: a real tiny ``distill run`` (CartPole, 3 pairs) published with the real
-  ``distill publish`` CLI to the test hub: the repo the round-trip tests read.
+- ``published``: a real tiny distillation run (CartPole, 3 pairs, in this process) published
+  with the real ``distill publish`` CLI to the test hub: the repo the round-trip tests read.
 """
 
 from __future__ import annotations
@@ -185,11 +185,19 @@ def run_module(module: str, *args, env: dict, timeout: int = 600) -> subprocess.
 def published(hub_server, tmp_path_factory):
     """A tiny real distillation run, published by `distill publish RUN_DIR` with the default
     repo id ($HADES_ZOO_HUB_ORG/<name>) as v1, 2 seeds, its own arch plus mlp-1x8-relu."""
+    from hades_zoo.cli import enable_compilation_cache
+
+    with pytest.MonkeyPatch.context() as mp:  # in-process evaluations reuse the CLI's compiles
+        mp.setenv("HADES_ZOO_JAX_CACHE", str(JAX_CACHE))
+        enable_compilation_cache()
     base = tmp_path_factory.mktemp("published")
     env = cli_env(hub_server, base / "hf_home")
     (base / "tiny.toml").write_text(TINY_RUN)
-    proc = run_module("distill.cli", "run", "--config", base / "tiny.toml", "--out", base / "run", "--no-progress", env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    from distill.config import build_config
+    from distill.runner import run
+
+    run(build_config(None, str(base / "tiny.toml")), base / "run", progress=False,
+        command=f"distill run --config {base / 'tiny.toml'} --out {base / 'run'}")
     proc = run_module("distill.cli", "publish", base / "run", "--revision", "v1", "--seeds", 2,
                       "--archs", "own,mlp-1x8-relu", "--json", env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -58,7 +58,7 @@ def test_server_stores_git_repos_and_answers_like_the_hub(on_hub, published):
         assert not p.is_file() or HUB_TOKEN.encode() not in p.read_bytes(), p
 
 
-def test_round_trip_list_download_train(on_hub, published, tmp_path):
+def test_round_trip_list_download_train(on_hub, published, tmp_path, monkeypatch):
     """publish (fixture) -> list --remote -> download into an empty HF cache -> sha256 -> train -> same return."""
     runner = CliRunner()
     listed = runner.invoke(cli, ["list", "--remote", "--json"])
@@ -76,15 +76,18 @@ def test_round_trip_list_download_train(on_hub, published, tmp_path):
     assert Path(info["path"]).is_relative_to(Path(os.environ["HF_HOME"]) / "hub")
     assert _sha(info["path"]) == info["sha256"] == _sha(published.dataset_file)
     assert (info["repo_id"], info["revision"], info["size"]) == (published.repo_id, "v1", 3)
+    shown = runner.invoke(cli, ["info", f"{published.repo_id}@v1"])  # `info` adds the card's data
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["card"]["hades_zoo"]["sha256"] == info["sha256"]
 
-    # train in a fresh process, from another empty cache: same returns as measured before upload
-    env = cli_env(on_hub, tmp_path / "other_home")
-    proc = run_module("hades_zoo.cli", "train", f"{published.name}@v1", "--seeds", 2, "--json", env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    trained = json.loads(proc.stdout)
+    # load by bare name from another empty cache, train: the returns measured before upload
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "other_home"))
+    ds = hades_zoo.load(f"{published.name}@v1")
+    assert ds.source.startswith(f"{published.repo_id}@v1 (hub, commit ")
+    result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=2), seed=0)
     own = published.result["evaluation"][0]
-    assert own["own"] and trained["arch"] == own["arch"]
-    np.testing.assert_allclose(trained["returns"], own["returns"], rtol=1e-6)
+    assert own["own"] and result.protocol == own["protocol"]
+    np.testing.assert_allclose(result.returns, own["returns"], rtol=1e-6)
 
 
 def test_datasets_load_dataset_reads_the_parquet_mirror(on_hub, published, tmp_path):
