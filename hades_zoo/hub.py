@@ -256,8 +256,11 @@ def translate(e: Exception, ref: HubRef | str, filename: str | None = None, loca
     if isinstance(e, hf.HfHubHTTPError) and e.response is not None:
         return HubError(f"{ref}: {where} answered HTTP {e.response.status_code} ({_first_line(e)}); retry later "
                         "or check HF_ENDPOINT")
+    cause = e.__cause__ or e
+    if type(e).__module__.startswith("httpx") and not any(k in type(e).__name__ for k in ("Connect", "Proxy")):
+        return HubConnectionError(f"{ref}: the download from {where} broke off ({type(e).__name__}: {_first_line(e)}); "
+                                  "no partial file was kept, run it again")
     if isinstance(e, (hf.LocalEntryNotFoundError, OSError)) or type(e).__module__.startswith("httpx"):
-        cause = e.__cause__ or e
         return HubConnectionError(f"{ref}: {where} could not be reached ({type(cause).__name__}: {_first_line(cause)}) "
                                   "and no copy is cached; check the connection and HF_ENDPOINT")
     return HubError(f"{ref}: unexpected {type(e).__name__} from {where}: {_first_line(e)}")

@@ -62,7 +62,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -79,16 +79,16 @@ class HubServer:
     log: Path
 
 
-def start_hub_server(root: Path, log: Path, tokens=(HUB_TOKEN,)) -> tuple[subprocess.Popen, str]:
-    """``python tests/hub_server.py --root ROOT --port 0``; returns (process, url) once it serves."""
-    args = [sys.executable, str(REPO / "tests" / "hub_server.py"), "--root", str(root), "--port", "0"]
+def start_hub_server(root: Path, log: Path, tokens=(HUB_TOKEN,), *extra: str) -> tuple[subprocess.Popen, str]:
+    """``python tests/hub_server.py --root ROOT --port 0 [EXTRA]``; returns (process, url) once it serves."""
+    args = [sys.executable, str(REPO / "tests" / "hub_server.py"), "--root", str(root), "--port", "0", *extra]
     for t in tokens:
         args += ["--token", t]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True)
     ready, _, _ = select.select([proc.stdout], [], [], 30)
     line = proc.stdout.readline() if ready else ""
     if not line.startswith("serving "):
-        _stop(proc)
+        stop(proc)
         raise RuntimeError(f"tests/hub_server.py did not start: {line!r}; see {log}")
     return proc, line.split()[1]
 
@@ -100,7 +100,7 @@ def hub_server(tmp_path_factory):
     try:
         yield HubServer(url, base / "repos", base / "server.log")
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def olah_executable() -> Path:
@@ -151,7 +151,7 @@ def olah(hub_server, tmp_path_factory):
                 time.sleep(0.3)
         yield url
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,4 +207,4 @@ def published(hub_server, tmp_path_factory):
 
 
 __all__ = ["hub_server", "olah", "published", "HubServer", "Published", "start_hub_server", "cli_env", "run_module",
-           "free_port", "HUB_TOKEN", "HUB_ORG"]
+           "free_port", "stop", "HUB_TOKEN", "HUB_ORG"]

@@ -21,7 +21,7 @@ RevisionNotFound, EntryNotFound). With ``--token T`` (repeatable) writes need
 ``Authorization: Bearer T`` and private repos are hidden from other callers; a wrong token is
 refused everywhere with the hub's "Invalid credentials" 401.
 
-    python tests/hub_server.py --root DIR --port PORT [--token T] [--host 127.0.0.1]
+    python tests/hub_server.py --root DIR --port PORT [--token T] [--host 127.0.0.1] [--truncate-downloads]
 
 Prints ``serving http://HOST:PORT`` once it accepts connections.
 """
@@ -266,6 +266,7 @@ class HubHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     store: GitStore
     tokens: frozenset[str]
+    truncate: bool = False
 
     # plumbing
     def log_message(self, fmt, *args):  # one line per request on stderr
@@ -519,7 +520,21 @@ class HubHandler(BaseHTTPRequestHandler):
             chunk = data[start : end + 1]
             return self._send(206, chunk, "application/octet-stream",
                               {**headers, "Content-Range": f"bytes {start}-{start + len(chunk) - 1}/{len(data)}"})
+        if self.truncate and self.command == "GET":  # fault injection: half the body, then hang up
+            return self._send_truncated(data, headers)
         self._send(200, data, "application/octet-stream", headers)
+
+    def _send_truncated(self, data: bytes, headers: dict):
+        import socket
+
+        self.send_response(200)
+        for k, v in {**headers, "Content-Type": "application/octet-stream", "Content-Length": str(len(data))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     # writes
     def _validate_yaml(self):
@@ -605,9 +620,10 @@ def _clean_path(path: str) -> str:
     return "/".join(parts)
 
 
-def make_server(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tokens=()) -> ThreadingHTTPServer:
+def make_server(root: str | os.PathLike, host: str = "127.0.0.1", port: int = 0, tokens=(),
+                truncate: bool = False) -> ThreadingHTTPServer:
     """A server bound to (host, port) (port 0: a free one); call ``serve_forever`` to run it."""
-    handler = type("Handler", (HubHandler,), {"store": GitStore(root), "tokens": frozenset(tokens)})
+    handler = type("Handler", (HubHandler,), {"store": GitStore(root), "tokens": frozenset(tokens), "truncate": truncate})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
@@ -619,8 +635,10 @@ def main(argv=None) -> None:
     parser.add_argument("--port", type=int, default=0, help="port (0: pick a free one)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--token", action="append", default=[], help="accepted token (repeatable); none: open hub")
+    parser.add_argument("--truncate-downloads", action="store_true",
+                        help="fault injection: send half of every downloaded file, then close the connection")
     args = parser.parse_args(argv)
-    server = make_server(args.root, args.host, args.port, args.token)
+    server = make_server(args.root, args.host, args.port, args.token, args.truncate_downloads)
     print(f"serving http://{server.server_address[0]}:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

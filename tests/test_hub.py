@@ -20,7 +20,7 @@ from hades_zoo.cli import cli
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (CorruptDatasetError, DatasetNotCachedError, HubAuthError, HubConnectionError, HubError,
                               HubNotFoundError, UnknownDatasetError)
-from hub_fixtures import HUB_ORG, HUB_TOKEN, cli_env, free_port, run_module
+from hub_fixtures import HUB_ORG, HUB_TOKEN, cli_env, free_port, start_hub_server, stop
 
 
 @pytest.fixture
@@ -162,6 +162,27 @@ def test_inconsistent_hub_copy_is_refused_and_not_kept(on_hub, published, monkey
     left = list((hub.cache_dir() / "datasets--testorg--broken-copy" / "blobs").iterdir())
     assert all(hashlib.sha1(b"blob %d\0" % p.stat().st_size + p.read_bytes()).hexdigest() == p.name for p in left)
     assert len(left) == 1  # the card only: no dataset bytes, no partial file
+
+
+def test_broken_off_download_leaves_no_partial_file(on_hub, published, tmp_path, monkeypatch):
+    """A server that hangs up mid-file (hub_server.py --truncate-downloads): one clear error, no blob kept."""
+    card = hf_hub_download(published.repo_id, "README.md", repo_type="dataset", revision="v1",
+                           endpoint=on_hub.url, cache_dir=str(tmp_path / "setup"))
+    proc, url = start_hub_server(tmp_path / "repos", tmp_path / "server.log", (HUB_TOKEN,), "--truncate-downloads")
+    try:
+        repo = f"{HUB_ORG}/cut-short"
+        api = HfApi(endpoint=url)
+        api.create_repo(repo, repo_type="dataset")
+        api.create_commit(repo, [CommitOperationAdd("README.md", card),
+                                 CommitOperationAdd("cartpole-hades-r-3.safetensors", published.dataset_file.read_bytes())],
+                          commit_message="for a broken transfer", repo_type="dataset")
+        monkeypatch.setenv("HF_ENDPOINT", url)
+        with pytest.raises(HubConnectionError, match="broke off .*no partial file was kept"):
+            hub.download(repo)
+    finally:
+        stop(proc)
+    blobs = hub.cache_dir() / "datasets--testorg--cut-short" / "blobs"
+    assert not blobs.exists() or not list(blobs.iterdir())
 
 
 def test_not_found_revision_and_auth_errors(on_hub, published, monkeypatch):

@@ -111,8 +111,9 @@ def test_conflict_force_and_next_version(on_hub, published, tmp_path):
     repo = f"{HUB_ORG}/conflict-set"
     a = _variant(published, tmp_path, 0.25)
     b = _variant(published, tmp_path, -0.25, name="cartpole-hades-r-5")
-    first = publish(a, repo, seeds=2, archs=("own",))
+    first = publish(a, repo, seeds=2, archs=("own",), private=True)
     assert (first.status, first.revision) == ("published", "v1")
+    assert HfApi(endpoint=on_hub.url).dataset_info(repo).private is True
     assert "figures/fitness.png" not in first.files  # a lone file: no fitness curve
     with pytest.raises(PublishConflictError, match=r"already holds different bytes.*--revision v2.*--force"):
         publish(b, repo, "v1", seeds=2, archs=("own",))
