@@ -242,8 +242,8 @@ def translate(e: Exception, ref: HubRef | str, filename: str | None = None, loca
             f"{ref}: not in the HF cache ({cache_dir()}) and HF_HUB_OFFLINE is set; unset HF_HUB_OFFLINE and run "
             f"`hades-zoo download {ref}` once while online")
     if isinstance(e, hf.RevisionNotFoundError):
-        return HubNotFoundError(f"{ref}: revision {getattr(ref, 'revision', '?')!r} not found on {where}; "
-                                f"see its versions with `hades-zoo list --remote`{_suggest(ref)}")
+        return HubNotFoundError(f"{ref}: revision {getattr(ref, 'revision', '?')!r} not found on {where}"
+                                f"{_versions(ref)}; drop the revision for the latest (main)")
     if isinstance(e, hf.RemoteEntryNotFoundError):
         what = ("it has no README.md card, so it is not a hades-zoo dataset" if filename == CARD_FILE
                 else f"its card names {filename} but the repo lacks it; republish with `distill publish --force`")
@@ -278,6 +278,18 @@ def auth_error(status: int) -> HubAuthError:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), type(e).__name__)[:200]
+
+
+def _versions(ref) -> str:
+    """' (it has: main, v1, v2)' from the repo's refs (best effort, one request)."""
+    from huggingface_hub import HfApi
+
+    try:
+        refs = HfApi(endpoint=endpoint(), token=_token()).list_repo_refs(ref.repo_id, repo_type=REPO_TYPE)
+    except Exception:  # noqa: BLE001 - only decorates an error message
+        return ""
+    names = [b.name for b in refs.branches] + sorted(t.name for t in refs.tags)
+    return f" (it has: {', '.join(names)})" if names else ""
 
 
 def _suggest(ref) -> str:

@@ -188,7 +188,7 @@ def test_broken_off_download_leaves_no_partial_file(on_hub, published, tmp_path,
 def test_not_found_revision_and_auth_errors(on_hub, published, monkeypatch):
     with pytest.raises(HubNotFoundError, match=r"not found .*or no access.*Did you mean: testorg/cartpole-hades-r-3"):
         hub.load(f"{HUB_ORG}/cartpole-hades-r-33")
-    with pytest.raises(HubNotFoundError, match="revision 'v9' not found"):
+    with pytest.raises(HubNotFoundError, match=r"revision 'v9' not found on .* \(it has: main, v1\)"):
         hub.load(f"{published.repo_id}@v9")
     with pytest.raises(UnknownDatasetError, match="revision 'v9' is not bundled"):  # bundled name, other revision
         hades_zoo.load("cartpole-hades-r-4@v9")
