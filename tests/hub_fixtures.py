@@ -113,13 +113,14 @@ def olah_executable() -> Path:
         probe = [str(OLAH_VENV / "bin" / "python"), "-c", "import olah.server"]
         if exe.is_file() and subprocess.run(probe, capture_output=True).returncode == 0:
             return exe
-        steps = [[sys.executable, "-m", "venv", "--clear", str(OLAH_VENV)],
-                 [str(OLAH_VENV / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check", OLAH_SPEC]]
-        for cmd in steps:
+        steps = [("python -m venv", [sys.executable, "-m", "venv", "--clear", str(OLAH_VENV)]),
+                 (f"pip install '{OLAH_SPEC}'", [str(OLAH_VENV / "bin" / "python"), "-m", "pip", "install", "-q",
+                                                 "--disable-pip-version-check", OLAH_SPEC])]
+        for what, cmd in steps:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             if proc.returncode != 0:
                 tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-                pytest.skip(f"olah could not be installed into {OLAH_VENV} ({' '.join(cmd[-2:])}: {tail[0]})")
+                pytest.skip(f"olah could not be installed into {OLAH_VENV} ({what}: {tail[0]})")
     return exe
 
 
