@@ -110,7 +110,7 @@ def test_offline_after_caching(on_hub, published, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     t0 = time.perf_counter()
     cached = hades_zoo.load(ref)  # hub unreachable: the cached, verified copy, without retries
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 10  # (huggingface_hub's own retries take ~24 s)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     offline = hades_zoo.load(f"{published.name}@v1")  # bare name, offline
     np.testing.assert_array_equal(offline.states, online.states)
@@ -126,7 +126,7 @@ def test_unreachable_hub_fails_fast(on_hub, monkeypatch):
     t0 = time.perf_counter()
     with pytest.raises(HubConnectionError, match="could not be reached"):
         hub.load(f"{HUB_ORG}/cartpole-hades-r-3")
-    assert time.perf_counter() - t0 < 5  # one request, no retry back-off
+    assert time.perf_counter() - t0 < 10  # one request, no retry back-off (~24 s)
 
 
 def test_corrupted_blob_in_cache_is_detected_and_removed(on_hub, published, monkeypatch):
