@@ -12,20 +12,21 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from hades_zoo.dataset import default_recipe
-from hades_zoo.envs.specs import get_spec
+from hades_zoo.dataset import TASKS, default_recipe, task_spec
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import METRICS, PROTOCOLS, Protocol
 from hades_zoo.train import Recipe
 
 SHAPINGS = ("raw", "centered_rank", "z_score", "default")
 INITS = ("zeros", "env-states")
+IMAGE_INITS = ("zeros", "real")  # image tasks: zeros, or random real train images of each class
+IMAGE_FITNESS = ("loss", "accuracy")
 OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclasses.dataclass(frozen=True)
 class DistillConfig:
-    env: str
+    env: str = ""  # RL: env id or slug
     method: str = "r"  # "r" (random init per evaluation) | "f" (one fixed init)
     size: int = 4  # state-action pairs
     generations: int = 100
@@ -49,10 +50,19 @@ class DistillConfig:
     eval_protocol: str = "episodes"
     recipe: dict = dataclasses.field(default_factory=dict)
     fitness_protocol: dict = dataclasses.field(default_factory=dict)
+    # image tasks (distill/supervised.py): size = images per class, eval_protocol/norm_* unused
+    task: str = "rl"  # "rl" | "image-classification"
+    dataset: str = ""  # image dataset id: digits, mnist, fashion-mnist
+    image_fitness: str = "loss"  # -cross-entropy or accuracy of the inner classifiers on the held-out split
+    image_batch: int = 0  # held-out images drawn per fitness evaluation (0: the whole split)
+    data_path: str = ""  # read the images from this local copy / hub id instead of the default source
 
     def __post_init__(self):
-        spec = get_spec(self.env)
-        object.__setattr__(self, "env", spec.env_id)
+        if self.task not in TASKS:
+            raise ConfigError(f"config: task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        spec = self.spec
+        object.__setattr__(self, "env" if self.task == "rl" else "dataset", spec.env_id)
+        image = self.task != "rl"
         checks = [
             (self.method in ("r", "f"), f"method must be 'r' or 'f', got {self.method!r}"),
             (self.size >= 1, "size must be >= 1"),
@@ -64,10 +74,13 @@ class DistillConfig:
             (self.rollouts >= 1, "rollouts must be >= 1"),
             (self.method == "f" or self.rollouts >= 2, "HaDES-R needs rollouts >= 2 (fresh inits per candidate)"),
             (self.obs_norm in ("const", "running", "none"), "obs_norm must be const, running or none"),
-            (self.init in INITS, f"init must be one of {INITS}"),
+            (self.init in (IMAGE_INITS if image else INITS), f"init must be one of {IMAGE_INITS if image else INITS}"),
+            (not image or self.obs_norm in ("const", "none"), "obs_norm of an image task must be const (pixel standardisation) or none"),
+            (not image or self.image_fitness in IMAGE_FITNESS, f"image_fitness must be one of {IMAGE_FITNESS}"),
+            (self.image_batch >= 0, "image_batch must be >= 0"),
             (self.chunk >= 1, "chunk must be >= 1"),
             (not self.learn_labels or spec.discrete, "learn_labels needs a discrete-action env"),
-            (self.eval_protocol in PROTOCOLS or self.eval_protocol == "paper", f"unknown eval_protocol {self.eval_protocol!r}"),
+            (image or self.eval_protocol in PROTOCOLS or self.eval_protocol == "paper", f"unknown eval_protocol {self.eval_protocol!r}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -77,7 +90,8 @@ class DistillConfig:
 
     @property
     def spec(self):
-        return get_spec(self.env)
+        """The env's ``EnvSpec``, or the image dataset's ``ImageSpec`` (same field names)."""
+        return task_spec(self.task, self.env if self.task == "rl" else self.dataset)
 
     @property
     def bc_recipe(self) -> Recipe:
@@ -129,20 +143,29 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
-def preset(env: str) -> dict:
-    """The preset for an env (``presets/<slug>.toml``), or {} when there is none."""
-    slug = get_spec(env).slug
+def preset(env: str, task: str = "rl") -> dict:
+    """The preset for an env or image dataset (``presets/<slug>.toml``), or {} when there is none."""
+    slug = task_spec(task, env).slug
     res = resources.files("distill") / "presets" / f"{slug}.toml"
     return tomllib.loads(res.read_text()) if res.is_file() else {}
 
 
 def build_config(env: str | None = None, config_file: str | None = None, **overrides) -> DistillConfig:
-    """preset(env) <- config file <- overrides (None values are ignored)."""
+    """preset(env or dataset) <- config file <- overrides (None values are ignored)."""
     user = read_toml(config_file) if config_file else {}
-    env = env or user.get("env")
-    if env is None:
-        raise ConfigError("no env given: pass --env or set env in the config file")
-    merged = {**preset(env), **user, **{k: v for k, v in overrides.items() if v is not None}, "env": env}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    task = given.get("task") or user.get("task") or "rl"
+    if task == "rl":
+        env = env or user.get("env")
+        if env is None:
+            raise ConfigError("no env given: pass --env or set env in the config file "
+                              "(image datasets: --task image-classification --dataset NAME)")
+        merged = {**preset(env), **user, **given, "env": env}
+    else:
+        dataset = given.get("dataset") or user.get("dataset")
+        if env or not dataset:
+            raise ConfigError(f"task {task} needs --dataset (e.g. digits, mnist, fashion-mnist) and no --env")
+        merged = {**preset(dataset, task), **user, **given, "task": task, "dataset": dataset}
     fields = {f.name for f in dataclasses.fields(DistillConfig)}
     unknown = set(merged) - fields
     if unknown:

@@ -40,6 +40,8 @@ class Problem:
     fixed_init: Any  # HaDES-F initial params or None
     es: Any
     es_params: Any
+    make_fitness: Any = None  # the task's inner loop, ``make_fitness(problem)``; None: RL (BC -> rollouts)
+    data: Any = None  # what that inner loop closes over (image tasks: the held-out real split)
 
 
 def random_policy_states(cfg: DistillConfig, key) -> np.ndarray:
@@ -70,6 +72,10 @@ def random_policy_states(cfg: DistillConfig, key) -> np.ndarray:
 
 
 def make_problem(cfg: DistillConfig) -> Problem:
+    if cfg.task != "rl":
+        from distill.supervised import make_problem as make_task_problem
+
+        return make_task_problem(cfg)
     spec = cfg.spec
     recipe = cfg.bc_recipe
     policy = make_policy(recipe.arch, spec.obs_shape, spec.action_dim, spec.discrete)
@@ -124,11 +130,12 @@ def dataset_targets(problem: Problem, candidate: dict):
     return jnp.asarray(problem.labels)
 
 
-def make_fitness(problem: Problem):
-    """``fitness(key, candidate) -> mean return`` over ``cfg.rollouts`` BC runs."""
+def make_inner_train(problem: Problem):
+    """``train(key, candidate) -> params`` stacked over ``cfg.rollouts``: init (the fixed one
+    for HaDES-F, fresh per rollout for HaDES-R) -> BC (``make_bc``) on the candidate
+    dataset. Every task's inner loop starts with it."""
     cfg = problem.cfg
-    bc = make_bc(problem.policy, cfg.bc_recipe)
-    evaluate = make_evaluate(cfg.env, problem.policy, cfg.protocol, cfg.obs_norm)
+    bc = jax.vmap(make_bc(problem.policy, cfg.bc_recipe), in_axes=(0, None, None))
 
     def init_many(keys):
         if problem.fixed_init is not None:
@@ -136,11 +143,22 @@ def make_fitness(problem: Problem):
         # No LAPACK QR on CPU (policies.orthogonal), so a batched init is safe everywhere.
         return jax.vmap(problem.policy.init)(keys)
 
+    def train(key, candidate):
+        params = init_many(jax.random.split(key, cfg.rollouts))
+        return bc(params, candidate["states"], dataset_targets(problem, candidate))
+
+    return train
+
+
+def make_fitness(problem: Problem):
+    """``fitness(key, candidate) -> mean return`` over ``cfg.rollouts`` BC runs."""
+    cfg = problem.cfg
+    train = make_inner_train(problem)
+    evaluate = make_evaluate(cfg.env, problem.policy, cfg.protocol, cfg.obs_norm)
+
     def fitness(key, candidate):
         key_init, key_eval = jax.random.split(key)
-        params = init_many(jax.random.split(key_init, cfg.rollouts))
-        states, targets = candidate["states"], dataset_targets(problem, candidate)
-        params = jax.vmap(bc, in_axes=(0, None, None))(params, states, targets)
+        params = train(key_init, candidate)
         scores = jax.vmap(evaluate, in_axes=(0, 0, None, None))(
             jax.random.split(key_eval, cfg.rollouts), params, problem.obs_mean, problem.obs_var)
         return scores.mean()
@@ -160,7 +178,7 @@ def population_sharding(popsize: int):
 
 def make_generation(problem: Problem):
     cfg, es, es_params = problem.cfg, problem.es, problem.es_params
-    fitness = make_fitness(problem)
+    fitness = (problem.make_fitness or make_fitness)(problem)
     sharding = population_sharding(cfg.popsize)
 
     def generation(carry, _):
@@ -196,6 +214,8 @@ def init_state(problem: Problem):
 
 
 def env_steps_per_generation(cfg: DistillConfig) -> int:
+    if cfg.task != "rl":
+        return 0
     return cfg.popsize * cfg.rollouts * cfg.protocol.n_envs * cfg.protocol.steps_for(cfg.spec)
 
 
