@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import click
+import numpy as np
 
 from hades_zoo.cli import enable_compilation_cache, run_cli, stdout_to_stderr
 
@@ -17,9 +18,12 @@ def cli():
 
 
 @cli.command(help="Start a distillation run into --out.")
+@click.option("--task", type=click.Choice(["rl", "image-classification"]), default=None,
+              help="rl (default): state-action pairs for an env; image-classification: images for --dataset.")
 @click.option("--env", default=None, help="Env id or slug, e.g. CartPole-v1, hopper (or set env in --config).")
+@click.option("--dataset", default=None, help="Image task: digits (bundled with scikit-learn), mnist, fashion-mnist.")
 @click.option("--method", type=click.Choice(["r", "f"]), default=None, help="HaDES-R (random inits) or HaDES-F (fixed init).")
-@click.option("--size", type=click.IntRange(1), default=None, help="Number of state-action pairs.")
+@click.option("--size", type=click.IntRange(1), default=None, help="Number of state-action pairs (image task: images per class).")
 @click.option("--generations", type=click.IntRange(1), default=None)
 @click.option("--popsize", type=click.IntRange(2), default=None)
 @click.option("--strategy", default=None, help="Any evosax algorithm, e.g. Open_ES, SNES, PGPE, CMA_ES.")
@@ -27,13 +31,13 @@ def cli():
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML overriding the env preset.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
-def run(env, method, size, generations, popsize, strategy, seed, config_file, out, no_progress):
+def run(task, env, dataset, method, size, generations, popsize, strategy, seed, config_file, out, no_progress):
     from distill.config import build_config
     from distill.runner import run as run_
 
     enable_compilation_cache()
-    cfg = build_config(env, config_file, method=method, size=size, generations=generations, popsize=popsize,
-                       strategy=strategy, seed=seed)
+    cfg = build_config(env, config_file, task=task, dataset=dataset, method=method, size=size, generations=generations,
+                       popsize=popsize, strategy=strategy, seed=seed)
     path = run_(cfg, Path(out), progress=not no_progress)
     click.echo(f"done: {path}")
 
@@ -69,6 +73,29 @@ def eval_cmd(run_dir, seeds, as_json):
         ds = evaluate_run(Path(run_dir), seeds)
     rec = ds.recorded_return
     click.echo(json.dumps(rec) if as_json else f"{ds.name}: {rec['value']:.2f} ± {rec['std']:.2f} ({rec['seeds']} seeds, {rec['protocol']})")
+
+
+@cli.command(help="Image tasks' baseline: random real train images per class, one fresh classifier per draw, "
+             "accuracy on the real test split.")
+@click.option("--dataset", required=True, help="digits, mnist or fashion-mnist.")
+@click.option("--size", type=click.IntRange(1), default=1, show_default=True, help="Images per class.")
+@click.option("--arch", default=None, help="Classifier architecture (default: the dataset's distillation recipe).")
+@click.option("--seeds", type=click.IntRange(1), default=8, show_default=True, help="Draws (draw i: images and init of seed i).")
+@click.option("--data-path", default=None, help="Local copy / hub id read with datasets.load_dataset.")
+@click.option("--json", "as_json", is_flag=True)
+def baseline(dataset, size, arch, seeds, data_path, as_json):
+    import hades_zoo
+    from hades_zoo.supervised import random_real
+
+    enable_compilation_cache()
+    accs = []
+    for i in range(seeds):
+        ds = random_real(dataset, size, seed=i, data_path=data_path)
+        accs.append(hades_zoo.evaluate(hades_zoo.train(ds, arch, seed=i)).returns[0])
+    out = {"dataset": ds.env_id, "per_class": size, "arch": arch or ds.recipe.arch, "protocol": "test-accuracy",
+           "returns": accs, "mean": float(sum(accs) / len(accs)), "std": float(np.std(accs))}
+    click.echo(json.dumps(out) if as_json else
+               f"random real {size}/class [{out['dataset']}] {out['arch']}: {out['mean']:.4f} ± {out['std']:.4f} ({seeds} draws)")
 
 
 @cli.command(help="Evaluate a dataset (a .safetensors file, a run directory or a bundled name) over several seeds and "

@@ -36,6 +36,10 @@ def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str)
     """A ``SyntheticDataset`` of one ES solution, with the recipe and provenance of the run."""
     from distill.engine import dataset_targets
 
+    if cfg.task != "rl":
+        from distill.supervised import to_dataset as image_dataset
+
+        return image_dataset(problem, tree, cfg, generation, command)
     spec = cfg.spec
     states = np.asarray(tree["states"], np.float32).reshape(cfg.size, *spec.obs_shape)
     targets = np.asarray(dataset_targets(problem, tree), np.float32)
@@ -120,6 +124,10 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
     finally:
         if bar is not None:
             bar[0].stop()
+    if cfg.task != "rl" and (out / "mean.safetensors").exists():
+        from hades_zoo.supervised import image_grid_png
+
+        image_grid_png(SyntheticDataset.load(out / "mean.safetensors"), out / "mean.png")
     return out / "mean.safetensors"
 
 
@@ -139,10 +147,12 @@ def _progress(enabled: bool, cfg: DistillConfig, start: int):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("gen {task.completed}/{task.total}"),
-                    TextColumn("best {task.fields[best]:.1f} mean {task.fields[mean]:.1f}"),
+                    TextColumn("best {task.fields[best]:.%(d)df} mean {task.fields[mean]:.%(d)df}" % {"d": 1 if cfg.task == "rl" else 4}),
                     TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
     prog.start()
-    task = prog.add_task(f"{cfg.env} HaDES-{cfg.method.upper()} D={cfg.size}", total=cfg.generations, completed=start,
+    what = f"{cfg.env} HaDES-{cfg.method.upper()} D={cfg.size}" if cfg.task == "rl" else \
+        f"{cfg.dataset} HaDES-{cfg.method.upper()} {cfg.size} per class"
+    task = prog.add_task(what, total=cfg.generations, completed=start,
                          best=float("nan"), mean=float("nan"))
     return prog, task
 

@@ -186,8 +186,17 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
         protocol: *optional*, defaults to the dataset's own protocol; a name
             (``paper``, ``episodes``, ...), dict or ``Protocol``.
         seed: evaluation seed; seed ``i`` of the policy uses key ``i`` of ``split(PRNGKey(seed))``.
+
+    Image datasets (``task="image-classification"``): one accuracy per seed on the real
+    test split (``protocol="val"``: the held-out split); no env, no seed involved.
     """
     ds = trained.dataset
+    if ds.task != "rl":
+        from hades_zoo import supervised
+
+        if env is not None:
+            raise ConfigError(f"{ds.name or ds.env_id} is an image dataset, scored on its real test split; drop env={env!r}")
+        return supervised.evaluate(trained, protocol)
     spec = ds.spec if env is None else envs.get_spec(env)
     if (spec.obs_shape, spec.action_dim, spec.discrete) != (ds.spec.obs_shape, ds.spec.action_dim, ds.spec.discrete):
         raise IncompatibleDatasetError(

@@ -163,10 +163,11 @@ def info(name_or_path):
     click.echo(json.dumps(meta, indent=1, default=str))
 
 
-@cli.command(help="Behaviour-clone policies on a dataset and evaluate them in the real env.")
+@cli.command(help="Behaviour-clone policies on a dataset and evaluate them in the real env "
+             "(image datasets: train classifiers, report their accuracy on the real test split).")
 @click.argument("name_or_path")
 @click.option("--arch", default=None, help="Architecture, e.g. mlp-2x512-tanh, mlp-4x256-relu, resmlp-2x256-relu, "
-              "attn-1x64-gelu (default: the dataset's own).")
+              "attn-1x64-gelu, conv-16-relu (default: the dataset's own).")
 @click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 4096), help="Policies trained at once (vmap).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the dataset's recipe).")
@@ -174,7 +175,7 @@ def info(name_or_path):
 @click.option("--init", "init", default="dataset", type=click.Choice(["dataset", "random"]), show_default=True,
               help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
-              "episodes (default: the dataset's own).")
+              "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
     t0 = time.perf_counter()
@@ -190,7 +191,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
     timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
     timing["total_s"] = time.perf_counter() - t0
     out = {
-        "dataset": ds.name or ds.source, "env": ds.env_id, "arch": trained.arch, "protocol": result.protocol,
+        "dataset": ds.name or ds.source, "env": ds.env_id, "task": ds.task, "arch": trained.arch, "protocol": result.protocol,
         "seeds": trained.seeds, "returns": result.returns, "mean": result.mean, "std": result.std,
         "recorded_return": (ds.recorded_return or {}).get("value"),
         "recipe": trained.recipe.to_dict(), "timing": {k: round(v, 3) for k, v in timing.items()},

@@ -19,12 +19,27 @@ from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvEr
 from hades_zoo.evaluate import NORM_EPS, NORM_KINDS, Protocol, get_protocol
 from hades_zoo.train import Recipe
 
-METHODS = ("hades-r", "hades-f", "imported")
+METHODS = ("hades-r", "hades-f", "imported", "random-real")  # random-real: the image tasks' baseline
+TASKS = ("rl", "image-classification")
 _NORM_TENSORS = ("obs_mean", "obs_var")
+
+
+def task_spec(task: str, ident: str):
+    """The spec a dataset is checked against: an ``EnvSpec`` for RL, an image task's
+    ``ImageSpec`` (same field names) for ``image-classification``."""
+    if task == "rl":
+        return get_spec(ident)
+    if task == "image-classification":
+        from hades_zoo.supervised import get_image_spec
+
+        return get_image_spec(ident)
+    raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
 def default_recipe(spec: EnvSpec) -> Recipe:
     """The paper's recipe for the env family (brax hopper/IDP: 200 steps, else 400)."""
+    if spec.family == "image":
+        return spec.recipe
     if spec.minatar:
         return Recipe("mlp-2x512-relu", 0.03, 64, None, "xent")
     if spec.discrete:
@@ -55,11 +70,12 @@ class SyntheticDataset:
     name: str | None = None
     extra: dict = dataclasses.field(default_factory=dict)
     source: str | None = None  # where it was read from (not stored)
+    task: str = "rl"  # "image-classification": env_id is the image dataset id (hades_zoo.supervised)
 
     def __post_init__(self):
         try:
-            spec = get_spec(self.env_id)
-        except UnknownEnvError as e:
+            spec = task_spec(self.task, self.env_id)
+        except (UnknownEnvError, ConfigError) as e:
             raise IncompatibleDatasetError(f"{self._where()}: {e}") from None
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("env_id", spec.env_id)
@@ -67,7 +83,12 @@ class SyntheticDataset:
             set_("recipe", default_recipe(spec))
         elif isinstance(self.recipe, dict):
             set_("recipe", Recipe.from_dict(self.recipe))
-        set_("protocol", get_protocol(self.protocol, spec))
+        if self.task == "rl":
+            set_("protocol", get_protocol(self.protocol, spec))
+        else:
+            from hades_zoo.supervised import get_image_protocol
+
+            set_("protocol", get_image_protocol(self.protocol))
         for k in ("states", "actions", "labels", "obs_mean", "obs_var"):
             v = getattr(self, k)
             if v is not None:
@@ -77,7 +98,7 @@ class SyntheticDataset:
     # -- properties -------------------------------------------------------------------
     @property
     def spec(self) -> EnvSpec:
-        return get_spec(self.env_id)
+        return task_spec(self.task, self.env_id)
 
     @property
     def size(self) -> int:
@@ -93,11 +114,13 @@ class SyntheticDataset:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """Everything stored in the file's ``__metadata__`` (decoded)."""
+        """Everything stored in the file's ``__metadata__`` (decoded); an image dataset
+        has ``task`` and ``dataset_id`` where an RL one has ``env_id``."""
         spec = self.spec
+        ident = {"env_id": self.env_id} if self.task == "rl" else {"task": self.task, "dataset_id": self.env_id}
         return {
             "name": self.name,
-            "env_id": self.env_id,
+            **ident,
             "backend": spec.backend,
             "method": self.method,
             "size": str(self.size),
@@ -137,12 +160,14 @@ class SyntheticDataset:
         if meta.get("kind") == "multitask":
             raise IncompatibleDatasetError(f"{where}: a merged multi-task dataset; read it with hades_zoo.load_merged "
                                            "or train it with hades-zoo train-multitask")
-        missing = [k for k in ("env_id", "recipe", "protocol", "obs_norm") if k not in meta]
+        task = meta.get("task", "rl")
+        id_key = "env_id" if task == "rl" else "dataset_id"
+        missing = [k for k in (id_key, "recipe", "protocol", "obs_norm") if k not in meta]
         if missing or "states" not in tensors:
             raise IncompatibleDatasetError(f"{where}: missing {missing or ['states tensor']}; the file was not written by hades-zoo")
         try:
             ds = cls(
-                states=tensors["states"], env_id=meta["env_id"], actions=tensors.get("actions"),
+                states=tensors["states"], env_id=meta[id_key], task=task, actions=tensors.get("actions"),
                 labels=tensors.get("labels"), method=meta.get("method", "imported"),
                 recipe=meta["recipe"], protocol=meta["protocol"], obs_norm=meta["obs_norm"].get("kind", "none"),
                 obs_mean=tensors.get("obs_mean"), obs_var=tensors.get("obs_var"),
