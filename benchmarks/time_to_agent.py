@@ -100,7 +100,7 @@ def run(quick: bool, out: Path) -> Result:
     for k in ("import_s", "load_s", "train_s", "env_reset_s", "first_action_s"):
         res.figure(f"  warm breakdown: {k[:-2]}", warm[k], "s")
     target = cold["mean"]
-    cap = 120.0 if quick else 1800.0
+    cap = 120.0 if quick else 1500.0
     kw = PPO_QUICK if quick else PPO_FULL
     ppo_wall, ppo = python_in_fresh_process(PPO_CODE.format(kw=kw, target=target, cap=cap), timeout=cap + 600)
     curve = ppo["curve"]
