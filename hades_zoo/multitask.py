@@ -13,8 +13,9 @@ Choices (``MultiTaskConfig``; ``VARIANTS`` names the ones compared in the README
                 per-task vector appended)
   heads         ``shared`` (one output layer, masked to each task's dims) or
                 ``per-task`` (the output layer has one block per task)
-  balance       ``pair`` (every pair weighs the same) or ``task`` (every task's
-                mean loss weighs the same, whatever its number of pairs)
+  balance       ``pair`` (every pair weighs the same), ``task`` (every task's
+                mean loss weighs the same, whatever its number of pairs) or ``grad``
+                (every task's loss scaled to a unit gradient norm)
   task_norm     ``none`` or ``standardize`` (each task's states z-scored with the
                 mean/std of its own pairs, and its env observations likewise)
 
@@ -29,6 +30,7 @@ it like any policy, so fine-tuning one env is plain BC on the view.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 from typing import Any
@@ -44,12 +46,13 @@ from hades_zoo.evaluate import get_protocol
 from hades_zoo.merge import MultiTaskDataset, load_merged
 from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
 from hades_zoo.scores import needs_random, random_return, relative_score
-from hades_zoo.train import InitSpec, Recipe, init_params
+from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
 
 CONDITIONINGS = ("none", "onehot", "embedding")
 HEADS = ("shared", "per-task")
-BALANCES = ("pair", "task")
+BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
+INPUTS = ("padded", "disjoint")
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 
@@ -59,27 +62,36 @@ class MultiTaskConfig:
     heads: str = "per-task"
     balance: str = "task"
     task_norm: str = "none"
+    inputs: str = "padded"
+    anchors: int = 0
+    anchor_scale: float = 1.0
     embed_dim: int = 8
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
-                                      ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS)):
+                                      ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS),
+                                      ("inputs", self.inputs, INPUTS)):
             if value not in allowed:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
         if self.embed_dim < 1:
             raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
+        if int(self.anchors) < 0 or not self.anchor_scale > 0:
+            raise ConfigError(f"anchors must be >= 0 and anchor_scale > 0, got {self.anchors} and {self.anchor_scale}")
 
 
 VARIANTS = {
-    "zero-pad": MultiTaskConfig("none", "shared", "pair", "none"),  # the paper's merge
-    "onehot": MultiTaskConfig("onehot", "shared", "pair", "none"),
-    "onehot-balanced": MultiTaskConfig("onehot", "shared", "task", "none"),
-    "embedding-balanced": MultiTaskConfig("embedding", "shared", "task", "none"),
-    "heads-balanced": MultiTaskConfig("onehot", "per-task", "task", "none"),
-    "heads-only-balanced": MultiTaskConfig("none", "per-task", "task", "none"),
-    "heads-balanced-standardize": MultiTaskConfig("onehot", "per-task", "task", "standardize"),
+    "zero-pad": MultiTaskConfig("none", "shared", "pair"),  # the paper's merge: nothing tells the tasks apart
+    "onehot-balanced": MultiTaskConfig("onehot", "shared", "task"),
+    "embedding-balanced": MultiTaskConfig("embedding", "shared", "task"),
+    "heads-balanced": MultiTaskConfig("onehot", "per-task", "task"),
+    "heads-only-balanced": MultiTaskConfig("none", "per-task", "task"),
+    "heads-only-grad": MultiTaskConfig("none", "per-task", "grad"),
+    "heads-only-standardize": MultiTaskConfig("none", "per-task", "task", "standardize"),
+    "disjoint-balanced": MultiTaskConfig("none", "per-task", "task", inputs="disjoint"),
+    "anchored-onehot": MultiTaskConfig("onehot", "shared", "task", anchors=512),
+    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=512),
 }
-DEFAULT_VARIANT = "heads-balanced"
+DEFAULT_VARIANT = "anchored"
 
 
 class MultiTaskNet(nn.Module):
@@ -92,10 +104,14 @@ class MultiTaskNet(nn.Module):
     conditioning: str
     heads: str
     embed_dim: int = 8
+    obs_dims: tuple = ()  # inputs="disjoint": each task's observation gets its own input slots
+    inputs: str = "padded"
 
     @nn.compact
     def __call__(self, obs, task):
         x = obs
+        if self.inputs == "disjoint":
+            x = jnp.einsum("...o,...t,tos->...s", obs, task, jnp.asarray(_placement(self.obs_dims)))
         if self.conditioning == "onehot":
             x = jnp.concatenate([x, task], axis=-1)
         elif self.conditioning == "embedding":
@@ -105,6 +121,15 @@ class MultiTaskNet(nn.Module):
         if self.heads == "per-task":
             out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
         return out
+
+
+def _placement(obs_dims) -> np.ndarray:
+    """(T, max obs, sum obs) 0/1: task t's padded observation -> its own slots of the input."""
+    offsets = np.cumsum([0, *obs_dims[:-1]])
+    out = np.zeros((len(obs_dims), max(obs_dims), sum(obs_dims)), np.float32)
+    for t, (d, off) in enumerate(zip(obs_dims, offsets)):
+        out[t, np.arange(d), off + np.arange(d)] = 1.0
+    return out
 
 
 def _standardize(obs, task, shift, scale):
@@ -171,9 +196,9 @@ class MultiTaskPolicy:
     def __call__(self, params, obs, task):
         return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task)
 
-    def bc_loss(self, params, states, targets):
-        """Each pair's loss is its task's single-task BC loss on the task's action dims;
-        ``pair``: mean over (labelled) pairs, ``task``: mean over tasks of each task's mean."""
+    def task_losses(self, params, states, targets):
+        """Each task's own single-task BC loss on its pairs (its action dims only), and
+        which tasks have pairs: ``(losses (T,), counts (T,))``."""
         O, T = self.obs_max, self.n_tasks
         obs, task = states[:, :O], states[:, O : O + T]
         out = self(params, obs, task)
@@ -187,13 +212,25 @@ class MultiTaskPolicy:
         nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
         loss = jnp.where(disc > 0, xent, nll)
         valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
+        counts = valid @ task
+        return ((valid * loss) @ task) / jnp.maximum(counts, 1.0), counts
+
+    def bc_loss(self, params, states, targets):
+        """``pair``: mean over (labelled) pairs; ``task``: mean over tasks of each task's
+        loss; ``grad``: the same with each task's loss divided by the norm of its gradient
+        (a constant for differentiation), so that every task pulls on the shared weights
+        equally hard whatever its loss scale (a Gaussian NLL's gradient grows as the
+        learned std shrinks, a cross-entropy's does not)."""
+        losses, counts = self.task_losses(params, states, targets)
         if self.balance == "pair":
-            weight = valid / jnp.maximum(jnp.sum(valid), 1.0)
-        else:
-            counts = valid @ task
-            present = (counts > 0).astype(jnp.float32)
-            weight = valid * (task @ (present / jnp.maximum(counts, 1.0))) / jnp.maximum(jnp.sum(present), 1.0)
-        return jnp.sum(weight * loss)
+            return jnp.sum(counts * losses) / jnp.maximum(jnp.sum(counts), 1.0)
+        present = (counts > 0).astype(jnp.float32)
+        weight = present / jnp.maximum(jnp.sum(present), 1.0)
+        if self.balance == "grad":
+            jac = jax.jacrev(lambda p: self.task_losses(p, states, targets)[0])(params)
+            sq = sum(jnp.sum(leaf.reshape(self.n_tasks, -1) ** 2, axis=1) for leaf in jax.tree.leaves(jac))
+            weight = weight / jax.lax.stop_gradient(jnp.sqrt(sq) + 1e-8)
+        return jnp.sum(weight * losses)
 
     def task_policy(self, t: int) -> Policy:
         """Task ``t``'s single-task view: a plain ``Policy`` over its own observation/action space."""
@@ -259,7 +296,8 @@ def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConf
     shift = scale = None
     if config.task_norm == "standardize":
         shift, scale = _task_stats(merged)
-    net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim)
+    net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim,
+                       tuple(s.obs_dim for s in specs), config.inputs)
     return MultiTaskPolicy(net, tuple(s.obs_dim for s in specs), tuple(s.action_dim for s in specs),
                            tuple(s.discrete for s in specs), config.balance, shift, scale)
 
@@ -276,6 +314,7 @@ class MultiTaskTrained:
     config: MultiTaskConfig
     seeds: list[int]
     timing: dict = dataclasses.field(default_factory=dict)
+    teachers: dict = dataclasses.field(default_factory=dict)  # source index -> its own recipe's TrainedPolicy (anchors)
 
     @property
     def num_seeds(self) -> int:
@@ -311,6 +350,7 @@ def train_multitask(
     heads: str | None = None,
     balance: str | None = None,
     task_norm: str | None = None,
+    anchors: int | None = None,
     variant: str | None = None,
     config: MultiTaskConfig | None = None,
     seed: int = 0,
@@ -325,7 +365,8 @@ def train_multitask(
         model: *optional*, defaults to ``default_recipe(merged).arch`` (the sources' widest).
             An architecture string or a flax module mapping ``[obs | task]`` to the outputs
             (``A``, or ``T * A`` with per-task heads).
-        task_conditioning, heads, balance, task_norm: *optional* overrides of the variant.
+        task_conditioning, heads, balance, task_norm, anchors: *optional* overrides of the variant
+            (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
@@ -341,7 +382,7 @@ def train_multitask(
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
-                                    "task_norm": task_norm})
+                                    "task_norm": task_norm, "anchors": anchors})
     base = default_recipe(merged)
     arch = base.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
@@ -350,11 +391,63 @@ def train_multitask(
     policy = make_multitask_policy(merged, arch, cfg)
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
+    teachers, states, targets = {}, packed_states(merged), merged.targets
     t1 = time.perf_counter()
-    params = _batched_bc(policy, recipe)(params0, jnp.asarray(packed_states(merged)), jnp.asarray(merged.targets))
+    if cfg.anchors:
+        teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
+        states = np.concatenate([states, a_states])
+        targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
+    t2 = time.perf_counter()
+    if cfg.anchors:
+        params = _batched_bc_seed_targets(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
+    else:
+        params = _batched_bc(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
     params = jax.block_until_ready(params)
-    timing = {"init_s": t1 - t0, "bc_s": time.perf_counter() - t1}
-    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing)
+    timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2}
+    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers)
+
+
+@functools.lru_cache(maxsize=16)
+def _batched_bc_seed_targets(policy, recipe: Recipe):
+    """``make_bc`` vmapped over seeds with one target set per seed (each seed's own teacher)."""
+    return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, 0)))
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_apply(policy: Policy):
+    return jax.jit(jax.vmap(policy.__call__, in_axes=(0, None)))
+
+
+def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
+    """Teacher-labelled anchor states: no env step, only the datasets and their own recipes.
+
+    Every source is behaviour-cloned with its own recipe (``train``, seeds as the
+    student's); ``config.anchors`` states are drawn around its states (a random pair's
+    state plus Gaussian noise of the per-dim std of its states times ``anchor_scale``,
+    in the task's normalised space) and labelled by each seed's teacher: action means,
+    or the softmax of its logits as label distributions. Pinning the student to its
+    teachers *between* the few distilled states keeps what the other tasks' gradients
+    would otherwise shift there: a fitted 4-pair task stops producing gradients long
+    before a 64-pair one does, and without anchors its behaviour off the pairs drifts.
+
+    Returns ``(teachers {source: TrainedPolicy}, states (M, O + T), targets (seeds, M, A))``.
+    """
+    rng = np.random.default_rng(seed)
+    O, A, T, K = merged.obs_dim, merged.action_dim, merged.n_tasks, int(config.anchors)
+    teachers, states, targets = {}, [], []
+    for k, src in enumerate(merged.sources):
+        ds = merged.source_dataset(k)
+        teacher = train(ds, seed=seed, num_seeds=num_seeds)
+        teachers[k] = teacher
+        x = ds.states.reshape(ds.size, -1)
+        std = np.maximum(x.std(0), STD_FLOOR) * config.anchor_scale
+        anchors = (x[rng.integers(ds.size, size=K)] + rng.normal(size=(K, x.shape[1])) * std).astype(np.float32)
+        out = _batched_apply(teacher.policy)(teacher.params, jnp.asarray(anchors))
+        labels = np.asarray(jax.nn.softmax(out, axis=-1) if ds.discrete else out, np.float32)
+        states.append(np.concatenate([np.pad(anchors, ((0, 0), (0, O - x.shape[1]))),
+                                      np.repeat(np.eye(T, dtype=np.float32)[src["task"]][None], K, 0)], axis=1))
+        targets.append(np.pad(labels, ((0, 0), (0, 0), (0, A - labels.shape[-1]))))
+    return teachers, np.concatenate(states), np.concatenate(targets, axis=1)
 
 
 def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:
@@ -403,7 +496,7 @@ def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 
         protocol: *optional*, defaults to each task's own (its first source's) protocol;
             a name (``paper`` resolves per env family), dict or ``Protocol``, for every task.
         compare: also train and evaluate each source's own single-task recipe with the
-            same protocol, seed and number of seeds (``single_task_mean``; the mean over the
+            same training seeds, protocol, evaluation seed and number of seeds (``single_task_mean``; the mean over the
             task's sources where it has several) and, where that return is not positive,
             the random policy (for the normalised ``relative`` score).
     """
@@ -419,8 +512,10 @@ def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 
             t0 = time.perf_counter()
             runs = []
             for k in trained.dataset.task_info[t]["sources"]:
-                src = trained.dataset.source_dataset(k)
-                runs.append(evaluate(train(src, seed=seed, num_seeds=trained.num_seeds), protocol=proto, seed=seed))
+                own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
+                if own is None:
+                    own = train(trained.dataset.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
+                runs.append(evaluate(own, protocol=proto, seed=seed))
             single = EvalResult(env_id, proto.name, [r for run in runs for r in run.returns])
             if needs_random(single.mean):
                 rand = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)

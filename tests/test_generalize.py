@@ -1,0 +1,63 @@
+"""The generalisation matrix: grid rows against the dataset's own recipe, in the real env."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from hades_zoo.errors import ConfigError
+from hades_zoo.generalize import generalize
+from hades_zoo.scores import relative_score
+
+
+def test_generalize_cli_cartpole(tmp_path):
+    plot = tmp_path / "grid.png"
+    proc = run_cli("generalize", "cartpole-hades-r-4", "--archs", "mlp-2x64-tanh,resmlp-1x64-relu", "--seeds", 2,
+                   "--json", "--plot", plot)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["score"] == "ratio" and out["seeds"] == 2 and out["protocol"] == "episodes"
+    ref = out["reference"]
+    assert (ref["arch"], ref["lr"], ref["epochs"]) == ("mlp-2x64-tanh", 0.01, 100)
+    rows = {r["arch"]: r for r in out["rows"]}
+    assert list(rows) == ["mlp-2x64-tanh", "resmlp-1x64-relu"]
+    for r in rows.values():
+        assert (r["lr"], r["epochs"]) == (0.01, 100) and len(r["returns"]) == 2
+        assert r["mean"] == pytest.approx(np.mean(r["returns"]))
+        assert r["relative"] == pytest.approx(r["mean"] / ref["mean"])
+    # the dataset's own recipe as a grid cell: same seeds, same init, same rollouts
+    assert rows["mlp-2x64-tanh"]["returns"] == ref["returns"] and rows["mlp-2x64-tanh"]["relative"] == 1.0
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generalize_negative_returns_use_the_normalised_score():
+    res = generalize("acrobot-hades-r-4", ["mlp-2x64-tanh"], lrs=[0.01, 0.003], num_seeds=2)
+    assert res.score == "normalized" and res.random is not None
+    assert res.random.mean < res.reference.mean < 0
+    for row in res.rows:
+        want = (row.mean - res.random.mean) / (res.reference.mean - res.random.mean)
+        assert row.relative == pytest.approx(want)
+    assert res.rows[0].relative == 1.0  # lr 0.01 is the dataset's own recipe
+    table = res.to_markdown()
+    assert "| mlp-2x64-tanh | 0.003 | 100 |" in table and "normalised score" in table
+    assert res.matrix().shape == (1, 2)
+
+
+def test_relative_score():
+    assert relative_score(450.0, 500.0) == 0.9
+    assert relative_score(-100.0, -80.0, -500.0) == pytest.approx(400 / 420)
+    with pytest.raises(ConfigError, match="needs the random policy"):
+        relative_score(-100.0, -80.0)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--archs", "mlp-2x64-banana"], "unknown activation 'banana'"),
+    (["--lrs", "fast"], "--lrs 'fast': not a comma-separated list of float"),
+    (["--plot", "grid.pdf"], "written as PNG"),
+])
+def test_generalize_bad_input(args, needle):
+    proc = run_cli("generalize", "cartpole-hades-r-4", *args)
+    assert proc.returncode == 2, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and needle in last, last

@@ -1,0 +1,178 @@
+"""Merged datasets and multi-task training: padding, masks, task ids, provenance, errors,
+the masked loss, per-task evaluation in the real envs, fine-tuning, the CLI contract."""
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hades_zoo
+from conftest import run_cli
+from hades_zoo import format as fmt
+from hades_zoo.errors import ConfigError, IncompatibleDatasetError
+from hades_zoo.merge import MultiTaskDataset, load_merged, merge
+from hades_zoo.multitask import VARIANTS, finetune, make_multitask_policy, packed_states, train_multitask
+from hades_zoo.sources import catalog
+from hades_zoo.train import bc_loss
+
+CP, MC, AC = "cartpole-hades-r-4", "mountaincar-continuous-hades-r-4", "acrobot-hades-r-4"
+
+
+def test_merge_pads_masks_and_records_provenance(tmp_path):
+    cp, mc = hades_zoo.load(CP), hades_zoo.load(MC)  # 4 obs / 2 discrete actions; 2 obs / 1 continuous action
+    m = merge([CP, MC])
+    assert m.env_ids == ["CartPole-v1", "MountainCarContinuous-v0"] and m.size == 8
+    assert (m.obs_dim, m.action_dim, m.n_tasks) == (4, 2, 2)
+    np.testing.assert_array_equal(m.task_ids, [0, 0, 0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(m.tasks, np.repeat(np.eye(2, dtype=np.float32), 4, axis=0))
+    np.testing.assert_array_equal(m.states[:4], cp.states)
+    np.testing.assert_array_equal(m.states[4:, :2], mc.states)
+    assert not m.states[4:, 2:].any()
+    np.testing.assert_array_equal(m.targets[:4], cp.labels)
+    np.testing.assert_array_equal(m.targets[4:, :1], mc.actions)
+    assert not m.targets[4:, 1:].any()
+    np.testing.assert_array_equal(m.action_mask, [[1, 1]] * 4 + [[1, 0]] * 4)
+    np.testing.assert_array_equal(m.obs_mask, [[1, 1, 1, 1]] * 4 + [[1, 1, 0, 0]] * 4)
+    np.testing.assert_array_equal(m.obs_mean[1], np.r_[mc.obs_mean, 0, 0])
+    np.testing.assert_array_equal(m.obs_var[1], np.r_[mc.obs_var, 1, 1])
+    for src, ds in zip(m.sources, (cp, mc)):
+        entry = catalog()[ds.name]
+        assert src["name"] == ds.name and src["revision"] == entry["revision"]
+        assert src["file_sha256"] == entry["sha256"] and src["sha256"] == fmt.payload_sha256(ds.tensors())
+    path = tmp_path / "merged.safetensors"
+    m.save(path)
+    back = load_merged(path)
+    for k, v in m.tensors().items():
+        np.testing.assert_array_equal(back.tensors()[k], v)
+    assert back.sources == m.sources and back.name == f"{CP} + {MC}"
+    for k, ds in enumerate((cp, mc)):  # every source comes back exactly, with its own recipe
+        again = back.source_dataset(k)
+        assert fmt.payload_sha256(again.tensors()) == fmt.payload_sha256(ds.tensors())
+        assert again.recipe == ds.recipe and again.protocol == ds.protocol and again.obs_norm == ds.obs_norm
+    # a merged file is an input too: its sources are taken over, with their provenance
+    m3 = merge([path, AC])
+    assert m3.env_ids == ["CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"] and m3.obs_dim == 6 and m3.action_dim == 3
+    assert [s["sha256"] for s in m3.sources[:2]] == [s["sha256"] for s in m.sources]
+
+
+def test_same_env_twice_shares_one_task(cartpole_dataset):
+    other = cartpole_dataset.replace(states=cartpole_dataset.states * 2, name="cp-doubled")
+    m = merge([cartpole_dataset.replace(name="cp"), other, hades_zoo.load(MC)])
+    assert m.env_ids == ["CartPole-v1", "MountainCarContinuous-v0"] and m.task_info[0]["sources"] == [0, 1]
+    assert m.task_dataset("cartpole").size == 8
+
+
+def test_same_env_with_different_normalisation_is_refused(cartpole_dataset):
+    with pytest.raises(IncompatibleDatasetError, match=r"normalises observations 'const' and 'none'.*merge only one"):
+        merge([CP, cartpole_dataset.replace(name="cp-raw")])
+    cp = hades_zoo.load(CP)
+    shifted = cp.replace(obs_mean=cp.obs_mean + 1, name="cp-shifted")
+    with pytest.raises(IncompatibleDatasetError, match="different constant normalisation stats"):
+        merge([cp, shifted])
+
+
+def test_mismatched_format_versions_are_refused(tmp_path, cartpole_dataset):
+    good, newer = tmp_path / "good.safetensors", tmp_path / "newer.safetensors"
+    hades_zoo.load(AC).save(good)
+    tensors = {k: fmt._c_array(v) for k, v in cartpole_dataset.tensors().items()}
+    meta = {**cartpole_dataset.metadata, "format": "hades-zoo/2", "sha256": fmt.payload_sha256(tensors)}
+    newer.write_bytes(fmt.safetensors_bytes(tensors, fmt.encode_metadata(meta)))
+    with pytest.raises(IncompatibleDatasetError, match=r"different format versions.*newer.safetensors is hades-zoo/2.*re-export"):
+        merge([good, newer])
+
+
+def test_bad_merges_get_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="at least two datasets"):
+        merge([CP])
+    with pytest.raises(ConfigError, match="given twice"):
+        merge([CP, MC, CP])
+    m = merge([CP, MC])
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    with pytest.raises(IncompatibleDatasetError, match="merged multi-task dataset; read it with hades_zoo.load_merged"):
+        hades_zoo.load(path)
+    with pytest.raises(IncompatibleDatasetError, match="single-task dataset, not a merged one"):
+        MultiTaskDataset.load(catalog_path(CP))
+    altered = dict(m.tensors())
+    altered["states"] = altered["states"].copy()
+    altered["states"][0, 0] += 1  # consistent file sha256, but no longer the source's pairs
+    fmt.write(path, altered, m.metadata)
+    with pytest.raises(IncompatibleDatasetError, match="do not match its recorded sha256"):
+        load_merged(path)
+    proc = run_cli("merge", CP, "-o", tmp_path / "x.safetensors")
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: merge needs at least two")
+
+
+def catalog_path(name):
+    from hades_zoo.sources import ZOO_DIR
+
+    return ZOO_DIR / catalog()[name]["file"]
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_masked_loss_is_each_tasks_own_loss(variant):
+    """On one task's pairs the multi-task loss is that task's single-task BC loss, computed
+    by the client's ``bc_loss`` on the task's view (its own dims, labels and log-std)."""
+    m = merge([CP, MC, AC])
+    cfg = dataclasses.replace(VARIANTS[variant], balance="pair")
+    policy = make_multitask_policy(m, "mlp-2x16-tanh", cfg)
+    params = policy.init(jax.random.PRNGKey(1))
+    params["log_std"] = params["log_std"] + jnp.arange(params["log_std"].size).reshape(params["log_std"].shape) * 0.1
+    states = packed_states(m)
+    for t in range(m.n_tasks):
+        rows = m.task_ids == t
+        ds = m.task_dataset(t)
+        mine = policy.bc_loss(params, jnp.asarray(states[rows]), jnp.asarray(m.targets[rows]))
+        own = bc_loss(policy.task_policy(t), policy.task_params(params, t), jnp.asarray(ds.states.reshape(ds.size, -1)),
+                      jnp.asarray(ds.targets))
+        assert float(mine) == pytest.approx(float(own), rel=1e-5)
+
+
+def test_task_views_keep_each_tasks_normalisation(cartpole_dataset):
+    running = hades_zoo.load(AC).replace(obs_norm="running", obs_mean=None, obs_var=None, name="ac-running")
+    m = merge([cartpole_dataset.replace(name="cp-none"), running, MC])
+    trained = train_multitask(m, "mlp-1x8-tanh", epochs=2)
+    norms = {env: trained.task(env).dataset.obs_norm for env in m.env_ids}
+    assert norms == {"CartPole-v1": "none", "Acrobot-v1": "running", "MountainCarContinuous-v0": "const"}
+    np.testing.assert_array_equal(trained.task("mountaincar-continuous").dataset.obs_mean, hades_zoo.load(MC).obs_mean)
+    action = trained.task("acrobot").act(np.zeros(6, np.float32))
+    assert action.shape == () and 0 <= int(action) < 3
+    assert trained.task("mountaincar-continuous").act(np.zeros(2, np.float32)).shape == (1,)
+    with pytest.raises(ConfigError, match="no task 'hopper'.*CartPole-v1"):
+        trained.task("hopper")
+
+
+def test_finetune_lowers_the_tasks_own_loss():
+    m = merge([CP, MC, AC])
+    trained = train_multitask(m, "mlp-2x32-tanh", num_seeds=2, epochs=5)
+    view = trained.task("acrobot")
+    tuned = finetune(trained, "acrobot", steps=30)
+    ds = view.dataset
+    loss = lambda tp, i: float(bc_loss(tp.policy, tp.params_of(i), jnp.asarray(ds.states), jnp.asarray(ds.targets)))  # noqa: E731
+    for i in range(2):
+        assert loss(tuned, i) < 0.5 * loss(view, i)
+
+
+def test_train_multitask_cli_three_envs(tmp_path):
+    """Three envs with different observation (4, 2, 6) and action (2 discrete, 1 continuous,
+    3 discrete) sizes: the default multi-task policy reaches >= 90 % of every single-task
+    return (Acrobot: normalised score), evaluated in the real envs."""
+    path = tmp_path / "zoo3.safetensors"
+    proc = run_cli("merge", CP, MC, AC, "-o", path)
+    assert proc.returncode == 0, proc.stderr
+    assert "task 2: Acrobot-v1 (obs 6, 3 discrete actions, const normalisation)" in proc.stdout
+    proc = run_cli("train-multitask", path, "--seeds", 2, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out["per_task"]) == {"CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"}
+    for env, row in out["per_task"].items():
+        assert len(row["returns"]) == 2 and row["mean"] == pytest.approx(np.mean(row["returns"]))
+        assert len(row["single_task_returns"]) == 2
+        assert row["single_task_mean"] == pytest.approx(np.mean(row["single_task_returns"]))
+        assert row["relative"] >= 0.9, (env, row)
+    acro = out["per_task"]["Acrobot-v1"]
+    assert acro["relative"] == pytest.approx((acro["mean"] - acro["random_mean"]) / (acro["single_task_mean"] - acro["random_mean"]))
+    assert out["min_relative"] == min(r["relative"] for r in out["per_task"].values())
