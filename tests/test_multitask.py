@@ -14,7 +14,7 @@ from conftest import run_cli
 from hades_zoo import format as fmt
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.merge import MultiTaskDataset, load_merged, merge
-from hades_zoo.multitask import VARIANTS, finetune, make_multitask_policy, packed_states, train_multitask
+from hades_zoo.multitask import VARIANTS, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask
 from hades_zoo.sources import catalog
 from hades_zoo.train import bc_loss
 
@@ -112,7 +112,9 @@ def catalog_path(name):
     return ZOO_DIR / catalog()[name]["file"]
 
 
-@pytest.mark.parametrize("variant", sorted(VARIANTS))
+# one variant per code path of the network (anchors change the data, not the loss)
+@pytest.mark.parametrize("variant", ["zero-pad", "embedding-balanced", "heads-balanced", "heads-only-standardize",
+                                     "disjoint-balanced"])
 def test_masked_loss_is_each_tasks_own_loss(variant):
     """On one task's pairs the multi-task loss is that task's single-task BC loss, computed
     by the client's ``bc_loss`` on the task's view (its own dims, labels and log-std)."""
@@ -134,7 +136,7 @@ def test_masked_loss_is_each_tasks_own_loss(variant):
 def test_task_views_keep_each_tasks_normalisation(cartpole_dataset):
     running = hades_zoo.load(AC).replace(obs_norm="running", obs_mean=None, obs_var=None, name="ac-running")
     m = merge([cartpole_dataset.replace(name="cp-none"), running, MC])
-    trained = train_multitask(m, "mlp-1x8-tanh", epochs=2)
+    trained = train_multitask(m, "mlp-1x8-tanh", epochs=2, anchors=0)
     norms = {env: trained.task(env).dataset.obs_norm for env in m.env_ids}
     assert norms == {"CartPole-v1": "none", "Acrobot-v1": "running", "MountainCarContinuous-v0": "const"}
     np.testing.assert_array_equal(trained.task("mountaincar-continuous").dataset.obs_mean, hades_zoo.load(MC).obs_mean)
@@ -147,7 +149,7 @@ def test_task_views_keep_each_tasks_normalisation(cartpole_dataset):
 
 def test_finetune_lowers_the_tasks_own_loss():
     m = merge([CP, MC, AC])
-    trained = train_multitask(m, "mlp-2x32-tanh", num_seeds=2, epochs=5)
+    trained = train_multitask(m, "mlp-2x32-tanh", num_seeds=2, epochs=5, variant="heads-only-balanced")
     view = trained.task("acrobot")
     tuned = finetune(trained, "acrobot", steps=30)
     ds = view.dataset
@@ -176,3 +178,20 @@ def test_train_multitask_cli_three_envs(tmp_path):
     acro = out["per_task"]["Acrobot-v1"]
     assert acro["relative"] == pytest.approx((acro["mean"] - acro["random_mean"]) / (acro["single_task_mean"] - acro["random_mean"]))
     assert out["min_relative"] == min(r["relative"] for r in out["per_task"].values())
+
+
+def test_anchors_are_labelled_by_each_seeds_own_recipe():
+    m = merge([CP, MC])
+    teachers, states, targets = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=16), seed=3, num_seeds=2)
+    assert states.shape == (32, 4 + 2) and targets.shape == (2, 32, 2)
+    np.testing.assert_array_equal(states[:16, 4:], [[1, 0]] * 16)  # task one-hot
+    assert not states[16:, 2:4].any() and not targets[:, 16:, 1:].any()  # padding of the 2-obs, 1-action task
+    for k, rows in ((0, slice(0, 16)), (1, slice(16, 32))):
+        ds = m.source_dataset(k)
+        own = hades_zoo.train(ds, seed=3, num_seeds=2)  # the dataset's own recipe, same seeds
+        assert teachers[k].seeds == own.seeds and teachers[k].recipe == own.recipe
+        for i in range(2):
+            out = own.policy(own.params_of(i), jnp.asarray(states[rows, : ds.spec.obs_dim]))
+            want = jax.nn.softmax(out, axis=-1) if ds.discrete else out
+            np.testing.assert_allclose(targets[i, rows, : ds.spec.action_dim], want, rtol=1e-5, atol=1e-6)
+    assert np.allclose(targets[:, :16].sum(-1), 1.0)  # CartPole anchors: label distributions
