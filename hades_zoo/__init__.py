@@ -9,6 +9,10 @@ from hades_zoo.api import EvalResult, TrainedPolicy, evaluate, train
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import HadesZooError
 from hades_zoo.sources import list_datasets, load
+from hades_zoo.merge import MultiTaskDataset, load_merged, merge  # noqa: E402 - after load: merge resolves names
+from hades_zoo.multitask import evaluate_multitask, train_multitask  # noqa: E402
+from hades_zoo.generalize import generalize  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["load", "list_datasets", "train", "evaluate", "SyntheticDataset", "TrainedPolicy", "EvalResult", "HadesZooError"]
+__all__ = ["load", "list_datasets", "train", "evaluate", "SyntheticDataset", "TrainedPolicy", "EvalResult", "HadesZooError",
+           "merge", "load_merged", "MultiTaskDataset", "train_multitask", "evaluate_multitask", "generalize"]
