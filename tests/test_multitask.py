@@ -195,3 +195,26 @@ def test_anchors_are_labelled_by_each_seeds_own_recipe():
             want = jax.nn.softmax(out, axis=-1) if ds.discrete else out
             np.testing.assert_allclose(targets[i, rows, : ds.spec.action_dim], want, rtol=1e-5, atol=1e-6)
     assert np.allclose(targets[:, :16].sum(-1), 1.0)  # CartPole anchors: label distributions
+
+
+def test_brax_family_mix_of_normalisations():
+    """walker2d (17 obs, 6 actions, running), ant (27, 8, const), CartPole (4, 2 discrete, const):
+    padded to 27 x 8; each view keeps its env's sizes and its own normalisation."""
+    rng = np.random.default_rng(0)
+
+    def fake(env, obs, act, norm):
+        stats = {"obs_mean": rng.normal(size=obs).astype(np.float32), "obs_var": rng.uniform(0.5, 2, obs).astype(np.float32)}
+        return hades_zoo.SyntheticDataset(states=rng.normal(size=(8, obs)).astype(np.float32), env_id=env,
+                                          actions=rng.uniform(-1, 1, (8, act)).astype(np.float32), name=f"{env}-test",
+                                          obs_norm=norm, **(stats if norm == "const" else {}))
+
+    m = merge([fake("walker2d", 17, 6, "running"), fake("ant", 27, 8, "const"), CP])
+    assert (m.obs_dim, m.action_dim) == (27, 8)
+    np.testing.assert_array_equal(m.action_mask.sum(1), [6] * 8 + [8] * 8 + [2] * 4)
+    trained = train_multitask(m, "mlp-1x16-tanh", epochs=3, num_seeds=2, anchors=0)
+    for env, (obs, act, norm) in {"walker2d": (17, 6, "running"), "ant": (27, 8, "const"), "CartPole-v1": (4, 2, "const")}.items():
+        view = trained.task(env)
+        assert (view.policy.obs_dim, view.policy.action_dim, view.dataset.obs_norm) == (obs, act, norm)
+        out = view.policy(view.params_of(1), jnp.zeros((5, obs)))
+        assert out.shape == (5, act) and np.all(np.isfinite(out))
+    assert trained.params["log_std"].shape == (2, 3, 8)
