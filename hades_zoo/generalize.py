@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -87,8 +87,8 @@ class GeneralizationResult:
     def to_markdown(self) -> str:
         ref = self.reference
         kind = "return / own recipe's" if self.score == "ratio" else "normalised score (random 0, own recipe 1)"
-        lines = [f"Own recipe ({ref.arch}, lr {ref.lr:g}, {ref.epochs} steps): {ref.mean:.1f} ± {ref.result.std:.1f} "
-                 f"({len(ref.result.returns)} seeds, {self.protocol}); relative = {kind}.", "",
+        lines = [(f"Own recipe ({ref.arch}, lr {ref.lr:g}, {ref.epochs} steps): {ref.mean:.1f} ± {ref.result.std:.1f} "
+                  f"({len(ref.result.returns)} seeds, {self.protocol}); relative = {kind}."), "",
                  "| architecture | lr | steps | return | relative |", "|---|---|---|---|---|"]
         lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {r.mean:.1f} ± {r.result.std:.1f} | {r.relative:.2f} |" for r in self.rows]
         return "\n".join(lines)

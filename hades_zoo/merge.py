@@ -31,8 +31,9 @@ import dataclasses
 import json
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +164,7 @@ class MultiTaskDataset:
         return fmt.write(path, self.tensors(), self.metadata)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "MultiTaskDataset":
+    def load(cls, path: str | os.PathLike) -> MultiTaskDataset:
         """Read, verify (sha256, format version) and validate a merged file."""
         tensors, meta = fmt.read(path)
         if meta.get("kind") != KIND:
@@ -307,6 +308,12 @@ def _is_merged_file(path: Path) -> bool:
         return False
 
 
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+    """(D, ...) -> (D, n) float32: flattened, zero-padded on the right."""
+    flat = x.reshape(x.shape[0], -1).astype(np.float32)
+    return np.pad(flat, ((0, 0), (0, n - flat.shape[1])))
+
+
 def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
     """Merge single-task datasets (objects, catalog names, paths, or merged datasets) into one.
 
@@ -361,12 +368,11 @@ def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
     sources, row = [], 0
     for k, (ds, prov) in enumerate(items):
         t, spec, D = task_of[ds.env_id], ds.spec, ds.size
-        pad = lambda x, n: np.pad(x.reshape(D, -1).astype(np.float32), ((0, 0), (0, n - x.reshape(D, -1).shape[1])))  # noqa: E731
-        cols["states"].append(pad(ds.states, O))
-        cols["targets"].append(pad(ds.targets, A))
+        cols["states"].append(_pad(ds.states, O))
+        cols["targets"].append(_pad(ds.targets, A))
         cols["tasks"].append(np.repeat(np.eye(T, dtype=np.float32)[t][None], D, 0))
-        cols["obs_mask"].append(pad(np.ones((D, spec.obs_dim), np.float32), O))
-        cols["action_mask"].append(pad(np.ones((D, spec.action_dim), np.float32), A))
+        cols["obs_mask"].append(_pad(np.ones((D, spec.obs_dim), np.float32), O))
+        cols["action_mask"].append(_pad(np.ones((D, spec.action_dim), np.float32), A))
         sources.append({**prov, "task": t, "rows": [row, row + D], "metadata": ds.metadata})
         task_info[t]["sources"].append(k)
         row += D

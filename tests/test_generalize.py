@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from hades_zoo.errors import ConfigError
 from hades_zoo.generalize import generalize
 from hades_zoo.scores import relative_score

@@ -8,9 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import run_cli
 
 import hades_zoo
-from conftest import run_cli
 from hades_zoo import format as fmt
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.merge import MultiTaskDataset, load_merged, merge
@@ -153,7 +153,7 @@ def test_finetune_lowers_the_tasks_own_loss():
     view = trained.task("acrobot")
     tuned = finetune(trained, "acrobot", steps=30)
     ds = view.dataset
-    loss = lambda tp, i: float(bc_loss(tp.policy, tp.params_of(i), jnp.asarray(ds.states), jnp.asarray(ds.targets)))  # noqa: E731
+    loss = lambda tp, i: float(bc_loss(tp.policy, tp.params_of(i), jnp.asarray(ds.states), jnp.asarray(ds.targets)))
     for i in range(2):
         assert loss(tuned, i) < 0.5 * loss(view, i)
 

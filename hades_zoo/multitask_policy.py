@@ -1,0 +1,272 @@
+"""The multi-task network and policy: one set of weights, a view per task.
+
+``MultiTaskConfig`` picks how tasks are told apart and weighed (``VARIANTS`` names
+the combinations compared in the README; ``hades_zoo.multitask`` trains them):
+
+  conditioning  ``none`` (plain zero-padding, as the paper), ``onehot`` (task id
+                appended to the padded observation) or ``embedding`` (a learned
+                per-task vector appended)
+  heads         ``shared`` (one output layer, masked to each task's dims) or
+                ``per-task`` (the output layer has one block per task)
+  balance       ``pair`` (every pair weighs the same), ``task`` (every task's
+                mean loss weighs the same, whatever its number of pairs) or ``grad``
+                (every task's loss scaled to a unit gradient norm)
+  task_norm     ``none`` or ``standardize`` (each task's states z-scored with the
+                mean/std of its own pairs, and its env observations likewise)
+  inputs        ``padded`` (every task's observation in the same first slots) or
+                ``disjoint`` (each task's observation in slots of its own)
+  anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
+
+``MultiTaskPolicy.bc_loss`` is what the client's ``make_bc`` minimises: per pair,
+its task's single-task loss on the task's action dims. ``task_policy(t)`` is task
+``t``'s view, a plain ``Policy`` over its own observation and action spaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hades_zoo.errors import ConfigError
+from hades_zoo.merge import MultiTaskDataset
+from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
+
+CONDITIONINGS = ("none", "onehot", "embedding")
+HEADS = ("shared", "per-task")
+BALANCES = ("pair", "task", "grad")
+TASK_NORMS = ("none", "standardize")
+INPUTS = ("padded", "disjoint")
+STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiTaskConfig:
+    conditioning: str = "onehot"
+    heads: str = "per-task"
+    balance: str = "task"
+    task_norm: str = "none"
+    inputs: str = "padded"
+    anchors: int = 0
+    anchor_scale: float = 1.0
+    embed_dim: int = 8
+
+    def __post_init__(self):
+        for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
+                                      ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS),
+                                      ("inputs", self.inputs, INPUTS)):
+            if value not in allowed:
+                raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
+        if self.embed_dim < 1:
+            raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
+        if int(self.anchors) < 0 or not self.anchor_scale > 0:
+            raise ConfigError(f"anchors must be >= 0 and anchor_scale > 0, got {self.anchors} and {self.anchor_scale}")
+
+
+VARIANTS = {
+    "zero-pad": MultiTaskConfig("none", "shared", "pair"),  # the paper's merge: nothing tells the tasks apart
+    "onehot-balanced": MultiTaskConfig("onehot", "shared", "task"),
+    "embedding-balanced": MultiTaskConfig("embedding", "shared", "task"),
+    "heads-balanced": MultiTaskConfig("onehot", "per-task", "task"),
+    "heads-only-balanced": MultiTaskConfig("none", "per-task", "task"),
+    "heads-only-grad": MultiTaskConfig("none", "per-task", "grad"),
+    "heads-only-standardize": MultiTaskConfig("none", "per-task", "task", "standardize"),
+    "disjoint-balanced": MultiTaskConfig("none", "per-task", "task", inputs="disjoint"),
+    "anchored-onehot": MultiTaskConfig("onehot", "shared", "task", anchors=512),
+    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=512),
+}
+DEFAULT_VARIANT = "anchored"
+
+
+class MultiTaskNet(nn.Module):
+    """``trunk`` on the padded observation (plus the task's one-hot or embedding);
+    with ``per-task`` heads its output holds one block of ``action_dim`` per task."""
+
+    trunk: nn.Module
+    n_tasks: int
+    action_dim: int
+    conditioning: str
+    heads: str
+    embed_dim: int = 8
+    obs_dims: tuple = ()  # inputs="disjoint": each task's observation gets its own input slots
+    inputs: str = "padded"
+
+    @nn.compact
+    def __call__(self, obs, task):
+        x = obs
+        if self.inputs == "disjoint":
+            x = jnp.einsum("...o,...t,tos->...s", obs, task, jnp.asarray(_placement(self.obs_dims)))
+        if self.conditioning == "onehot":
+            x = jnp.concatenate([x, task], axis=-1)
+        elif self.conditioning == "embedding":
+            table = self.param("task_embedding", nn.initializers.normal(1.0), (self.n_tasks, self.embed_dim))
+            x = jnp.concatenate([x, task @ table], axis=-1)
+        out = self.trunk(x)
+        if self.heads == "per-task":
+            out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
+        return out
+
+
+def _placement(obs_dims) -> np.ndarray:
+    """(T, max obs, sum obs) 0/1: task t's padded observation -> its own slots of the input."""
+    offsets = np.cumsum([0, *obs_dims[:-1]])
+    out = np.zeros((len(obs_dims), max(obs_dims), sum(obs_dims)), np.float32)
+    for t, (d, off) in enumerate(zip(obs_dims, offsets)):
+        out[t, np.arange(d), off + np.arange(d)] = 1.0
+    return out
+
+
+def _standardize(obs, task, shift, scale):
+    if shift is None:
+        return obs
+    return (obs - task @ jnp.asarray(shift)) / (task @ jnp.asarray(scale))
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskNet:
+    """Task ``task``'s view of a ``MultiTaskNet``: its flat observations in, its actions out."""
+
+    net: MultiTaskNet
+    task: int
+    obs_dim: int
+    action_dim: int
+    obs_max: int
+    shift: tuple | None = None
+    scale: tuple | None = None
+
+    def _inputs(self, obs):
+        x = jnp.pad(obs, [(0, 0)] * (obs.ndim - 1) + [(0, self.obs_max - self.obs_dim)])
+        task = jnp.broadcast_to(jax.nn.one_hot(self.task, self.net.n_tasks), (*x.shape[:-1], self.net.n_tasks))
+        return _standardize(x, task, self.shift, self.scale), task
+
+    def init(self, key, obs):
+        return self.net.init(key, *self._inputs(obs))
+
+    def apply(self, variables, obs):
+        return self.net.apply(variables, *self._inputs(obs))[..., : self.action_dim]
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiTaskPolicy:
+    """The trained object: a ``MultiTaskNet`` plus a learned log-std per (task, action dim).
+
+    ``bc_loss(params, states, targets)`` takes ``states = [padded obs | task one-hot]``.
+    """
+
+    net: MultiTaskNet
+    obs_dims: tuple[int, ...]
+    action_dims: tuple[int, ...]
+    task_discrete: tuple[bool, ...]
+    balance: str = "task"
+    shift: tuple | None = None  # (T, O) per-task standardisation, as nested tuples
+    scale: tuple | None = None
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.obs_dims)
+
+    @property
+    def obs_max(self) -> int:
+        return max(self.obs_dims)
+
+    @property
+    def action_max(self) -> int:
+        return max(self.action_dims)
+
+    def init(self, key: jax.Array) -> dict:
+        net = self.net.init(key, jnp.zeros((self.obs_max,)), jnp.zeros((self.n_tasks,)))
+        return {"net": net, "log_std": jnp.zeros((self.n_tasks, self.action_max), jnp.float32)}
+
+    def __call__(self, params, obs, task):
+        return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task)
+
+    def task_losses(self, params, states, targets):
+        """Each task's own single-task BC loss on its pairs (its action dims only), and
+        which tasks have pairs: ``(losses (T,), counts (T,))``."""
+        O, T = self.obs_max, self.n_tasks
+        obs, task = states[:, :O], states[:, O : O + T]
+        out = self(params, obs, task)
+        mask = task @ (jnp.arange(self.action_max)[None, :] < jnp.asarray(self.action_dims)[:, None]).astype(jnp.float32)
+        disc = task @ jnp.asarray(self.task_discrete, jnp.float32)
+        n_act = task @ jnp.asarray(self.action_dims, jnp.float32)
+        logp = jnp.where(mask > 0, jax.nn.log_softmax(jnp.where(mask > 0, out, -1e9), axis=-1), 0.0)
+        xent = -jnp.sum(targets * logp, axis=-1) / n_act  # single-task: mean over (pair, action) entries
+        log_std = task @ params["log_std"]
+        z = (targets - out) * jnp.exp(-log_std)
+        nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
+        loss = jnp.where(disc > 0, xent, nll)
+        valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
+        counts = valid @ task
+        return ((valid * loss) @ task) / jnp.maximum(counts, 1.0), counts
+
+    def bc_loss(self, params, states, targets):
+        """``pair``: mean over (labelled) pairs; ``task``: mean over tasks of each task's
+        loss; ``grad``: the same with each task's loss divided by the norm of its gradient
+        (a constant for differentiation), so that every task pulls on the shared weights
+        equally hard whatever its loss scale (a Gaussian NLL's gradient grows as the
+        learned std shrinks, a cross-entropy's does not)."""
+        losses, counts = self.task_losses(params, states, targets)
+        if self.balance == "pair":
+            return jnp.sum(counts * losses) / jnp.maximum(jnp.sum(counts), 1.0)
+        present = (counts > 0).astype(jnp.float32)
+        weight = present / jnp.maximum(jnp.sum(present), 1.0)
+        if self.balance == "grad":
+            jac = jax.jacrev(lambda p: self.task_losses(p, states, targets)[0])(params)
+            sq = sum(jnp.sum(leaf.reshape(self.n_tasks, -1) ** 2, axis=1) for leaf in jax.tree.leaves(jac))
+            weight = weight / jax.lax.stop_gradient(jnp.sqrt(sq) + 1e-8)
+        return jnp.sum(weight * losses)
+
+    def task_policy(self, t: int) -> Policy:
+        """Task ``t``'s single-task view: a plain ``Policy`` over its own observation/action space."""
+        shift = scale = None
+        if self.shift is not None:
+            shift, scale = self.shift, self.scale
+        net = TaskNet(self.net, t, self.obs_dims[t], self.action_dims[t], self.obs_max, shift, scale)
+        return Policy(net, self.obs_dims[t], self.action_dims[t], self.task_discrete[t])
+
+    def task_params(self, params, t: int) -> dict:
+        """Parameters of the view (works on seed-stacked parameters too)."""
+        out = {"net": params["net"]}
+        if not self.task_discrete[t]:
+            out["log_std"] = params["log_std"][..., t, : self.action_dims[t]]
+        return out
+
+
+def packed_states(merged: MultiTaskDataset) -> np.ndarray:
+    """``[padded states | task one-hot]``: what ``MultiTaskPolicy.bc_loss`` reads."""
+    return np.concatenate([merged.states, merged.tasks], axis=1)
+
+
+def _task_stats(merged: MultiTaskDataset):
+    ids = merged.task_ids
+    shift = np.zeros((merged.n_tasks, merged.obs_dim), np.float32)
+    scale = np.ones_like(shift)
+    for t in range(merged.n_tasks):
+        rows, n = merged.states[ids == t], merged.task_spec(t).obs_dim
+        shift[t, :n] = rows[:, :n].mean(0)
+        scale[t, :n] = np.maximum(rows[:, :n].std(0), STD_FLOOR)
+    as_tuple = lambda a: tuple(tuple(float(v) for v in row) for row in a)
+    return as_tuple(shift), as_tuple(scale)
+
+
+def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConfig) -> MultiTaskPolicy:
+    T, A = merged.n_tasks, merged.action_dim
+    out_dim = T * A if config.heads == "per-task" else A
+    if isinstance(model, str):
+        trunk = parse_arch(model, out_dim)
+    elif isinstance(model, nn.Module):
+        trunk = model
+    else:
+        raise ConfigError(f"model must be an architecture string (e.g. {ARCH_EXAMPLES[0]!r}) or a flax.linen.Module "
+                          f"mapping inputs to {out_dim} outputs, got {type(model).__name__}")
+    specs = [merged.task_spec(t) for t in range(T)]
+    shift = scale = None
+    if config.task_norm == "standardize":
+        shift, scale = _task_stats(merged)
+    net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim,
+                       tuple(s.obs_dim for s in specs), config.inputs)
+    return MultiTaskPolicy(net, tuple(s.obs_dim for s in specs), tuple(s.action_dim for s in specs),
+                           tuple(s.discrete for s in specs), config.balance, shift, scale)
