@@ -38,6 +38,7 @@ class DistillConfig:
     antithetic: bool = True
     fitness_shaping: str = "centered_rank"
     rollouts: int = 2  # BC runs (fresh init each for HaDES-R) per candidate
+    common_keys: bool = False  # same env starts and inits for every candidate of a generation
     obs_norm: str = "const"  # const: stats of random-policy rollouts; running: the paper's brax
     norm_envs: int = 16
     norm_steps: int = 256

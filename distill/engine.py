@@ -187,7 +187,10 @@ def make_generation(problem: Problem):
         population, state = es.ask(key_ask, state, es_params)
         if sharding is not None:
             population = jax.lax.with_sharding_constraint(population, sharding)
-        scores = jax.vmap(fitness)(jax.random.split(key_eval, cfg.popsize), population)
+        keys = jax.random.split(key_eval, cfg.popsize)
+        if cfg.common_keys:  # common random numbers: all candidates see the same starts and inits
+            keys = jnp.broadcast_to(keys[0], keys.shape)
+        scores = jax.vmap(fitness)(keys, population)
         # evosax minimises; NaN returns count as the worst.
         loss = jnp.where(jnp.isfinite(scores), -scores, jnp.inf)
         state, _ = es.tell(key_tell, population, loss, state, es_params)
