@@ -80,10 +80,12 @@ def eval_cmd(run_dir, seeds, as_json):
 @click.option("--dataset", required=True, help="digits, mnist or fashion-mnist.")
 @click.option("--size", type=click.IntRange(1), default=1, show_default=True, help="Images per class.")
 @click.option("--arch", default=None, help="Classifier architecture (default: the dataset's distillation recipe).")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="Training steps (default: the recipe's).")
+@click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the recipe's).")
 @click.option("--seeds", type=click.IntRange(1), default=8, show_default=True, help="Draws (draw i: images and init of seed i).")
 @click.option("--data-path", default=None, help="Local copy / hub id read with datasets.load_dataset.")
 @click.option("--json", "as_json", is_flag=True)
-def baseline(dataset, size, arch, seeds, data_path, as_json):
+def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):
     import hades_zoo
     from hades_zoo.supervised import random_real
 
@@ -91,9 +93,11 @@ def baseline(dataset, size, arch, seeds, data_path, as_json):
     accs = []
     for i in range(seeds):
         ds = random_real(dataset, size, seed=i, data_path=data_path)
-        accs.append(hades_zoo.evaluate(hades_zoo.train(ds, arch, seed=i)).returns[0])
-    out = {"dataset": ds.env_id, "per_class": size, "arch": arch or ds.recipe.arch, "protocol": "test-accuracy",
-           "returns": accs, "mean": float(sum(accs) / len(accs)), "std": float(np.std(accs))}
+        trained = hades_zoo.train(ds, arch, seed=i, epochs=epochs, lr=lr)
+        accs.append(hades_zoo.evaluate(trained).returns[0])
+    out = {"dataset": ds.env_id, "per_class": size, "arch": trained.arch, "protocol": "test-accuracy",
+           "returns": accs, "mean": float(sum(accs) / len(accs)), "std": float(np.std(accs)),
+           "recipe": trained.recipe.to_dict()}
     click.echo(json.dumps(out) if as_json else
                f"random real {size}/class [{out['dataset']}] {out['arch']}: {out['mean']:.4f} ± {out['std']:.4f} ({seeds} draws)")
 

@@ -133,6 +133,15 @@ def parquet_bytes(ds: SyntheticDataset) -> bytes:
     return buf.getvalue()
 
 
+def _image_grid(ds: SyntheticDataset) -> bytes:
+    """An image dataset's figure: its synthetic images, one column per class."""
+    from hades_zoo.supervised import image_grid_png
+
+    buf = io.BytesIO()
+    image_grid_png(ds, buf)
+    return buf.getvalue()
+
+
 def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str) -> dict[str, bytes]:
     """Every file of the commit, path in repo -> bytes."""
     ds = src.dataset
@@ -141,7 +150,8 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
     fitness = src.fitness()
     rec = (ds.recorded_return or {}).get("value")
     out = {file: src.data, PARQUET_FILE: parquet_bytes(ds),
-           "figures/dataset.png": figures.dataset_png(ds, f"{name}: {ds.size} pairs ({ds.env_id})"),
+           "figures/dataset.png": figures.dataset_png(ds, f"{name}: {ds.size} pairs ({ds.env_id})") if ds.task == "rl"
+           else _image_grid(ds),
            "figures/returns.png": figures.returns_png(evaluation, f"{name}: behaviour cloning, {len(evaluation[0]['returns'])} seeds",
                                                      recorded=rec)}
     if fitness:

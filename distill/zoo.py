@@ -19,8 +19,10 @@ from hades_zoo import format as fmt
 from hades_zoo.sources import REGISTRY, ZOO_DIR
 
 CONFIGS = Path(__file__).resolve().parent / "zoo_configs"
+PRESETS = Path(__file__).resolve().parent / "presets"
 
-# name -> (env, method, minimum recorded return to be bundled, config file or None for the preset)
+# name -> (env, method, minimum recorded return to be bundled, config file or None for the preset);
+# image datasets: env None (the config names task and dataset), the floor is a test accuracy
 ZOO = {
     "cartpole-hades-r-4": ("CartPole-v1", "r", 475.0, None),
     "cartpole-hades-f-4": ("CartPole-v1", "f", 475.0, None),
@@ -32,6 +34,7 @@ ZOO = {
     "mountaincar-continuous-hades-f-4": ("MountainCarContinuous-v0", "f", 90.0, None),
     "hopper-hades-r-64": ("hopper", "r", 1000.0, CONFIGS / "hopper-r-cpu.toml"),
     "hopper-hades-f-64": ("hopper", "f", 1000.0, CONFIGS / "hopper-cpu.toml"),
+    "digits-hades-r-1ipc": (None, "r", 0.85, PRESETS / "digits.toml"),
 }
 REVISION = "v1"
 
@@ -56,7 +59,8 @@ def build(name: str, runs: Path) -> dict:
     dest = ZOO_DIR / f"{name}.safetensors"
     shutil.copyfile(out / "mean.safetensors", dest)
     return {"file": dest.name, "revision": REVISION, "bytes": dest.stat().st_size, "sha256": fmt.file_sha256(dest),
-            "env_id": ds.env_id, "method": ds.method, "size": ds.size, "recorded_return": ds.recorded_return}
+            "env_id": ds.env_id, "method": ds.method, "size": ds.size, "recorded_return": ds.recorded_return,
+            **({"task": ds.task} if ds.task != "rl" else {})}
 
 
 def main(argv=None) -> None:
@@ -65,14 +69,16 @@ def main(argv=None) -> None:
     unknown = [n for n in names if n not in ZOO]
     if unknown:
         raise SystemExit(f"unknown zoo entries {unknown}; known: {list(ZOO)}")
-    registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 1, "datasets": {}}
     for name in names:
         try:
-            registry["datasets"][name] = build(name, Path("runs"))
+            entry = build(name, Path("runs"))
         except BelowFloor as e:
             print(e, file=sys.stderr)
             failed.append(name)
             continue
+        # read right before writing: another build may have pinned its entry meanwhile
+        registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 1, "datasets": {}}
+        registry["datasets"][name] = entry
         REGISTRY.write_text(json.dumps(registry, indent=1, sort_keys=True) + "\n")
         print(f"bundled {name}: {registry['datasets'][name]['recorded_return']['value']:.2f}")
     if failed:

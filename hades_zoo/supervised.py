@@ -11,8 +11,10 @@ own ``hades_zoo.train``); ``evaluate`` reports the accuracy on the real test spl
 
 Real data (``load_splits``), fixed splits (the test split is never seen by distillation):
   ``digits``         scikit-learn's bundled 8x8 digits (1797 images, pixels 0..16), split by
-                     index: test = ``i % 5 == 0`` (360), held-out = ``i % 5 == 1`` (360, the
-                     distillation fitness), train = the other 1077
+                     index: test = ``i % 5 == 0`` (360), train = ``i % 5 == 1`` (360: the real
+                     images a synthetic set starts from, the baseline's draws, the pixel
+                     statistics), held-out = the other 1077 (the distillation fitness: the
+                     largest split, as the search overfits a small one)
   ``mnist``          ``datasets.load_dataset("ylecun/mnist")`` (28x28, pixels 0..255): the
                      published test split; held-out = every 6th train image (10 000), train = the rest
   ``fashion-mnist``  ``datasets.load_dataset("zalando-datasets/fashion_mnist")``, same layout
@@ -168,7 +170,7 @@ def _load_splits(dataset: str, data_path: str | None) -> Splits:
         raw = load_digits()
         images, labels = raw.images, raw.target
         idx = np.arange(len(images)) % 5
-        parts = {"test": idx == 0, "val": idx == 1, "train": idx >= 2}
+        parts = {"test": idx == 0, "train": idx == 1, "val": idx >= 2}
         x = {k: _pixels(images[m], spec) for k, m in parts.items()}
         y = {k: labels[m].astype(np.int32) for k, m in parts.items()}
         return Splits(spec, x, y, "sklearn.datasets.load_digits")
