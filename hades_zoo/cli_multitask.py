@@ -139,7 +139,7 @@ def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_j
     if as_json:
         click.echo(json.dumps(result.to_json()))
     else:
-        click.echo(result.to_markdown())
+        click.echo(result.to_markdown("matrix"))
         if plot_path is not None:
             click.echo(f"heatmap: {plot_path}")
 

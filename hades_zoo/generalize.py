@@ -84,13 +84,26 @@ class GeneralizationResult:
             out[archs.index(r.arch), cols.index((r.lr, r.epochs))] = r.relative
         return out
 
-    def to_markdown(self) -> str:
+    def to_markdown(self, layout: str = "rows") -> str:
+        """The table for a dataset card: one row per cell (``rows``), or architectures x
+        (lr, steps) with ``relative (mean)`` in each cell (``matrix``)."""
+        if layout not in ("rows", "matrix"):
+            raise ConfigError(f"unknown table layout {layout!r}; use 'rows' or 'matrix'")
         ref = self.reference
         kind = "return / own recipe's" if self.score == "ratio" else "normalised score (random 0, own recipe 1)"
         lines = [(f"Own recipe ({ref.arch}, lr {ref.lr:g}, {ref.epochs} steps): {ref.mean:.1f} ± {ref.result.std:.1f} "
                   f"({len(ref.result.returns)} seeds, {self.protocol}); relative = {kind}."), "",
                  "| architecture | lr | steps | return | relative |", "|---|---|---|---|---|"]
-        lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {r.mean:.1f} ± {r.result.std:.1f} | {r.relative:.2f} |" for r in self.rows]
+        if layout == "rows":
+            lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {r.mean:.1f} ± {r.result.std:.1f} | {r.relative:.2f} |"
+                      for r in self.rows]
+            return "\n".join(lines)
+        cols, cells = self._columns(), {(r.arch, r.lr, r.epochs): r for r in self.rows}
+        lines[2:] = ["| architecture | " + " | ".join(f"lr {lr:g}, {ep} steps" for lr, ep in cols) + " |",
+                     "|---|" + "---|" * len(cols)]
+        for arch in self._archs():
+            row = [cells.get((arch, lr, ep)) for lr, ep in cols]
+            lines.append(f"| {arch} | " + " | ".join("" if r is None else f"{r.relative:.2f} ({r.mean:.0f})" for r in row) + " |")
         return "\n".join(lines)
 
     def plot(self, path) -> None:

@@ -43,6 +43,7 @@ def test_generalize_negative_returns_use_the_normalised_score():
     table = res.to_markdown()
     assert "| mlp-2x64-tanh | 0.003 | 100 |" in table and "normalised score" in table
     assert res.matrix().shape == (1, 1)
+    assert "| mlp-2x64-tanh | " + f"{res.rows[0].relative:.2f} ({res.rows[0].mean:.0f}) |" in res.to_markdown("matrix")
 
 
 def test_relative_score():
