@@ -90,41 +90,40 @@ def list_cmd(as_json, remote, org):
     from hades_zoo.sources import list_datasets
 
     rows = list_datasets()
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("name", "env", "method", "pairs", "return", "revision", "bytes")
-    for r in rows:
-        rec = r.get("recorded_return") or {}
-        table.add_row(r["name"], r["env_id"], r["method"], str(r["size"]), f"{rec.get('value', float('nan')):.1f}",
-                      r["revision"], str(r["bytes"]))
-    Console().print(table)
-    if not rows:
-        click.echo("(the catalog is empty)")
+    _print_rows(rows, as_json, ("name", "env", "method", "pairs", "return", "revision", "bytes"),
+                lambda r: (r["name"], r["env_id"], r["method"], str(r["size"]),
+                           f"{(r.get('recorded_return') or {}).get('value', float('nan')):.1f}", r["revision"],
+                           str(r["bytes"])),
+                "(the catalog is empty)")
 
 
 def _list_remote(org, as_json):
     from hades_zoo import hub
 
-    rows = hub.list_remote(org)
+    def cells(r):
+        ret = r.get("return") or {}
+        return (r["repo_id"], str(r["env_id"]), str(r["method"]), str(r["size"]),
+                f"{ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f}", (r["commit"] or "")[:12],
+                str(r["private"]))
+
+    _print_rows(hub.list_remote(org), as_json, ("repo", "env", "method", "pairs", "return (own arch)", "commit", "private"),
+                cells, f"(no dataset repos tagged {hub.HUB_TAG!r} for org {org or hub.hub_org()!r} on {hub.endpoint()})")
+
+
+def _print_rows(rows, as_json, columns, cells, empty):
+    """``list``'s output: JSON rows, or a rich table (and ``empty`` when there are none)."""
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("repo", "env", "method", "pairs", "return (own arch)", "commit", "private")
+    table = Table(*columns)
     for r in rows:
-        ret = r.get("return") or {}
-        table.add_row(r["repo_id"], str(r["env_id"]), str(r["method"]), str(r["size"]),
-                      f"{ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f}",
-                      (r["commit"] or "")[:12], str(r["private"]))
+        table.add_row(*cells(r))
     Console().print(table)
     if not rows:
-        click.echo(f"(no dataset repos tagged {hub.HUB_TAG!r} for org {org or hub.hub_org()!r} on {hub.endpoint()})")
+        click.echo(empty)
 
 
 @cli.command(help="Download a published dataset from the hub into the HF cache and verify it (NAME, ORG/NAME, @REV).")

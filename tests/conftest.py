@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hub_fixtures import hub_server, olah, published  # noqa: F401  (session servers of the hub tests)
+from hub_fixtures import hub_server, olah, on_hub, published  # noqa: F401  (fixtures of the hub tests)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "reference"

@@ -33,11 +33,12 @@ OLAH_SPEC = "olah>=0.5.4,<0.6"
 OLAH_VENV = Path(os.environ.get("HADES_ZOO_OLAH_VENV") or Path.home() / ".cache" / "hades-zoo-tests" / "olah-venv")
 JAX_CACHE = Path(os.environ.get("PYTEST_JAX_CACHE", REPO / ".pytest_cache" / "jax"))
 
-TINY_RUN = """
+# a CartPole distillation that runs in seconds (test_distill formats method/generations/size)
+TINY_CONFIG = """
 env = "CartPole-v1"
-method = "r"
-size = 3
-generations = 2
+method = "{method}"
+size = {size}
+generations = {generations}
 popsize = 8
 sigma = 0.5
 rollouts = 2
@@ -54,6 +55,7 @@ epochs = 20
 n_envs = 2
 n_steps = 100
 """
+TINY_RUN = TINY_CONFIG.format(method="r", size=3, generations=2)
 
 
 def free_port() -> int:
@@ -209,3 +211,12 @@ def published(hub_server, tmp_path_factory):
 
 __all__ = ["hub_server", "olah", "published", "HubServer", "Published", "start_hub_server", "cli_env", "run_module",
            "free_port", "stop", "HUB_TOKEN", "HUB_ORG"]
+
+
+@pytest.fixture
+def on_hub(hub_server, monkeypatch):
+    """The client pointed at the session's write server, with our test org."""
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HADES_ZOO_HUB_ORG", HUB_ORG)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return hub_server

@@ -12,35 +12,16 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from hub_fixtures import TINY_CONFIG
 from hades_zoo import SyntheticDataset
 from hades_zoo.errors import ConfigError
 
-TINY = """
-env = "CartPole-v1"
-method = "{method}"
-size = 4
-generations = {generations}
-popsize = 8
-sigma = 0.5
-rollouts = 2
-chunk = 1
-norm_envs = 2
-norm_steps = 20
-eval_seeds = 2
 
-[recipe]
-arch = "mlp-1x16-tanh"
-epochs = 20
-
-[fitness_protocol]
-n_envs = 2
-n_steps = 100
-"""
 
 
 def _config(tmp_path, method="r", generations=2):
     path = tmp_path / f"tiny-{method}-{generations}.toml"
-    path.write_text(TINY.format(method=method, generations=generations))
+    path.write_text(TINY_CONFIG.format(method=method, size=4, generations=generations))
     return path
 
 

@@ -23,14 +23,6 @@ from hades_zoo.errors import (CorruptDatasetError, DatasetNotCachedError, HubAut
 from hub_fixtures import HUB_ORG, HUB_TOKEN, cli_env, free_port, start_hub_server, stop
 
 
-@pytest.fixture
-def on_hub(hub_server, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
-    monkeypatch.setenv("HADES_ZOO_HUB_ORG", HUB_ORG)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return hub_server
-
-
 def _sha(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -19,14 +19,6 @@ from hades_zoo.errors import ConfigError, HubAuthError, HubError, PublishConflic
 from hub_fixtures import HUB_ORG, HUB_TOKEN
 
 
-@pytest.fixture
-def on_hub(hub_server, monkeypatch):
-    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
-    monkeypatch.setenv("HADES_ZOO_HUB_ORG", HUB_ORG)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return hub_server
-
-
 def _get(hub_server, repo_id, filename, revision="v1") -> Path:
     return Path(hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision, endpoint=hub_server.url,
                                 cache_dir=str(hub.cache_dir())))
