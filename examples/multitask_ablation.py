@@ -29,7 +29,7 @@ def describe(cfg) -> str:
     if cfg.task_norm != "none":
         parts.append(f"task_norm {cfg.task_norm}")
     if cfg.anchors:
-        parts.append(f"{cfg.anchors} anchors")
+        parts.append(f"{cfg.anchors} anchors" + (" from env rollouts" if cfg.anchor_states == "env" else ""))
     return ", ".join(parts)
 
 

@@ -55,12 +55,15 @@ def merge_cmd(datasets, out, name):
 @click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
 @click.option("--variant", default=None, help="Multi-task variant (hades_zoo.multitask.VARIANTS): zero-pad, onehot-balanced, "
               "embedding-balanced, heads-balanced, heads-only-balanced, heads-only-grad, heads-only-standardize, "
-              "disjoint-balanced, anchored-onehot, anchored (default).")
+              "disjoint-balanced, anchored-onehot, anchored (default), anchored-env.")
 @click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
 @click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
 @click.option("--balance", default=None, type=click.Choice(["pair", "task", "grad"]), help="Override: loss weighting.")
 @click.option("--task-norm", default=None, type=click.Choice(["none", "standardize"]), help="Override: per-task input standardisation.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Override: teacher-labelled anchor states per dataset (0: none).")
+@click.option("--anchor-states", default=None, type=click.Choice(["data", "env"]),
+              help="Override: anchors around the datasets' states (data, no env step) or from the states each dataset's "
+                   "own policy visits in its env (env).")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")
 @click.option("--protocol", default=None, help="Evaluation protocol for every task (default: each task's own; 'paper' resolves per env).")
@@ -69,8 +72,8 @@ def merge_cmd(datasets, out, name):
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, epochs, lr, protocol, seeds,
-                        seed, compare, as_json):
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, epochs, lr,
+                        protocol, seeds, seed, compare, as_json):
     from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
 
     t0 = time.perf_counter()
@@ -81,7 +84,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
     with stdout_to_stderr():
         data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
-                                  task_norm=task_norm, anchors=anchors, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
+                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
     rel = [s.relative for s in scores.values() if s.relative is not None]
     out = {
@@ -96,7 +99,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         return
     cfg = trained.config
     click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {cfg.heads} heads, {cfg.inputs} inputs, "
-               f"balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors; {len(trained.seeds)} seeds, "
+               f"balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors ({cfg.anchor_states}); "
+               f"{len(trained.seeds)} seeds, "
                f"{out['timing']['total_s']:.1f} s")
     click.echo(f"  {'env':<26} {'protocol':<12} {'multi-task':>18} {'single-task':>12} {'relative':>9}")
     for env, s in scores.items():

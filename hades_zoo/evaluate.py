@@ -104,6 +104,21 @@ def _norm_update(stats, obs):
 @functools.lru_cache(maxsize=64)
 def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
     """A pure ``evaluate(key, params, obs_mean, obs_var) -> score`` for one policy."""
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm)
+    return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[0]
+
+
+@functools.lru_cache(maxsize=16)
+def make_visited_states(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
+    """A pure ``states(key, params, obs_mean, obs_var) -> (n_steps, n_envs, *obs)``: the
+    normalised observations the policy acted on in a ``protocol`` rollout (what it sees,
+    in the dataset's space; ``hades_zoo.multitask`` anchors a student on them)."""
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm, collect=True)
+    return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[1]
+
+
+def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, collect: bool = False):
+    """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None)``."""
     if obs_norm not in NORM_KINDS:
         raise ConfigError(f"unknown observation normalisation {obs_norm!r}; use one of {', '.join(NORM_KINDS)}")
     env = envs.make(env_id)
@@ -127,24 +142,26 @@ def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
             if obs_norm != "none":
                 obs = (obs - stats[0]) / jnp.sqrt(stats[1] + NORM_EPS)
             action = policy.act(key_act, params, obs, protocol.sample_actions)
-            obs, state, reward, done = batched_step(jax.random.split(key_env, n_envs), state, action)
+            next_obs, state, reward, done = batched_step(jax.random.split(key_env, n_envs), state, action)
             if obs_norm == "running":
-                stats = _norm_update(stats, obs)
+                stats = _norm_update(stats, next_obs)
             ep_ret = ep_ret + reward
             d = done.astype(jnp.float32)
             done_sum, done_n = done_sum + ep_ret * d, done_n + d
             last = jnp.where(done, ep_ret, last)
             first = jnp.where(done & ~seen, ep_ret, first)
             seen = seen | done
-            return (obs, state, stats, ep_ret * (1.0 - d), done_sum, done_n, last, first, seen), None
+            return (next_obs, state, stats, ep_ret * (1.0 - d), done_sum, done_n, last, first, seen), (obs if collect else None)
 
-        carry, _ = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps))
+        carry, visited = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps))
         _, _, _, ep_ret, done_sum, done_n, last, first, seen = carry
         if protocol.metric == "completed_mean":
             # No episode completed in the window: score the episodes in progress.
-            return jnp.where(done_n.sum() > 0, done_sum.sum() / jnp.maximum(done_n.sum(), 1), ep_ret.mean())
-        if protocol.metric == "last_completed":
-            return last.mean()
-        return jnp.where(seen, first, ep_ret).mean()
+            score = jnp.where(done_n.sum() > 0, done_sum.sum() / jnp.maximum(done_n.sum(), 1), ep_ret.mean())
+        elif protocol.metric == "last_completed":
+            score = last.mean()
+        else:
+            score = jnp.where(seen, first, ep_ret).mean()
+        return score, visited
 
     return evaluate

@@ -30,7 +30,7 @@ import numpy as np
 
 from hades_zoo.api import EvalResult, TrainedPolicy, _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import get_protocol
+from hades_zoo.evaluate import get_protocol, make_visited_states
 from hades_zoo.merge import MultiTaskDataset, load_merged
 from hades_zoo.multitask_policy import (
     DEFAULT_VARIANT,
@@ -111,6 +111,7 @@ def train_multitask(
     balance: str | None = None,
     task_norm: str | None = None,
     anchors: int | None = None,
+    anchor_states: str | None = None,
     variant: str | None = None,
     config: MultiTaskConfig | None = None,
     seed: int = 0,
@@ -125,8 +126,9 @@ def train_multitask(
         model: *optional*, defaults to ``default_recipe(merged).arch`` (the sources' widest).
             An architecture string or a flax module mapping ``[obs | task]`` to the outputs
             (``A``, or ``T * A`` with per-task heads).
-        task_conditioning, heads, balance, task_norm, anchors: *optional* overrides of the variant
-            (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none).
+        task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
+            the variant (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none;
+            ``anchor_states``: ``data`` or ``env``).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
@@ -142,7 +144,8 @@ def train_multitask(
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
-                                    "task_norm": task_norm, "anchors": anchors})
+                                    "task_norm": task_norm, "anchors": anchors,
+                                    "anchor_states": anchor_states})
     base = default_recipe(merged)
     arch = base.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
@@ -179,13 +182,15 @@ def _batched_apply(policy: Policy):
 
 
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
-    """Teacher-labelled anchor states: no env step, only the datasets and their own recipes.
+    """Teacher-labelled anchor states: by default no env step, only the datasets and their own recipes.
 
     Every source is behaviour-cloned with its own recipe (``train``, seeds as the
     student's); ``config.anchors`` states are drawn around its states (a random pair's
     state plus Gaussian noise of the per-dim std of its states times ``anchor_scale``,
-    in the task's normalised space) and labelled by each seed's teacher: action means,
-    or the softmax of its logits as label distributions. Pinning the student to its
+    in the task's normalised space), or with ``anchor_states="env"`` from the states
+    its teachers visit in their env (``visited_states``: one protocol rollout per seed,
+    env steps spent), and labelled by each seed's teacher: action means, or the
+    softmax of its logits as label distributions. Pinning the student to its
     teachers *between* the few distilled states keeps what the other tasks' gradients
     would otherwise shift there: a fitted 4-pair task stops producing gradients long
     before a 64-pair one does, and without anchors its behaviour off the pairs drifts.
@@ -200,14 +205,38 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
         teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
         x = ds.states.reshape(ds.size, -1)
-        std = np.maximum(x.std(0), STD_FLOOR) * config.anchor_scale
-        anchors = (x[rng.integers(ds.size, size=K)] + rng.normal(size=(K, x.shape[1])) * std).astype(np.float32)
+        if config.anchor_states == "env":
+            anchors = visited_states(teacher, K, seed=seed)
+        else:
+            std = np.maximum(x.std(0), STD_FLOOR) * config.anchor_scale
+            anchors = (x[rng.integers(ds.size, size=K)] + rng.normal(size=(K, x.shape[1])) * std).astype(np.float32)
         out = _batched_apply(teacher.policy)(teacher.params, jnp.asarray(anchors))
         labels = np.asarray(jax.nn.softmax(out, axis=-1) if ds.discrete else out, np.float32)
         states.append(np.concatenate([np.pad(anchors, ((0, 0), (0, O - x.shape[1]))),
                                       np.repeat(np.eye(T, dtype=np.float32)[src["task"]][None], K, 0)], axis=1))
         targets.append(np.pad(labels, ((0, 0), (0, 0), (0, A - labels.shape[-1]))))
     return teachers, np.concatenate(states), np.concatenate(targets, axis=1)
+
+
+def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` states (flattened, in the dataset's normalised space) drawn from the rollouts of
+    every seed of ``trained`` under its dataset's protocol: where its behaviour matters."""
+    ds = trained.dataset
+    spec, proto = ds.spec, ds.protocol
+    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.obs_norm)
+    mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
+    var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)
+    states = np.asarray(fn(keys, trained.params, mean, var), np.float32).reshape(-1, int(np.prod(spec.obs_shape)))
+    if not np.all(np.isfinite(states)):
+        raise ConfigError(f"the rollouts of {ds.name or ds.env_id}'s own policy gave non-finite states; use anchor_states='data'")
+    rng = np.random.default_rng(seed)
+    return states[rng.choice(len(states), size=n, replace=len(states) < n)]
+
+
+@functools.lru_cache(maxsize=16)
+def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm: str):
+    return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
 
 
 def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:

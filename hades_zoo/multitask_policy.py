@@ -16,6 +16,8 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
   inputs        ``padded`` (every task's observation in the same first slots) or
                 ``disjoint`` (each task's observation in slots of its own)
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
+  anchor_states ``data`` (drawn around the dataset's own states: no env step) or ``env``
+                (the states each task's single-task policy visits in its env)
 
 ``MultiTaskPolicy.bc_loss`` is what the client's ``make_bc`` minimises: per pair,
 its task's single-task loss on the task's action dims. ``task_policy(t)`` is task
@@ -40,6 +42,7 @@ HEADS = ("shared", "per-task")
 BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint")
+ANCHOR_STATES = ("data", "env")
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 
@@ -52,12 +55,14 @@ class MultiTaskConfig:
     inputs: str = "padded"
     anchors: int = 0
     anchor_scale: float = 1.0
+    anchor_states: str = "data"
     embed_dim: int = 8
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
                                       ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS),
-                                      ("inputs", self.inputs, INPUTS)):
+                                      ("inputs", self.inputs, INPUTS),
+                                      ("anchor_states", self.anchor_states, ANCHOR_STATES)):
             if value not in allowed:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
         if self.embed_dim < 1:
@@ -77,6 +82,7 @@ VARIANTS = {
     "disjoint-balanced": MultiTaskConfig("none", "per-task", "task", inputs="disjoint"),
     "anchored-onehot": MultiTaskConfig("onehot", "shared", "task", anchors=512),
     "anchored": MultiTaskConfig("none", "per-task", "task", anchors=512),
+    "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env"),
 }
 DEFAULT_VARIANT = "anchored"
 

@@ -14,7 +14,8 @@ import hades_zoo
 from hades_zoo import format as fmt
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.merge import MultiTaskDataset, load_merged, merge
-from hades_zoo.multitask import VARIANTS, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask
+from hades_zoo.multitask import (VARIANTS, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask,
+                                 visited_states)
 from hades_zoo.sources import catalog
 from hades_zoo.train import bc_loss
 
@@ -195,6 +196,23 @@ def test_anchors_are_labelled_by_each_seeds_own_recipe():
             want = jax.nn.softmax(out, axis=-1) if ds.discrete else out
             np.testing.assert_allclose(targets[i, rows, : ds.spec.action_dim], want, rtol=1e-5, atol=1e-6)
     assert np.allclose(targets[:, :16].sum(-1), 1.0)  # CartPole anchors: label distributions
+
+
+def test_env_anchor_states_are_the_teachers_own_rollout_states():
+    """anchor_states="env": the anchors are states the teacher met in its env (in the dataset's
+    normalised space), labelled by the same teacher; "data" anchors lie around the pairs."""
+    m = merge([CP, AC])
+    cfg = dataclasses.replace(VARIANTS["anchored-env"], anchors=64)
+    teachers, states, targets = make_anchors(m, cfg, seed=1, num_seeds=2)
+    assert states.shape == (128, 6 + 2) and targets.shape == (2, 128, 3) and np.all(np.isfinite(states))
+    cp = m.source_dataset(0)
+    raw = states[:64, :4] * np.sqrt(np.asarray(cp.obs_var).reshape(-1)) + np.asarray(cp.obs_mean).reshape(-1)
+    assert np.all(np.abs(raw[:, 2]) <= 0.21) and np.all(np.abs(raw[:, 0]) <= 2.4)  # CartPole's live region
+    assert not states[:64, 4:6].any()  # padding of the 4-obs task
+    again = visited_states(teachers[0], 64, seed=1)
+    np.testing.assert_array_equal(again, states[:64, :4])  # deterministic in the seed
+    with pytest.raises(ConfigError, match="anchor_states"):
+        train_multitask(m, variant="anchored", anchor_states="rollouts")
 
 
 def test_brax_family_mix_of_normalisations():
