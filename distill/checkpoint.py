@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from hades_zoo.errors import ConfigError, CorruptDatasetError
-from hades_zoo.format import atomic_write, safetensors_bytes
+from hades_zoo.format import atomic_write, read_header, safetensors_bytes
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -37,8 +37,8 @@ def load(run_dir: Path, template_state):
     data = path.read_bytes()
     try:
         tensors = st_load(data)
-        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
-    except (SafetensorError, ValueError) as e:
+        header = read_header(data, path)
+    except (SafetensorError, ValueError) as e:  # CorruptDatasetError from read_header is a ValueError
         raise CorruptDatasetError(f"{path}: checkpoint is unreadable ({e}); delete the run directory and start again") from None
     leaves, treedef = jax.tree.flatten(template_state)
     if len(tensors) - 1 != len(leaves):

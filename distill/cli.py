@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from hades_zoo.cli import enable_compilation_cache, run_cli, stdout_to_stderr
+from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stderr
 
 
 @click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
@@ -124,13 +124,7 @@ def publish(source, repo_id, revision, private, force, seeds, archs, which, as_j
     with stdout_to_stderr():
         res = publish_(source, repo_id, revision, private=private, force=force, seeds=seeds, archs=arch_list or ("own",),
                        which=which)
-    if as_json:
-        click.echo(json.dumps(res.to_dict()))
-    elif res.status == "unchanged":
-        click.echo(f"unchanged: {res.repo_id}@{res.revision} already holds these bytes (sha256 {res.sha256[:12]}…)")
-    else:
-        rets = "; ".join(f"{r['arch']} {r['mean']:.2f} ± {r['std']:.2f}" for r in res.evaluation)
-        click.echo(f"{res.status}: {res.url} (commit {res.commit[:12]}, sha256 {res.sha256[:12]}…): {rets}")
+    click.echo(json.dumps(res.to_dict()) if as_json else res.summary())
 
 
 main = functools.partial(run_cli, cli, "distill")

@@ -7,71 +7,13 @@ traceback only under ``--debug``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
-import sys
 import time
-from pathlib import Path
 
 import click
 
-from hades_zoo.errors import HadesZooError
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache: a second `train` of the same shapes skips XLA."""
-    import jax
-
-    path = os.environ.get("HADES_ZOO_JAX_CACHE") or str(Path.home() / ".cache" / "hades-zoo" / "jax")
-    if path.lower() in ("", "0", "off", "none"):
-        return
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
-@contextlib.contextmanager
-def stdout_to_stderr():
-    """Route fd 1 to stderr while simulators load: mujoco prints C-level warnings on
-    stdout, which would corrupt the one JSON object that ``--json`` promises."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-def run_cli(group: click.Group, prog: str, argv=None) -> None:
-    """Run a click group with our error contract (shared with the ``distill`` CLI)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    argv = [a for a in argv if a != "--debug"]
-    try:
-        group.main(args=argv, prog_name=prog, standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
-        sys.exit(1)
-    except HadesZooError as e:
-        if debug:
-            raise
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
-    except Exception as e:  # noqa: BLE001 - the contract is one line unless --debug
-        if debug:
-            raise
-        click.echo(f"error: unexpected {type(e).__name__}: {e} (rerun with --debug for the traceback)", err=True)
-        sys.exit(1)
-    sys.exit(0)
+from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stderr
 
 
 @click.group(help="Behaviour-distillation datasets: list, inspect, train agents, import the authors' files. "

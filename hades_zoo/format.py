@@ -125,19 +125,48 @@ def write(path: str | os.PathLike, tensors: Mapping[str, np.ndarray], meta: Mapp
     return hashlib.sha256(data).hexdigest()
 
 
+def read_header(source: bytes | str | os.PathLike, where=None) -> dict:
+    """The JSON header of a safetensors file: its tensors' entries and ``__metadata__``.
+
+    The one reader of the layout (8-byte little-endian length, then the JSON). ``source`` is the
+    file's bytes, or a path, of which only the header is read (cheap on large files).
+
+    Raises:
+        CorruptDatasetError: truncated, not a safetensors file, or a header that is not a JSON object.
+        OSError: ``source`` is a path that cannot be opened.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        where, total = where or "data", len(source)
+        prefix, body = bytes(source[:8]), lambda n: bytes(source[8 : 8 + n])
+        return _parse_header(prefix, total, body, where)
+    with open(source, "rb") as f:
+        return _parse_header(f.read(8), os.fstat(f.fileno()).st_size, f.read, where or source)
+
+
+def _parse_header(prefix: bytes, total: int, body, where) -> dict:
+    if total < 8:
+        raise CorruptDatasetError(f"{where}: file is truncated ({total} bytes); download or export it again")
+    (header_len,) = struct.unpack("<Q", prefix)
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > total:
+        raise CorruptDatasetError(f"{where}: file is truncated or not a safetensors file; download or export it again")
+    try:
+        header = json.loads(body(header_len))
+    except ValueError as e:  # JSONDecodeError, UnicodeDecodeError
+        raise CorruptDatasetError(f"{where}: not a readable safetensors file ({type(e).__name__}); download or export it again") from None
+    if not isinstance(header, dict):
+        raise CorruptDatasetError(f"{where}: not a readable safetensors file (its header is not a JSON object); "
+                                  "download or export it again")
+    return header
+
+
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read and verify a dataset file: structure, format version, payload sha256."""
     path = Path(path)
     if not path.is_file():
         raise CorruptDatasetError(f"{path}: no such dataset file; check the path or use a catalog name (hades-zoo list)")
     data = path.read_bytes()
-    if len(data) < 8:
-        raise CorruptDatasetError(f"{path}: file is truncated ({len(data)} bytes); download or export it again")
-    (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > MAX_HEADER_BYTES or 8 + header_len > len(data):
-        raise CorruptDatasetError(f"{path}: file is truncated or not a safetensors file; download or export it again")
+    header = read_header(data, path)
     try:
-        header = json.loads(data[8 : 8 + header_len])
         from safetensors.numpy import load
 
         tensors = load(data)

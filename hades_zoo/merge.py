@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -243,12 +242,8 @@ class MultiTaskDataset:
 def _file_format(path: Path) -> str | None:
     """The ``format`` metadata of a safetensors file, read from its header only."""
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > fmt.MAX_HEADER_BYTES:
-                return None
-            return (json.loads(f.read(n)).get("__metadata__") or {}).get("format")
-    except (OSError, ValueError, struct.error):
+        return (fmt.read_header(path).get("__metadata__") or {}).get("format")
+    except (OSError, CorruptDatasetError):
         return None  # fmt.read reports it precisely
 
 
@@ -301,10 +296,8 @@ def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
 
 def _is_merged_file(path: Path) -> bool:
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            return n <= fmt.MAX_HEADER_BYTES and (json.loads(f.read(n)).get("__metadata__") or {}).get("kind") == KIND
-    except (OSError, ValueError, struct.error):
+        return (fmt.read_header(path).get("__metadata__") or {}).get("kind") == KIND
+    except (OSError, CorruptDatasetError):
         return False
 
 

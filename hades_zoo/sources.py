@@ -13,9 +13,10 @@ from importlib import resources
 from pathlib import Path
 
 from hades_zoo import format as fmt
+from hades_zoo import hub
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import CorruptDatasetError, UnknownDatasetError, close_matches
-from hades_zoo.ids import parse_id
+from hades_zoo.errors import CorruptDatasetError, DatasetNotCachedError, HubError, UnknownDatasetError, close_matches
+from hades_zoo.ids import match, parse_id
 
 ZOO_DIR = Path(str(resources.files("hades_zoo") / "zoo"))
 REGISTRY = ZOO_DIR / "registry.json"
@@ -52,7 +53,7 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None) -> Synthe
         IncompatibleDatasetError: invalid content (shapes, NaNs, env, version).
     """
     text = os.fspath(name_or_path)
-    if text.startswith("hf://") or (_hub_id(text) and not os.path.exists(text)):
+    if text.startswith("hf://") or (_names_hub_repo(text) and not os.path.exists(text)):
         return _from_hub(text, revision, f"{text}: no such file, and")
     if _looks_like_path(text):
         return SyntheticDataset.load(text)
@@ -79,18 +80,15 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None) -> Synthe
     return ds.replace(name=ident.name, source=f"{ident.name}@{entry['revision']} (bundled)")
 
 
-def _hub_id(text: str) -> bool:
-    from hades_zoo.hub import is_repo_id
-
-    return not text.endswith(".safetensors") and text.count("/") == 1 and is_repo_id(text)
+def _names_hub_repo(text: str) -> bool:
+    """``org/name[@rev]`` (one slash, so ``dir/file`` paths of more parts stay paths)."""
+    ident = match(text)
+    return not text.endswith(".safetensors") and ident is not None and ident.org is not None and not ident.scheme
 
 
 def _from_hub(name: str, revision: str | None, context: str) -> SyntheticDataset:
     """``hub.load``; a failure keeps its type (an ``UnknownDatasetError`` when the name could not
     be resolved) and its message is prefixed with what the bundled catalog said."""
-    from hades_zoo import hub
-    from hades_zoo.errors import DatasetNotCachedError, HubError
-
     try:
         return hub.load(name, revision)
     except (HubError, DatasetNotCachedError) as e:

@@ -188,7 +188,7 @@ def run_module(module: str, *args, env: dict, timeout: int = 600) -> subprocess.
 def published(hub_server, tmp_path_factory):
     """A tiny real distillation run, published by `distill publish RUN_DIR` with the default
     repo id ($HADES_ZOO_HUB_ORG/<name>) as v1, 2 seeds, its own arch plus mlp-1x8-relu."""
-    from hades_zoo.cli import enable_compilation_cache
+    from hades_zoo._runtime import enable_compilation_cache
 
     with pytest.MonkeyPatch.context() as mp:  # in-process evaluations reuse the CLI's compiles
         mp.setenv("HADES_ZOO_JAX_CACHE", str(JAX_CACHE))

@@ -2,7 +2,8 @@
 
 ``fitness_png``: the ES fitness (mean, max, min per generation) from a run's ``metrics.jsonl``;
 ``dataset_png``: the states and targets of the dataset as heat maps (one row per pair);
-``returns_png``: the returns per architecture, mean ± std with one dot per seed.
+``returns_png``: the returns per architecture, mean ± std with one dot per seed;
+``images_png``: an image dataset's synthetic images, one column per class.
 Each returns the PNG bytes; the image metadata carries no date, so the same inputs give the
 same bytes.
 """
@@ -14,6 +15,7 @@ import io
 import numpy as np
 
 from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.supervised import image_grid_png
 
 
 def _plt():
@@ -82,4 +84,10 @@ def returns_png(evaluation: list[dict], title: str, recorded: float | None = Non
     return _png(fig)
 
 
-__all__ = ["fitness_png", "dataset_png", "returns_png"]
+def images_png(ds: SyntheticDataset) -> bytes:
+    buf = io.BytesIO()
+    image_grid_png(ds, buf)
+    return buf.getvalue()
+
+
+__all__ = ["fitness_png", "dataset_png", "returns_png", "images_png"]

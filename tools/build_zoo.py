@@ -1,9 +1,12 @@
-"""Rebuild the bundled zoo from the presets: ``python -m distill.zoo [NAME ...]``.
+"""Rebuild the bundled zoo from the presets: ``python tools/build_zoo.py [NAME ...]`` (from a checkout).
 
-Each entry is distilled with ``distill run`` semantics (preset + method), evaluated
-over the preset's ``eval_seeds`` (the value `hades-zoo train NAME --seeds 8`
-reproduces), checked against its floor, then copied into ``hades_zoo/zoo/`` and
-pinned in ``registry.json`` (file, revision, bytes, sha256, recorded return).
+The maintainer's tool, not installed: the engine writes the client's package data only through
+it. Each entry is distilled with ``distill run`` semantics (preset + method) into
+``runs/NAME`` (resumed if a checkpoint is there), evaluated over the preset's ``eval_seeds``
+(the value `hades-zoo train NAME --seeds 8` reproduces), checked against its floor, then copied
+into this checkout's ``hades_zoo/zoo/`` and pinned in ``registry.json`` (file, revision, bytes,
+sha256, recorded return). Files built before the tool moved here record their command as
+``python -m distill.zoo NAME``.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ import shutil
 import sys
 from pathlib import Path
 
-from distill.config import build_config
-from distill.runner import evaluate_run, run
-from hades_zoo import format as fmt
-from hades_zoo.sources import REGISTRY, ZOO_DIR
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's hades_zoo and distill, whatever is installed
 
+from distill.config import build_config  # noqa: E402
+from distill.runner import evaluate_run, run  # noqa: E402
+from hades_zoo import format as fmt  # noqa: E402
+
+ZOO_DIR = ROOT / "hades_zoo" / "zoo"
+REGISTRY = ZOO_DIR / "registry.json"
 CONFIGS = Path(__file__).resolve().parent / "zoo_configs"
-PRESETS = Path(__file__).resolve().parent / "presets"
+PRESETS = ROOT / "distill" / "presets"
 
 # name -> (env, method, minimum recorded return to be bundled, config file or None for the preset);
 # image datasets: env None (the config names task and dataset), the floor is a test accuracy
@@ -47,7 +54,7 @@ def build(name: str, runs: Path) -> dict:
     env, method, floor, config_file = ZOO[name]
     cfg = build_config(env, config_file and str(config_file), method=method)
     out = runs / name
-    command = f"python -m distill.zoo {name}"
+    command = f"python tools/build_zoo.py {name}"
     if (out / "checkpoint.safetensors").exists():
         run(cfg, out, resume=True, command=command)
     else:

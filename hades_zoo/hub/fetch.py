@@ -1,22 +1,15 @@
-"""Datasets on a Hugging Face hub: one dataset repo per dataset, verified on every load.
+"""Downloads and listing: datasets on a Hugging Face hub, verified on every load.
 
 A repo written by ``distill publish`` holds ``<name>.safetensors`` (the dataset, format
 ``hades-zoo/1``), a parquet mirror of the same pairs under ``data/`` (for
 ``datasets.load_dataset``), ``metrics.json``, ``figures/*.png`` and a ``README.md`` card whose
-YAML ``hades_zoo`` block pins the dataset file, its byte size and sha256. Versions are git tags
-(``v1``, ``v2``, ...); ``main`` is the latest.
+YAML ``hades_zoo`` block pins the dataset file, its byte size and sha256 (``hub.cards``). Versions
+are git tags (``v1``, ``v2``, ...); ``main`` is the latest.
 
-Downloads go through ``hf_hub_download`` into the HF cache. Every file is checked against its
-content address in the cache (git sha1 or sha256 etag) and the dataset file against the card;
-a corrupted copy is removed (and fetched once more when online), never left behind.
-
-Read at call time, so a process can switch hubs: ``HF_ENDPOINT`` (hub or mirror URL),
-``HF_HUB_OFFLINE`` (cached copies only), ``HF_HUB_CACHE`` / ``HF_HOME`` (cache location),
-``HADES_ZOO_HUB_ORG`` (org of bare names, default ``hades-zoo``). The token comes from
-``HF_TOKEN`` or ``hf auth login`` through ``huggingface_hub``; hades-zoo never prints or stores it.
-
->>> from hades_zoo import hub
->>> ds = hub.load("hades-zoo/hopper-hades-r-64@v1")      # doctest: +SKIP
+Downloads go through ``hf_hub_download`` into the HF cache (``settings.cache_dir``). Every file is
+checked against its content address in the cache (git sha1 or sha256 etag) and the dataset file
+against the card; a corrupted copy is removed (and fetched once more when online), never left behind.
+``huggingface_hub`` is imported inside the functions (see ``settings``).
 """
 
 from __future__ import annotations
@@ -27,87 +20,13 @@ import os
 import re
 from pathlib import Path
 
-from hades_zoo import format as fmt
+import hades_zoo
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import (ConfigError, CorruptDatasetError, DatasetNotCachedError, HadesZooError, HubAuthError,
-                              HubConnectionError, HubError, HubNotFoundError, IncompatibleDatasetError, close_matches)
-
-DEFAULT_ORG = "hades-zoo"
-HUB_TAG = "hades-zoo"
-CARD_FILE = "README.md"
-REPO_TYPE = "dataset"
-_TRUE = {"1", "on", "yes", "true"}
-_REF_RE = re.compile(r"^(?:hf://)?(?:datasets/)?(?:(?P<org>[A-Za-z0-9][\w.-]*)/)?(?P<name>[A-Za-z0-9][\w.-]*)"
-                     r"(?:@(?P<rev>[\w.-]+))?$")
-
-
-# -- environment (read at call time) ----------------------------------------------------
-def hub_org() -> str:
-    """Org of bare dataset names: ``$HADES_ZOO_HUB_ORG`` or ``hades-zoo``."""
-    return os.environ.get("HADES_ZOO_HUB_ORG") or DEFAULT_ORG
-
-
-def endpoint() -> str:
-    from huggingface_hub import constants
-
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
-
-
-def offline() -> bool:
-    from huggingface_hub import constants
-
-    value = os.environ.get("HF_HUB_OFFLINE")
-    return value.strip().lower() in _TRUE if value is not None else bool(constants.HF_HUB_OFFLINE)
-
-
-def cache_dir() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
-    return Path(home).expanduser() / "hub"
-
-
-def _token() -> str | None:
-    from huggingface_hub import get_token
-
-    return get_token()
-
-
-def has_token() -> bool:
-    """Whether ``huggingface_hub`` finds a token (``HF_TOKEN`` or a saved login)."""
-    return _token() is not None
-
-
-# -- names --------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class HubRef:
-    """A dataset repo and revision: ``org/name@revision``."""
-
-    repo_id: str
-    revision: str = "main"
-
-    @property
-    def name(self) -> str:
-        return self.repo_id.split("/", 1)[1]
-
-    def __str__(self) -> str:
-        return self.repo_id + ("" if self.revision == "main" else f"@{self.revision}")
-
-
-def parse_ref(text: str, revision: str | None = None) -> HubRef:
-    """``name[@rev]`` (org from ``HADES_ZOO_HUB_ORG``), ``org/name[@rev]`` or ``hf://datasets/org/name``."""
-    m = _REF_RE.match(str(text).strip())
-    if m is None:
-        raise ConfigError(f"{text!r} is not a hub dataset name; use 'name', 'org/name' or 'org/name@v1'")
-    if revision and m["rev"] and revision != m["rev"]:
-        raise ConfigError(f"{text!r} names revision {m['rev']!r} but revision={revision!r} was passed; give one")
-    return HubRef(f"{m['org'] or hub_org()}/{m['name']}", revision or m["rev"] or "main")
-
-
-def is_repo_id(text: str) -> bool:
-    """True for ``org/name[@rev]`` and ``hf://...`` spellings (not for bare names)."""
-    m = _REF_RE.match(str(text).strip())
-    return m is not None and (m["org"] is not None or str(text).startswith("hf://"))
+from hades_zoo.errors import (CorruptDatasetError, DatasetNotCachedError, HadesZooError, HubAuthError,
+                              HubConnectionError, HubError, HubNotFoundError, close_matches)
+from hades_zoo.hub.cards import BLOCK, CARD_FILE, HUB_TAG, listing, read_card
+from hades_zoo.hub.settings import REPO_TYPE, cache_dir, endpoint, hub_org, offline, token
+from hades_zoo.ids import DatasetId, parse
 
 
 # -- downloads ----------------------------------------------------------------------------
@@ -115,14 +34,14 @@ def is_repo_id(text: str) -> bool:
 class HubFile:
     """A verified dataset file in the HF cache, with the card that pins it."""
 
-    ref: HubRef
+    ref: DatasetId
     commit: str
     path: Path
     card: dict
 
     @property
     def entry(self) -> dict:
-        return self.card["hades_zoo"]
+        return self.card[BLOCK]
 
     @property
     def source(self) -> str:
@@ -147,10 +66,10 @@ def download(name: str, revision: str | None = None) -> HubFile:
         CorruptDatasetError: the file fails its sha256 (the bad copy is removed).
         IncompatibleDatasetError: the repo is not a hades-zoo dataset.
     """
-    ref = parse_ref(name, revision)
+    ref = parse(name, revision).on_hub()
     card_path = _fetch_verified(ref, CARD_FILE)
     card = read_card(card_path, ref)
-    entry = card["hades_zoo"]
+    entry = card[BLOCK]
     path = _fetch_verified(ref, entry["file"], sha256=entry["sha256"], size=int(entry["bytes"]))
     return HubFile(ref, _commit_of(path, ref), path, card)
 
@@ -164,32 +83,11 @@ def load(name: str, revision: str | None = None) -> SyntheticDataset:
 
 def card(name: str, revision: str | None = None) -> dict:
     """The card's YAML data (``hades_zoo`` block included) of a published dataset."""
-    ref = parse_ref(name, revision)
+    ref = parse(name, revision).on_hub()
     return read_card(_fetch_verified(ref, CARD_FILE), ref)
 
 
-def read_card(path: str | os.PathLike, ref: HubRef | str = "card") -> dict:
-    """Parse a card with ``huggingface_hub``'s own parser and check its ``hades_zoo`` block."""
-    from huggingface_hub import DatasetCard
-
-    try:
-        data = DatasetCard.load(Path(path)).data.to_dict()
-    except Exception as e:  # the parser raises ValueError / yaml errors on a damaged header
-        raise CorruptDatasetError(f"{ref}: the card {Path(path).name} does not parse ({type(e).__name__}: "
-                                  f"{str(e).splitlines()[0] if str(e) else ''}); republish it with `distill publish --force`") from None
-    entry = data.get("hades_zoo")
-    missing = [k for k in ("file", "sha256", "bytes", "format") if not isinstance(entry, dict) or k not in entry]
-    if missing:
-        raise IncompatibleDatasetError(f"{ref}: the repo's card has no hades_zoo block with {', '.join(missing)}; "
-                                       "it was not published by `distill publish` (not a hades-zoo dataset)")
-    if entry["format"] != fmt.FORMAT_VERSION:
-        raise IncompatibleDatasetError(f"{ref}: format {entry['format']!r} is not {fmt.FORMAT_VERSION!r}; upgrade hades-zoo to read it")
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", str(entry["file"])) or ".." in str(entry["file"]):
-        raise IncompatibleDatasetError(f"{ref}: the card names an invalid dataset file {entry['file']!r}")
-    return data
-
-
-def _fetch_verified(ref: HubRef, filename: str, sha256: str | None = None, size: int | None = None) -> Path:
+def _fetch_verified(ref: DatasetId, filename: str, sha256: str | None = None, size: int | None = None) -> Path:
     """A cached copy that matches its content address (and ``sha256``/``size``); a bad copy is
     removed and, when online, fetched once more."""
     local_only = offline()
@@ -208,10 +106,8 @@ def _fetch_verified(ref: HubRef, filename: str, sha256: str | None = None, size:
         "The repo itself is inconsistent: republish it with `distill publish --force`")
 
 
-def _fetch(ref: HubRef, filename: str, local_only: bool, force: bool = False) -> Path:
+def _fetch(ref: DatasetId, filename: str, local_only: bool, force: bool = False) -> Path:
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
-
-    import hades_zoo
 
     kw = dict(repo_type=REPO_TYPE, revision=ref.revision, cache_dir=str(cache_dir()))
     try:
@@ -225,14 +121,14 @@ def _fetch(ref: HubRef, filename: str, local_only: bool, force: bool = False) ->
         raise translate(e, ref, filename, local_only) from e
 
 
-def _probe(ref: HubRef, filename: str) -> None:
+def _probe(ref: DatasetId, filename: str) -> None:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     url = hf_hub_url(ref.repo_id, filename, repo_type=REPO_TYPE, revision=ref.revision, endpoint=endpoint())
-    get_hf_file_metadata(url, token=_token(), timeout=10, endpoint=endpoint(), retry_on_errors=False)
+    get_hf_file_metadata(url, token=token(), timeout=10, endpoint=endpoint(), retry_on_errors=False)
 
 
-def translate(e: Exception, ref: HubRef | str, filename: str | None = None, local_only: bool = False) -> HadesZooError:
+def translate(e: Exception, ref: DatasetId | str, filename: str | None = None, local_only: bool = False) -> HadesZooError:
     """One typed hades-zoo error, whose message says what to check, for a ``huggingface_hub`` error."""
     from huggingface_hub import errors as hf
 
@@ -268,7 +164,7 @@ def translate(e: Exception, ref: HubRef | str, filename: str | None = None, loca
 
 
 def auth_error(status: int) -> HubAuthError:
-    if _token() is None:
+    if token() is None:
         return HubAuthError(f"the hub at {endpoint()} needs a token (HTTP {status}) and none is set; "
                             "set HF_TOKEN or run `hf auth login`")
     return HubAuthError(f"the hub at {endpoint()} refused the token (HTTP {status}): it is invalid or lacks write "
@@ -285,7 +181,7 @@ def _versions(ref) -> str:
     from huggingface_hub import HfApi
 
     try:
-        refs = HfApi(endpoint=endpoint(), token=_token()).list_repo_refs(ref.repo_id, repo_type=REPO_TYPE)
+        refs = HfApi(endpoint=endpoint(), token=token()).list_repo_refs(ref.repo_id, repo_type=REPO_TYPE)
     except Exception:  # noqa: BLE001 - only decorates an error message
         return ""
     names = [b.name for b in refs.branches] + sorted(t.name for t in refs.tags)
@@ -294,7 +190,7 @@ def _versions(ref) -> str:
 
 def _suggest(ref) -> str:
     """' Did you mean: ...?' from the remote listing of the org (best effort, one request)."""
-    if not isinstance(ref, HubRef) or offline():
+    if not isinstance(ref, DatasetId) or offline():
         return ""
     try:
         names = [r["repo_id"] for r in list_remote(ref.repo_id.split("/")[0])]
@@ -328,7 +224,7 @@ def _discard(path: Path) -> None:
             pass
 
 
-def _commit_of(path: Path, ref: HubRef) -> str:
+def _commit_of(path: Path, ref: DatasetId) -> str:
     parts = Path(path).parts
     return parts[parts.index("snapshots") + 1] if "snapshots" in parts else ref.revision
 
@@ -346,7 +242,7 @@ def list_remote(org: str | None = None) -> list[dict]:
         raise HubConnectionError("listing the hub needs the network and HF_HUB_OFFLINE is set; unset it, or use "
                                  "`hades-zoo list` for the bundled catalog")
     org = hub_org() if org is None else org
-    api = HfApi(endpoint=endpoint(), token=_token())
+    api = HfApi(endpoint=endpoint(), token=token())
     try:
         infos = list(api.list_datasets(filter=HUB_TAG, author=None if org == "*" else org, full=True))
     except ValueError as e:  # a server that answers HTML or nothing: not a hub API
@@ -357,15 +253,10 @@ def list_remote(org: str | None = None) -> list[dict]:
     rows = []
     for info in infos:
         data = info.card_data.to_dict() if info.card_data is not None else {}
-        entry = data.get("hades_zoo") or {}
-        rows.append({"repo_id": info.id, "name": entry.get("name") or info.id.split("/", 1)[1],
-                     "env_id": entry.get("env_id"), "method": entry.get("method"), "size": entry.get("size"),
-                     "recorded_return": entry.get("recorded_return"), "sha256": entry.get("sha256"),
-                     "return": ((entry.get("evaluation") or {}).get("returns") or {}).get(entry.get("arch")),
-                     "commit": info.sha, "private": info.private, "tags": info.tags or [],
+        rows.append({"repo_id": info.id, **listing(data, info.id.split("/", 1)[1]), "commit": info.sha,
+                     "private": info.private, "tags": info.tags or [],
                      "last_modified": info.last_modified.isoformat() if info.last_modified else None})
     return sorted(rows, key=lambda r: r["repo_id"])
 
 
-__all__ = ["HubRef", "HubFile", "parse_ref", "is_repo_id", "download", "load", "card", "read_card", "list_remote",
-           "hub_org", "endpoint", "offline", "cache_dir", "has_token", "translate", "auth_error", "DEFAULT_ORG", "HUB_TAG"]
+__all__ = ["HubFile", "download", "load", "card", "list_remote", "translate", "auth_error"]

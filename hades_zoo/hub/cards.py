@@ -1,23 +1,34 @@
-"""Dataset cards: ``huggingface_hub.DatasetCardData`` (YAML) + ``cards/dataset_card.md`` (body).
+"""The dataset card: one schema, written by ``build_card`` and read by ``read_card`` and ``listing``.
 
-Every number in a card comes from the dataset file, the evaluation ``distill publish`` just ran,
-or the run directory; nothing is typed. The YAML carries the hub's own fields (license,
-task_categories, tags, size_categories, ``configs`` pointing ``datasets`` at the parquet
-mirror) and a ``hades_zoo`` block that ``hades_zoo.hub`` verifies downloads against.
+A card is ``huggingface_hub.DatasetCardData`` (the YAML) plus the body rendered from the Jinja
+template ``dataset_card.md`` next to this module (package data, so an installed hades-zoo can
+publish) by ``huggingface_hub.DatasetCard.from_template``. Every number in it comes from the
+dataset file, the evaluation ``distill publish`` just ran, or the run directory; nothing is typed.
+The YAML carries the hub's own fields (license, task_categories, tags, size_categories,
+``configs`` pointing ``datasets`` at the parquet mirror) and a ``hades_zoo`` block that downloads
+are verified against: ``file``, ``bytes``, ``sha256`` and ``format`` (``REQUIRED``), then the
+dataset's name, env, method, size, recipe, protocol and the evaluation. ``huggingface_hub`` is
+imported inside the functions (see ``settings``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import hades_zoo
 from hades_zoo import format as fmt
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import MissingDependencyError
+from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError, MissingDependencyError
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "cards" / "dataset_card.md"
+CARD_FILE = "README.md"
+BLOCK = "hades_zoo"  # the card's own YAML block
+HUB_TAG = "hades-zoo"  # every card's first tag; `list --remote` filters on it
+REQUIRED = ("file", "sha256", "bytes", "format")  # what a download is verified against
+TEMPLATE = Path(__file__).resolve().with_name("dataset_card.md")
 PARQUET_GLOB = "data/train-*.parquet"
 BIBTEX = """@inproceedings{lupu2024behaviour,
   title={Behaviour Distillation},
@@ -69,9 +80,9 @@ def card_data(ds: SyntheticDataset, *, file: str, data: bytes, evaluation: list[
     }
     return DatasetCardData(
         license=license, pretty_name=ds.name or Path(file).stem, task_categories=["reinforcement-learning" if ds.task == "rl" else ds.task],
-        tags=["hades-zoo", "behaviour-distillation" if ds.task == "rl" else "dataset-distillation", ds.env_id, ds.method], size_categories=[size_category(ds.size)],
+        tags=[HUB_TAG, "behaviour-distillation" if ds.task == "rl" else "dataset-distillation", ds.env_id, ds.method], size_categories=[size_category(ds.size)],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET_GLOB}]}],
-        hades_zoo={k: v for k, v in block.items() if v is not None},
+        **{BLOCK: {k: v for k, v in block.items() if v is not None}},
     )
 
 
@@ -82,14 +93,14 @@ def _fmt(x) -> str:
 def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, data: bytes, evaluation: list[dict],
                fitness: list[dict] | None = None, command: str | None = None, config_toml: str | None = None,
                license: str = "apache-2.0"):
-    """The full card (``huggingface_hub.DatasetCard``) rendered from ``cards/dataset_card.md``."""
+    """The full card (``huggingface_hub.DatasetCard``) rendered from ``dataset_card.md`` (``TEMPLATE``)."""
     from huggingface_hub import DatasetCard
 
     if not TEMPLATE.is_file():
-        raise MissingDependencyError(f"card template {TEMPLATE} is missing; run `distill publish` from a hades-zoo "
-                                     "checkout installed with `pip install -e .`")
+        raise MissingDependencyError(f"card template {TEMPLATE} is missing from this install (package data of "
+                                     "hades_zoo.hub); reinstall hades-zoo")
     data_ = card_data(ds, file=file, data=data, evaluation=evaluation, license=license)
-    block = data_.hades_zoo
+    block = getattr(data_, BLOCK)
     own = next((r for r in evaluation if r["own"]), evaluation[0])
     prov = ds.provenance or {}
     spec, recipe, rec = ds.spec, ds.recipe, ds.recorded_return or {}
@@ -142,4 +153,41 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         config=config_toml.strip() if config_toml else None, bibtex=BIBTEX)
 
 
-__all__ = ["build_card", "card_data", "columns", "size_category", "TEMPLATE", "BIBTEX", "PARQUET_GLOB"]
+# -- reading ------------------------------------------------------------------------------
+def read_card(path: str | os.PathLike, ref="card") -> dict:
+    """Parse a card with ``huggingface_hub``'s own parser and check its ``hades_zoo`` block.
+
+    Raises:
+        CorruptDatasetError: the YAML does not parse.
+        IncompatibleDatasetError: no ``hades_zoo`` block with ``REQUIRED``, another format, or an
+            invalid file name (not a hades-zoo dataset, or a newer one).
+    """
+    from huggingface_hub import DatasetCard
+
+    try:
+        data = DatasetCard.load(Path(path)).data.to_dict()
+    except Exception as e:  # the parser raises ValueError / yaml errors on a damaged header
+        raise CorruptDatasetError(f"{ref}: the card {Path(path).name} does not parse ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else ''}); republish it with `distill publish --force`") from None
+    entry = data.get(BLOCK)
+    missing = [k for k in REQUIRED if not isinstance(entry, dict) or k not in entry]
+    if missing:
+        raise IncompatibleDatasetError(f"{ref}: the repo's card has no {BLOCK} block with {', '.join(missing)}; "
+                                       "it was not published by `distill publish` (not a hades-zoo dataset)")
+    if entry["format"] != fmt.FORMAT_VERSION:
+        raise IncompatibleDatasetError(f"{ref}: format {entry['format']!r} is not {fmt.FORMAT_VERSION!r}; upgrade hades-zoo to read it")
+    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", str(entry["file"])) or ".." in str(entry["file"]):
+        raise IncompatibleDatasetError(f"{ref}: the card names an invalid dataset file {entry['file']!r}")
+    return data
+
+
+def listing(data: dict, repo_name: str) -> dict:
+    """A repo's row in ``list --remote`` from its card data (unchecked: one bad card must not hide the rest)."""
+    entry = data.get(BLOCK) or {}
+    return {"name": entry.get("name") or repo_name, "env_id": entry.get("env_id"), "method": entry.get("method"),
+            "size": entry.get("size"), "recorded_return": entry.get("recorded_return"), "sha256": entry.get("sha256"),
+            "return": ((entry.get("evaluation") or {}).get("returns") or {}).get(entry.get("arch"))}
+
+
+__all__ = ["build_card", "card_data", "read_card", "listing", "columns", "size_category", "TEMPLATE", "BIBTEX",
+           "PARQUET_GLOB", "CARD_FILE", "BLOCK", "REQUIRED", "HUB_TAG"]
