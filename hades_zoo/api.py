@@ -84,8 +84,8 @@ def _batched_bc(policy: Policy, recipe: Recipe):
 
 
 @functools.lru_cache(maxsize=64)
-def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
-    return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
+def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, dynamics: str = "current"):
+    return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm, dynamics), in_axes=(0, 0, None, None)))
 
 
 def _as_dataset(dataset) -> SyntheticDataset:
@@ -176,7 +176,8 @@ def _warn_versions(ds: SyntheticDataset, spec: envs.EnvSpec) -> None:
         warnings.warn(f"{ds.name or ds.source or 'dataset'} was made with {desc}; returns may differ", stacklevel=3)
 
 
-def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0) -> EvalResult:
+def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0,
+             dynamics: str | None = None) -> EvalResult:
     """Roll every trained seed out in the real env; returns one score per seed.
 
     Args:
@@ -186,6 +187,8 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
         protocol: *optional*, defaults to the dataset's own protocol; a name
             (``paper``, ``episodes``, ...), dict or ``Protocol``.
         seed: evaluation seed; seed ``i`` of the policy uses key ``i`` of ``split(PRNGKey(seed))``.
+        dynamics: *optional*, defaults to the dynamics the dataset was distilled on
+            (``"2023"`` for the authors' datasets); ``"current"``: today's simulator.
 
     Image datasets (``task="image-classification"``): one accuracy per seed on the real
     test split (``protocol="val"``: the held-out split); no env, no seed involved.
@@ -204,8 +207,10 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
             f"{spec.env_id} (obs {spec.obs_shape}, actions {spec.action_dim}); evaluate on {ds.env_id}"
         )
     proto = ds.protocol if protocol is None else get_protocol(protocol, spec)
-    _warn_versions(ds, spec)
-    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.obs_norm)
+    dyn = envs.check_dynamics(ds.dynamics if dynamics is None else dynamics)
+    if dyn == "current":  # "2023" restores the recorded simulator's behaviour: nothing to warn about
+        _warn_versions(ds, spec)
+    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.obs_norm, dyn)
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     t0 = time.perf_counter()

@@ -117,8 +117,11 @@ def info(name_or_path):
               help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
+@click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
+              help="Env behaviour: 2023 (brax 0.9.x / gymnax 0.0.6, what the authors' datasets were made on) or "
+              "current (today's simulator). Default: the dataset's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
+def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
     import hades_zoo
@@ -128,11 +131,13 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
         ds = load(name_or_path)
         t_load = time.perf_counter() - t0
         trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
-        result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed)
+        result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed, dynamics=dynamics)
+    dynamics = dynamics or ds.dynamics
     timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
     timing["total_s"] = time.perf_counter() - t0
     out = {
         "dataset": ds.name or ds.source, "env": ds.env_id, "task": ds.task, "arch": trained.arch, "protocol": result.protocol,
+        "dynamics": dynamics,
         "seeds": trained.seeds, "returns": result.returns, "mean": result.mean, "std": result.std,
         "recorded_return": (ds.recorded_return or {}).get("value"),
         "recipe": trained.recipe.to_dict(), "timing": {k: round(v, 3) for k, v in timing.items()},
@@ -141,7 +146,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, as_json):
         click.echo(json.dumps(out))
     else:
         rec = out["recorded_return"]
-        click.echo(f"{ds.name or ds.source} [{ds.env_id}] {trained.arch}: {result}"
+        dyn = f", {dynamics} dynamics" if dynamics != "current" else ""
+        click.echo(f"{ds.name or ds.source} [{ds.env_id}{dyn}] {trained.arch}: {result}"
                    + (f"  (recorded: {rec:.2f})" if rec is not None else "")
                    + f"  in {timing['total_s']:.1f} s")
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hades_zoo import format as fmt
+from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
 from hades_zoo.evaluate import NORM_EPS, NORM_KINDS, Protocol, get_protocol
@@ -71,6 +72,7 @@ class SyntheticDataset:
     extra: dict = dataclasses.field(default_factory=dict)
     source: str | None = None  # where it was read from (not stored)
     task: str = "rl"  # "image-classification": env_id is the image dataset id (hades_zoo.supervised)
+    dynamics: str = "current"  # the env behaviour it was distilled on: "current" or "2023" (envs.make)
 
     def __post_init__(self):
         try:
@@ -131,6 +133,8 @@ class SyntheticDataset:
             "provenance": self.provenance,
             "versions": self.versions,
             "extra": self.extra or None,
+            # Written only when not today's env, so files of our own engine keep their bytes.
+            "dynamics": None if self.dynamics == "current" else self.dynamics,
         }
 
     def replace(self, **changes) -> "SyntheticDataset":
@@ -173,7 +177,7 @@ class SyntheticDataset:
                 obs_mean=tensors.get("obs_mean"), obs_var=tensors.get("obs_var"),
                 recorded_return=meta.get("recorded_return"), provenance=meta.get("provenance") or {},
                 versions=meta.get("versions") or {}, name=meta.get("name"), extra=meta.get("extra") or {},
-                source=source,
+                source=source, dynamics=meta.get("dynamics", "current"),
             )
         except ConfigError as e:
             raise IncompatibleDatasetError(f"{where}: {e}") from None
@@ -219,6 +223,8 @@ class SyntheticDataset:
             self._check_array("actions", (D, spec.action_dim))
             if self.recipe.loss != "gaussian-nll":
                 self._fail(f"a continuous dataset needs the 'gaussian-nll' loss, recipe says {self.recipe.loss!r}")
+        if self.dynamics not in DYNAMICS:
+            self._fail(f"unknown dynamics {self.dynamics!r}; use one of {', '.join(DYNAMICS)}")
         if self.obs_norm not in NORM_KINDS:
             self._fail(f"unknown observation normalisation {self.obs_norm!r}; use one of {', '.join(NORM_KINDS)}")
         if self.obs_norm == "const":

@@ -1,6 +1,6 @@
 """Rollouts of a policy in the real env, under a named evaluation protocol.
 
-``make_evaluate(env_id, policy, protocol, obs_norm)`` returns a pure
+``make_evaluate(env_id, policy, protocol, obs_norm, dynamics)`` returns a pure
 ``evaluate(key, params, obs_mean, obs_var) -> score`` for *one* policy; the
 client vmaps it over BC seeds and the engine over a population.
 
@@ -12,7 +12,8 @@ Protocols (``PROTOCOLS``):
   paper-classic  8 envs x 1024 steps, sampled actions, completed-episode mean
   episodes       ours: 16 envs, one full episode each from reset, greedy actions
                  (Gaussian mean / argmax), score = mean episode return
-``paper`` picks the family's paper protocol.
+``paper`` picks the family's paper protocol. ``dynamics`` picks the env's behaviour
+(``envs.make``): ``current`` or ``2023`` (what the authors' datasets were made on).
 
 Observation normalisation belongs to the dataset (its states live in that
 space): ``running`` restarts (mean 0, var 1, count 1e-4) per evaluation and
@@ -102,26 +103,27 @@ def _norm_update(stats, obs):
 
 
 @functools.lru_cache(maxsize=64)
-def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
+def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, dynamics: str = "current"):
     """A pure ``evaluate(key, params, obs_mean, obs_var) -> score`` for one policy."""
-    rollout = _make_rollout(env_id, policy, protocol, obs_norm)
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm, dynamics=dynamics)
     return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[0]
 
 
 @functools.lru_cache(maxsize=16)
-def make_visited_states(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str):
+def make_visited_states(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, dynamics: str = "current"):
     """A pure ``states(key, params, obs_mean, obs_var) -> (n_steps, n_envs, *obs)``: the
     normalised observations the policy acted on in a ``protocol`` rollout (what it sees,
     in the dataset's space; ``hades_zoo.multitask`` anchors a student on them)."""
-    rollout = _make_rollout(env_id, policy, protocol, obs_norm, collect=True)
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm, collect=True, dynamics=dynamics)
     return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[1]
 
 
-def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, collect: bool = False):
+def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, collect: bool = False,
+                  dynamics: str = "current"):
     """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None)``."""
     if obs_norm not in NORM_KINDS:
         raise ConfigError(f"unknown observation normalisation {obs_norm!r}; use one of {', '.join(NORM_KINDS)}")
-    env = envs.make(env_id)
+    env = envs.make(env_id, dynamics)
     n_envs, n_steps = protocol.n_envs, protocol.steps_for(env.spec)
     batched_reset, batched_step = jax.vmap(env.reset), jax.vmap(env.step)
 

@@ -20,10 +20,16 @@ from hades_zoo.errors import LegacyFormatError, UnknownEnvError
 from hades_zoo.evaluate import PROTOCOLS, Protocol
 from hades_zoo.ids import format_id
 from hades_zoo.legacy_pickle import LegacyRun, load_legacy_pickle
+from hades_zoo.supervised import TASK, ImageProtocol, get_image_spec
 from hades_zoo.train import InitSpec, Recipe
 
 # The simulators the authors' 2023 runs used (implied by the pickles, protocol.md).
 AUTHORS_VERSIONS = {"brax": {"brax": "0.9.x"}, "gymnax": {"gymnax": "0.0.6"}}
+# Config keys never copied into a converted file: the authors' cluster path (a local
+# absolute path with a user name) and arrays (stored as tensors where they matter).
+_PRIVATE_KEYS = ("FOLDER",)
+# The authors' image datasets (config DATASET) -> our image dataset ids.
+_IMAGE_DATASETS = {"MNIST": "mnist", "FashionMNIST": "fashion-mnist"}
 
 
 def _fail(path, msg: str):
@@ -132,7 +138,6 @@ def convert(path: str | Path, env: str, method: str) -> SyntheticDataset:
     )
     protocol = _protocol(run, spec)
     fitness = np.asarray(run.fitness_over_gen, np.float64)
-    scalars = {k: v for k, v in cfg.items() if isinstance(v, (str, int, float, bool)) or v is None}
     return SyntheticDataset(
         states=states, env_id=spec.env_id, method=f"hades-{method}", recipe=recipe, protocol=protocol,
         obs_norm=obs_norm, obs_mean=obs_mean, obs_var=obs_var, name=format_id(spec.slug, f"hades-{method}", D),
@@ -146,9 +151,59 @@ def convert(path: str | Path, env: str, method: str) -> SyntheticDataset:
             "origin": "imported", "source_file": path.name, "pickle_sha256": run.sha256,
             "code": "FLAIROx/behaviour-distillation@a600a5a (Apache-2.0)", "strategy": run.strategy,
             "generations": int(fitness.size), "population": run.es_config.get("popsize"),
-            "seed": cfg.get("SEED"), "es_config": {k: v for k, v in run.es_config.items() if not isinstance(v, np.ndarray)},
-            "config": scalars,
+            "seed": cfg.get("SEED"), "es_config": _plain_config(run.es_config), "config": _plain_config(cfg),
         },
-        versions=AUTHORS_VERSIONS[spec.family],
+        versions=AUTHORS_VERSIONS[spec.family], dynamics="2023",
         **targets,
+    )
+
+
+def _plain_config(cfg: dict) -> dict:
+    """The scalar entries of an authors' config, without its private ones (``_PRIVATE_KEYS``)."""
+    return {k: v for k, v in cfg.items()
+            if k not in _PRIVATE_KEYS and (isinstance(v, (str, int, float, bool)) or v is None)}
+
+
+def convert_image(path: str | Path, dataset: str | None = None) -> SyntheticDataset:
+    """An image ``SyntheticDataset`` from an authors' MNIST / Fashion-MNIST pickle (``config['DATASET']``).
+
+    The ES mean holds D images of 28x28x1 in the authors' input space (pixels / 255, no
+    standardisation), with fixed one-hot labels ``i // (D // 10)``; the recipe is theirs
+    (the CNN, plain SGD lr 0.1, 1000 full-batch steps, random init per run).
+    """
+    path = Path(path)
+    run = load_legacy_pickle(path)
+    cfg = run.config
+    name = _IMAGE_DATASETS.get(str(cfg.get("DATASET")))
+    if name is None:
+        _fail(path, f"config DATASET {cfg.get('DATASET')!r} is not one of {', '.join(_IMAGE_DATASETS)}; not an authors' image run")
+    spec = get_image_spec(name)
+    if dataset is not None and get_image_spec(dataset).env_id != spec.env_id:
+        _fail(path, f"the pickle was distilled for {spec.env_id}, not {dataset}; pass --env {spec.env_id}")
+    if run.es_config.get("learn_labels"):
+        _fail(path, "runs with learned labels are not supported by this importer")
+    if cfg.get("NET") != "CNN" or float(cfg.get("MOMENTUM", 0)) != 0 or not cfg.get("NORMALIZE", False):
+        _fail(path, "only the authors' CNN / plain-SGD / pixels-over-255 image runs are supported")
+    D = int(run.es_config.get("dataset_size", 0))
+    vec = np.asarray(run.mean, np.float32).reshape(-1)
+    if D < spec.n_classes or vec.size != D * spec.obs_dim:
+        _fail(path, f"ES mean has {vec.size} numbers, {D} images of {spec.env_id} need {D * spec.obs_dim}")
+    recipe = Recipe(arch=f"cnn-16x{int(cfg['WIDTH'])}-{cfg.get('ACTIVATION', 'relu')}", lr=float(cfg["LR"]),
+                    epochs=int(cfg["UPDATE_EPOCHS"]), grad_clip=None, loss="xent", optimizer="sgd")
+    fitness = np.asarray(run.fitness_over_gen, np.float64)
+    return SyntheticDataset(
+        states=vec.reshape(D, *spec.obs_shape), labels=_fixed_labels(D, spec.n_classes), env_id=spec.env_id, task=TASK,
+        method="hades-r", recipe=recipe, protocol=ImageProtocol(), obs_norm="none",
+        name=format_id(spec.slug, "hades-r", D // spec.n_classes, unit="ipc"),
+        recorded_return={
+            "value": float(fitness[-1]), "last10": float(fitness[-10:].mean()), "protocol": "train-loss",
+            "definition": "authors' run: population-mean training-set cross-entropy loss of the last ES generation "
+                          "(minimised; no test-set figure was recorded)",
+        },
+        provenance={
+            "origin": "imported", "source_file": path.name, "pickle_sha256": run.sha256,
+            "code": "FLAIROx/behaviour-distillation@a600a5a (Apache-2.0)", "strategy": run.strategy,
+            "generations": int(fitness.size), "population": run.es_config.get("popsize"), "seed": cfg.get("SEED"),
+            "es_config": _plain_config(run.es_config), "config": _plain_config(cfg),
+        },
     )

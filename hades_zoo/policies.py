@@ -13,6 +13,8 @@ Architecture strings (``parse_arch``):
   ``resmlp-{blocks}x{width}-{act}``  residual MLP blocks with layer norm
   ``attn-{layers}x{width}-{act}``    self-attention over observation features
   ``conv-{channels}-{act}``           small conv-net for image observations (MinAtar)
+  ``cnn-{channels}x{width}-{act}``    the authors' MNIST CNN: conv 3x3 SAME -> act -> dense(width)
+                                     -> act -> dense, flax default inits, biases U(0, 0.05)
 """
 
 from __future__ import annotations
@@ -163,8 +165,29 @@ class ConvNet(nn.Module):
         return _dense(self.out_dim, head=True)(h).reshape((*lead, self.out_dim))
 
 
-_ARCH_RE = re.compile(r"^(mlp|resmlp|attn)-(\d+)x(\d+)-([a-z_]+)$|^(conv)-(\d+)-([a-z_]+)$")
-ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "attn-1x64-gelu", "conv-16-relu")
+class AuthorsCNN(nn.Module):
+    """The behaviour-distillation authors' MNIST classifier (shared/reference/release/README.md):
+    ``Conv(channels, 3x3, SAME) -> act -> flatten -> Dense(width) -> act -> Dense(out)``; flax's
+    default kernel inits, bias init uniform(0.05) on the conv and the hidden dense."""
+
+    image_shape: Sequence[int]
+    channels: int
+    width: int
+    out_dim: int
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        lead = x.shape[:-1]
+        h = act(nn.Conv(self.channels, (3, 3), padding="SAME", bias_init=nn.initializers.uniform(0.05))(
+            x.reshape((-1, *self.image_shape))))
+        h = act(nn.Dense(self.width, bias_init=nn.initializers.uniform(0.05))(h.reshape((h.shape[0], -1))))
+        return nn.Dense(self.out_dim)(h).reshape((*lead, self.out_dim))
+
+
+_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|cnn)-(\d+)x(\d+)-([a-z_]+)$|^(conv)-(\d+)-([a-z_]+)$")
+ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "attn-1x64-gelu", "conv-16-relu", "cnn-16x128-relu")
 
 
 def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Module:
@@ -186,6 +209,10 @@ def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Mod
         raise ConfigError(f"architecture {spec!r}: width and depth must be positive")
     if kind == "mlp":
         return MLP((width,) * depth, out_dim, act)
+    if kind == "cnn":
+        if len(obs_shape) != 3:
+            raise ConfigError(f"architecture {spec!r} needs image observations (H, W, C), got shape {tuple(obs_shape)}")
+        return AuthorsCNN(tuple(obs_shape), depth, width, out_dim, act)
     if kind == "resmlp":
         return ResidualMLP(depth, width, out_dim, act)
     if width % 4:

@@ -20,6 +20,7 @@ from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
 
 LOSSES = ("gaussian-nll", "xent")
+OPTIMIZERS = ("adam", "sgd")  # sgd: plain SGD, no momentum (the authors' MNIST recipe)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +55,13 @@ class Recipe:
     loss: str = "gaussian-nll"
     adam_eps: float = 1e-5
     init: InitSpec = InitSpec()
+    optimizer: str = "adam"
 
     def __post_init__(self):
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown BC loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown BC optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
         if int(self.epochs) < 1:
@@ -68,6 +72,8 @@ class Recipe:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["init"] = self.init.to_dict()
+        if self.optimizer == "adam":  # the default stays unwritten: older files keep their bytes
+            del d["optimizer"]
         return d
 
     @classmethod
@@ -98,7 +104,7 @@ def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array) 
 @functools.lru_cache(maxsize=64)
 def make_bc(policy: Policy, recipe: Recipe):
     """A pure ``bc(params, states, targets) -> params``; vmap it over seeds or a population."""
-    tx = optax.adam(recipe.lr, eps=recipe.adam_eps)
+    tx = optax.sgd(recipe.lr) if recipe.optimizer == "sgd" else optax.adam(recipe.lr, eps=recipe.adam_eps)
     if recipe.grad_clip is not None:
         tx = optax.chain(optax.clip_by_global_norm(recipe.grad_clip), tx)
     grad_fn = jax.grad(functools.partial(bc_loss, policy))

@@ -9,6 +9,10 @@ on a *single* env (vmap them for a batch)::
 Observations are flat float32 vectors, episodes auto-reset inside ``step``,
 ``done`` covers termination and truncation, and continuous actions are given in
 the policy's [-1, 1] space: ``step`` clips them and rescales to the env's range.
+
+``make(env_id, dynamics="2023")`` gives the env as it behaved when the authors'
+datasets were made (brax 0.9.x, gymnax 0.0.6; ``dynamics_2023``); the default
+``"current"`` is today's installed simulator.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from hades_zoo.envs.dynamics_2023 import CHANGED_2023, DYNAMICS, check_dynamics
 from hades_zoo.envs.specs import ENV_SPECS, EnvSpec, get_spec
 
-__all__ = ["Env", "EnvSpec", "ENV_SPECS", "get_spec", "make", "simulator_versions"]
+__all__ = ["Env", "EnvSpec", "ENV_SPECS", "DYNAMICS", "CHANGED_2023", "check_dynamics", "get_spec", "make", "simulator_versions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,14 +45,19 @@ def _to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
     return spec.action_low + (a + 1.0) * 0.5 * (spec.action_high - spec.action_low)
 
 
-def _make_brax(spec: EnvSpec) -> Env:
+def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
     # brax prints deprecation warnings on import; they are not ours to act on.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from brax import envs as brax_envs
         from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
 
-        env = brax_envs.get_environment(spec.env_id, backend="positional")
+        if dynamics == "2023":
+            from hades_zoo.envs.dynamics_2023 import brax_env
+
+            env = brax_env(spec.env_id)
+        else:
+            env = brax_envs.get_environment(spec.env_id, backend="positional")
     env = AutoResetWrapper(EpisodeWrapper(env, episode_length=spec.episode_length, action_repeat=1))
 
     def reset(key):
@@ -61,10 +71,15 @@ def _make_brax(spec: EnvSpec) -> Env:
     return Env(spec, reset, step)
 
 
-def _make_gymnax(spec: EnvSpec) -> Env:
+def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
     import gymnax
 
-    env, params = gymnax.make(spec.env_id)
+    if dynamics == "2023":
+        from hades_zoo.envs.dynamics_2023 import gymnax_env
+
+        env, params = gymnax_env(spec.env_id)
+    else:
+        env, params = gymnax.make(spec.env_id)
 
     def reset(key):
         obs, state = env.reset(key, params)
@@ -81,11 +96,22 @@ def _make_gymnax(spec: EnvSpec) -> Env:
     return Env(spec, reset, step)
 
 
+def make(env_id: str, dynamics: str = "current") -> Env:
+    """The env for ``env_id`` (upstream id or slug); cached so jitted users reuse it.
+
+    ``dynamics``: ``"current"`` (today's simulator) or ``"2023"`` (the behaviour the
+    authors' datasets were distilled on; differs for ``CHANGED_2023`` only).
+    """
+    env_id = get_spec(env_id).env_id
+    check_dynamics(dynamics)
+    # Unchanged envs share one instance (and their jit caches) under both names.
+    return _make(env_id, dynamics if env_id in CHANGED_2023 else "current")
+
+
 @functools.lru_cache(maxsize=None)
-def make(env_id: str) -> Env:
-    """The env for ``env_id`` (upstream id or slug); cached so jitted users reuse it."""
+def _make(env_id: str, dynamics: str) -> Env:
     spec = get_spec(env_id)
-    return _make_brax(spec) if spec.family == "brax" else _make_gymnax(spec)
+    return _make_brax(spec, dynamics) if spec.family == "brax" else _make_gymnax(spec, dynamics)
 
 
 def simulator_versions(spec: EnvSpec) -> dict[str, str]:

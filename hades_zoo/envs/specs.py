@@ -28,7 +28,7 @@ class EnvSpec:
     episode_length: int
     action_low: float = -1.0
     action_high: float = 1.0
-    minatar: bool = False
+    minatar: bool = False  # the authors' MinAtar script's protocol and recipe (MinAtar games, Pong-misc)
 
     @property
     def obs_dim(self) -> int:
@@ -73,6 +73,9 @@ ENV_SPECS: dict[str, EnvSpec] = {
         _minatar("Asterix", 4, 5),
         _minatar("Freeway", 7, 3),
         _minatar("SpaceInvaders", 6, 4),
+        # gymnax's misc Pong (the authors' HaDES-F D3 run): 30x40x3 frames, 3 actions, unnormalised;
+        # the authors ran it with their MinAtar script, so it takes MinAtar's paper protocol and recipe.
+        EnvSpec("Pong-misc", "gymnax", "pong-misc", (30, 40, 3), True, 3, 1000, minatar=True),
     ]
 }
 _BY_SLUG = {s.slug: s for s in ENV_SPECS.values()}
