@@ -45,6 +45,9 @@ def priority(rf) -> tuple:
 
 
 def commit() -> str:
+    """The code's commit: ``HADES_ZOO_COMMIT`` when set (a run from a snapshot of the code), else git's HEAD."""
+    if os.environ.get("HADES_ZOO_COMMIT"):
+        return os.environ["HADES_ZOO_COMMIT"]
     try:
         out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
         return out.stdout.strip() or os.environ.get("HADES_ZOO_COMMIT", "unknown")
