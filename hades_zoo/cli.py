@@ -154,7 +154,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
 
 @cli.command("import-legacy", help="Convert an authors' data_final.pkl (restricted unpickler) to .safetensors.")
 @click.argument("pickle_file", type=click.Path(dir_okay=False))
-@click.option("--env", required=True, help="Env the pickle was distilled on (checked against its config).")
+@click.option("--env", required=True, help="Env (or image dataset: mnist, fashion-mnist) the pickle was distilled on (checked against its config).")
 @click.option("--method", required=True, type=click.Choice(["r", "f"], case_sensitive=False), help="HaDES-R or HaDES-F (checked).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
 def import_legacy(pickle_file, env, method, out):

@@ -95,6 +95,10 @@ def convert(path: str | Path, env: str, method: str) -> SyntheticDataset:
     if method not in ("r", "f"):
         raise LegacyFormatError(f"method must be 'r' or 'f', got {method!r}")
     run = load_legacy_pickle(path)
+    if "ENV_NAME" not in run.config and "DATASET" in run.config:  # an image run (MNIST / Fashion-MNIST)
+        if method != "r":
+            _fail(path, "the authors' image runs are HaDES-R (random init per run); pass --method r")
+        return _image_dataset(run, path, env)
     spec = get_spec(env)
     env_name = _cfg(run, "ENV_NAME", path)
     try:
@@ -172,7 +176,10 @@ def convert_image(path: str | Path, dataset: str | None = None) -> SyntheticData
     (the CNN, plain SGD lr 0.1, 1000 full-batch steps, random init per run).
     """
     path = Path(path)
-    run = load_legacy_pickle(path)
+    return _image_dataset(load_legacy_pickle(path), path, dataset)
+
+
+def _image_dataset(run: LegacyRun, path: Path, dataset: str | None) -> SyntheticDataset:
     cfg = run.config
     name = _IMAGE_DATASETS.get(str(cfg.get("DATASET")))
     if name is None:
