@@ -58,6 +58,7 @@ def test_inverted_double_pendulum_2023_tip_and_bonus():
     assert float(ret_old) - float(ret_now) > 9.0  # the alive bonus 10 on the terminal step
 
 
+@pytest.mark.slow  # compiles a humanoid step twice: minutes on 2 shared cores
 def test_humanoid_2023_acts_on_the_raw_action():
     """Today's env maps a in [-1, 1] onto the actuators' [-0.4, 0.4]; the 2023 one hands a to the
     actuators as is (they clip at 0.4) and charges the control cost on a. At a = 1 the physics
@@ -69,3 +70,20 @@ def test_humanoid_2023_acts_on_the_raw_action():
     obs_old, _, r_old, _ = jax.jit(env_old.step)(jax.random.PRNGKey(0), state, a)
     np.testing.assert_allclose(np.asarray(obs_old), np.asarray(obs_now), rtol=1e-5, atol=1e-4)
     assert float(r_now) - float(r_old) == pytest.approx(0.01 * 17 * (1 - 0.16), rel=1e-3)
+
+
+def test_a_dataset_carries_its_dynamics(cartpole_dataset, tmp_path):
+    import hades_zoo
+    from hades_zoo.dataset import SyntheticDataset
+    from hades_zoo.errors import IncompatibleDatasetError
+
+    path = tmp_path / "c.safetensors"
+    cartpole_dataset.replace(dynamics="2023").save(path)
+    assert SyntheticDataset.load(path).dynamics == "2023"
+    cartpole_dataset.save(path)
+    assert SyntheticDataset.load(path).dynamics == "current" and cartpole_dataset.metadata["dynamics"] is None
+    with pytest.raises(IncompatibleDatasetError, match="unknown dynamics"):
+        cartpole_dataset.replace(dynamics="1999")
+    trained = hades_zoo.train(cartpole_dataset, num_seeds=1)
+    with pytest.raises(ConfigError, match="unknown dynamics"):
+        hades_zoo.evaluate(trained, dynamics="1999")

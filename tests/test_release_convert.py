@@ -86,3 +86,20 @@ def test_tampered_file_is_refused(tmp_path):
         convert_release_file(tmp_path, HOPPER_R)
     with pytest.raises(LegacyFormatError, match="not in the release manifest"):
         convert_release_file(tmp_path, "results/ICLR/brax/elsewhere/data_final.pkl")
+
+
+@needs_release
+def test_mnist_takes_the_authors_cnn_and_sgd():
+    import jax
+
+    import hades_zoo
+    from hades_zoo.train import Recipe
+
+    ds, rf = convert_release_file(RELEASE, "results/ICLR/mnist/MNIST/D10/seed0/data_final.pkl")
+    assert ds.name == "mnist-hades-r-1ipc" and rf.revision == "authors-main-s0" and ds.obs_norm == "none"
+    assert ds.recipe.arch == "cnn-16x128-relu" and ds.recipe.optimizer == "sgd" and ds.recipe.epochs == 1000
+    assert ds.recipe.to_dict()["optimizer"] == "sgd" and "optimizer" not in Recipe().to_dict()  # adam stays unwritten
+    trained = hades_zoo.train(ds, num_seeds=1, epochs=3)
+    shapes = jax.tree.map(lambda x: x.shape[1:], trained.params)["net"]["params"]
+    assert shapes["Conv_0"]["kernel"] == (3, 3, 1, 16) and shapes["Dense_0"]["kernel"] == (28 * 28 * 16, 128)
+    assert shapes["Dense_1"]["kernel"] == (128, 10)
