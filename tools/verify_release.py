@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a network that is not there
 
-    from hades_zoo.cli import enable_compilation_cache
+    from hades_zoo._runtime import enable_compilation_cache
     from hades_zoo.legacy_release import release_files
 
     enable_compilation_cache()
