@@ -1,6 +1,6 @@
 """Evaluate every converted file of the authors' release with our client (resumable).
 
-    nice -n 19 python tools/verify_release.py [--results runs/release-verification.jsonl] [--limit N]
+    nice -n 19 python tools/verify_release.py [--results benchmark-results/release-verification.jsonl] [--limit N]
 
 For each release file (headline files first: brax ``main`` D64 R/F seed 0 of the 8 envs,
 MinAtar ``5k`` D16 R/F seed 0, then their other seeds, then the rest), it converts the
@@ -104,16 +104,37 @@ def verify_one(rf, release: Path, seeds: int, image_data: str | None) -> dict:
     return row
 
 
+def summary(results: Path) -> str:
+    """A markdown table of the rows so far, files below 0.85x their ``fitness_last10_gens`` flagged."""
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
+    out = ["| file | mean ± std (seeds) | fitness_last10_gens | ratio | today's dynamics | |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("status") != "ok":
+            out.append(f"| {r.get('name', '')}@{r.get('revision', '')} | {r.get('status')}: {r.get('reason') or r.get('error')} | | | | |")
+            continue
+        ratio = r.get("ratio")
+        cur = f"{r['current_mean']:.1f} ± {r['current_std']:.1f}" if "current_mean" in r else ""
+        flag = "below 0.85x" if ratio is not None and ratio < 0.85 else ("above 1.15x" if ratio and ratio > 1.15 else "")
+        out.append(f"| {r['name']}@{r['revision']} | {r['mean']:.2f} ± {r['std']:.2f} ({r['n_seeds']}) | "
+                   f"{r['fitness_last10_gens']:.2f} | {'' if ratio is None else f'{ratio:.3f}'} | {cur} | {flag} |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--release", default=str(REPO.parent / "shared" / "reference" / "release"))
-    ap.add_argument("--results", default=str(REPO / "runs" / "release-verification.jsonl"))
+    ap.add_argument("--results", default=str(REPO / "benchmark-results" / "release-verification.jsonl"),
+                    help="JSON-lines file to resume from and append to (default: the committed one)")
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--heavy-seeds", type=int, default=4, help="BC seeds for humanoid and humanoidstandup")
     ap.add_argument("--limit", type=int, default=None, help="stop after this many files")
     ap.add_argument("--only", action="append", help="only release paths containing this text (repeatable)")
     ap.add_argument("--image-data", default=None, help="a local copy of MNIST/Fashion-MNIST (parquet folder)")
+    ap.add_argument("--summary", action="store_true", help="print the results so far as a markdown table and exit")
     args = ap.parse_args(argv)
+    if args.summary:
+        print(summary(Path(args.results)))
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a network that is not there
 
     from hades_zoo._runtime import enable_compilation_cache
