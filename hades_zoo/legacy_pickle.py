@@ -10,6 +10,13 @@ section 1) and maps them to inert local stand-ins: jax arrays become NumPy array
 their exact argument layout is checked, evosax states become plain records. Any other
 global, persistent id or layout deviation raises ``LegacyFormatError``. Neither jax
 nor evosax is imported.
+
+Budgets (named constants below) keep a crafted file from becoming a memory or CPU bomb:
+the opcode pass counts opcodes and array rebuilds before anything is built; the arrays
+rebuilt may hold no more bytes than the file does (each array's bytes are in it once); and
+the configs are copied within a node and depth budget, so memo references fanned out
+(a 1 KB file naming 10^10 nodes) fail fast. Every stand-in a stream can reach is created
+per load and refuses ``BUILD``, so no stream changes anything for the next one.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import io
 import math
 import pickle
 import pickletools
+import reprlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -26,7 +34,13 @@ import numpy as np
 
 from hades_zoo.errors import LegacyFormatError
 
-MAX_BYTES = 512 * 1024 * 1024
+# Bounds, each well above what the authors' 234 released files need (largest file 1.27 MB,
+# 310,581 opcodes, 10,011 arrays, configs of 28 nodes nested 2 deep).
+MAX_BYTES = 16 * 1024 * 1024  # file size
+MAX_OPCODES = 1_000_000  # opcodes in the stream
+MAX_ARRAYS = 50_000  # REDUCE opcodes (one per jax array)
+MAX_CONFIG_NODES = 10_000  # values in config + es_config together, counted as a tree
+MAX_CONFIG_DEPTH = 16  # nesting of config values
 _NOT_OURS = ("not an authors' HaDES result pickle; only data_final.pkl files from FLAIROx/behaviour-distillation "
              "can be imported (re-download it if it was altered)")
 _DTYPES = {"f4": np.dtype("<f4"), "i4": np.dtype("<i4")}
@@ -35,14 +49,28 @@ _OPCODES = frozenset(
     "PROTO FRAME STOP MARK EMPTY_DICT EMPTY_LIST EMPTY_TUPLE TUPLE TUPLE1 TUPLE2 TUPLE3 SETITEMS APPENDS "
     "MEMOIZE BINGET LONG_BINGET SHORT_BINUNICODE SHORT_BINBYTES BINBYTES BININT BININT1 BININT2 BINFLOAT "
     "NEWTRUE NEWFALSE NONE STACK_GLOBAL REDUCE NEWOBJ BUILD".split())  # README section 1
+_BY_CODE = {ord(op.code): op for op in pickletools.opcodes}
+# opcode byte -> argument bytes, or -k for a k-byte length prefix; None: refused.
+_PREFIX = {pickletools.TAKEN_FROM_ARGUMENT1: -1, pickletools.TAKEN_FROM_ARGUMENT4U: -4}
+_SCAN_TABLE = [None] * 256
+for _op in _BY_CODE.values():
+    if _op.name in _OPCODES:
+        _SCAN_TABLE[ord(_op.code)] = 0 if _op.arg is None else _PREFIX.get(_op.arg.n, _op.arg.n)
+_STOP, _REDUCE = ord("."), ord("R")
 
 
 def _bad(what: str):
     raise LegacyFormatError(f"{what}; {_NOT_OURS}")
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxtuple, _REPR.maxlist, _REPR.maxdict = 3, 4, 4, 4
+_REPR.maxstring = _REPR.maxother = 60
+
+
 def _short(x) -> str:
-    r = repr(x)
+    """A bounded repr: a fanned-out structure would make ``repr`` itself a bomb."""
+    r = _REPR.repr(x)
     return r if len(r) <= 80 else r[:77] + "..."
 
 
@@ -51,7 +79,9 @@ def _one_line(path: Path, msg: str) -> LegacyFormatError:
 
 
 class _Sentinel:
-    """Stand-in for a global that may only appear as an argument, never be called."""
+    """Stand-in for a global that may only appear as an argument, never be called or built."""
+
+    __slots__ = ("name",)
 
     def __init__(self, name: str):
         self.name = name
@@ -59,9 +89,23 @@ class _Sentinel:
     def __call__(self, *args, **kwargs):
         _bad(f"the stream calls {self.name} directly")
 
+    def __setstate__(self, state):
+        _bad(f"the stream modifies the global {self.name} (BUILD)")
 
-_RECONSTRUCT = _Sentinel("numpy.core.multiarray._reconstruct")
-_NDARRAY = _Sentinel("numpy.ndarray")
+
+class _Function(_Sentinel):
+    """Stand-in for a global the stream may call (``REDUCE``), but never modify."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, name: str, fn):
+        super().__init__(name)
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            _bad(f"the stream calls {self.name} with keyword arguments")
+        return self.fn(*args)
 
 
 class _DtypeToken:
@@ -84,28 +128,6 @@ def _dtype(*args):
 
 def _is_shape(x) -> bool:
     return type(x) is tuple and all(type(d) is int and d >= 0 for d in x)
-
-
-def _reconstruct_array(*args):
-    """Stand-in for ``jax._src.array._reconstruct_array(fun, args, arr_state, aval_state)``."""
-    if len(args) != 4:
-        _bad(f"jax array with {len(args)} reconstruct arguments instead of 4")
-    fun, nd_args, state, aval = args
-    if fun is not _RECONSTRUCT:
-        _bad("jax array not rebuilt with numpy.core.multiarray._reconstruct")
-    if not (type(nd_args) is tuple and len(nd_args) == 3 and nd_args[0] is _NDARRAY
-            and _is_shape(nd_args[1]) and nd_args[1] == (0,) and nd_args[2] == b"b"):
-        _bad("jax array with unexpected ndarray arguments (expected (ndarray, (0,), b'b'))")
-    if not (type(state) is tuple and len(state) == 5 and type(state[0]) is int and state[0] == 1
-            and _is_shape(state[1]) and isinstance(state[2], _DtypeToken) and state[2].built
-            and state[3] is False and type(state[4]) is bytes):
-        _bad("jax array state is not (1, shape, float32|int32 dtype, False, bytes)")
-    if not isinstance(aval, dict):
-        _bad("jax array aval state is not a dict")
-    _, shape, token, _, raw = state
-    if len(raw) != math.prod(shape) * token.dtype.itemsize:
-        _bad(f"jax array of shape {shape} holds {len(raw)} bytes")
-    return np.frombuffer(raw, token.dtype).reshape(shape).copy()
 
 
 class _Record:
@@ -138,21 +160,30 @@ class _OptState(_Record):
     pass
 
 
-_ALLOWED = {
-    ("jax._src.array", "_reconstruct_array"): _reconstruct_array,
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _dtype,
-    ("evosax.strategies.open_es", "EvoState"): _OpenESState,
-    ("evosax.utils.optimizer", "OptState"): _OptState,
-    ("evosax.strategies.snes", "EvoState"): _SNESState,
-}
-
-
 class _SafeUnpickler(pickle.Unpickler):
+    """One load: its own stand-ins (``find_class`` never returns module state a stream could
+    change) and its array byte budget (no more than the file holds)."""
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self._bytes_left = len(data)
+        self._reconstruct = _Sentinel("numpy.core.multiarray._reconstruct")
+        self._ndarray = _Sentinel("numpy.ndarray")
+        self._globals = {
+            ("jax._src.array", "_reconstruct_array"): _Function("jax._src.array._reconstruct_array",
+                                                                self._reconstruct_array),
+            ("numpy.core.multiarray", "_reconstruct"): self._reconstruct,
+            ("numpy", "ndarray"): self._ndarray,
+            ("numpy", "dtype"): _Function("numpy.dtype", _dtype),
+            # Classes: BUILD on a class calls its unbound __setstate__, which fails (tested).
+            ("evosax.strategies.open_es", "EvoState"): _OpenESState,
+            ("evosax.utils.optimizer", "OptState"): _OptState,
+            ("evosax.strategies.snes", "EvoState"): _SNESState,
+        }
+
     def find_class(self, module, name):
         try:
-            return _ALLOWED[(module, name)]
+            return self._globals[(module, name)]
         except (KeyError, TypeError):
             raise LegacyFormatError(f"refused global {_short(module)[1:-1]}.{_short(name)[1:-1]}: "
                                    f"the file is {_NOT_OURS}") from None
@@ -160,15 +191,55 @@ class _SafeUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         _bad("the stream uses persistent ids")
 
+    def _reconstruct_array(self, *args):
+        """Stand-in for ``jax._src.array._reconstruct_array(fun, args, arr_state, aval_state)``."""
+        if len(args) != 4:
+            _bad(f"jax array with {len(args)} reconstruct arguments instead of 4")
+        fun, nd_args, state, aval = args
+        if fun is not self._reconstruct:
+            _bad("jax array not rebuilt with numpy.core.multiarray._reconstruct")
+        if not (type(nd_args) is tuple and len(nd_args) == 3 and nd_args[0] is self._ndarray
+                and _is_shape(nd_args[1]) and nd_args[1] == (0,) and nd_args[2] == b"b"):
+            _bad("jax array with unexpected ndarray arguments (expected (ndarray, (0,), b'b'))")
+        if not (type(state) is tuple and len(state) == 5 and type(state[0]) is int and state[0] == 1
+                and _is_shape(state[1]) and isinstance(state[2], _DtypeToken) and state[2].built
+                and state[3] is False and type(state[4]) is bytes):
+            _bad("jax array state is not (1, shape, float32|int32 dtype, False, bytes)")
+        if not isinstance(aval, dict):
+            _bad("jax array aval state is not a dict")
+        _, shape, token, _, raw = state
+        if len(raw) != math.prod(shape) * token.dtype.itemsize:
+            _bad(f"jax array of shape {_short(shape)} holds {len(raw)} bytes")
+        self._bytes_left -= len(raw)
+        if self._bytes_left < 0:  # the same bytes rebuilt again and again
+            _bad("its arrays would hold more bytes than the file does")
+        return np.frombuffer(raw, token.dtype).reshape(shape).copy()
 
-def _plain(value, where: str):
-    """Check a config value is plain data (str/number/bool/None/array/list/dict); tuples -> lists."""
+
+class _Nodes:
+    """The node budget shared by the copies of ``config`` and ``es_config``."""
+
+    def __init__(self):
+        self.left = MAX_CONFIG_NODES
+
+    def take(self, where: str, depth: int) -> None:
+        self.left -= 1
+        if self.left < 0:
+            _bad(f"the configs hold more than {MAX_CONFIG_NODES} values (shared references fanned out?)")
+        if depth > MAX_CONFIG_DEPTH:
+            _bad(f"{where} is nested more than {MAX_CONFIG_DEPTH} deep")
+
+
+def _plain(value, where: str, nodes: _Nodes, depth: int = 0):
+    """Copy a config value as a tree of plain data (str/number/bool/None/array/list/dict;
+    tuples -> lists) within the node budget: shared references are copied, not shared."""
+    nodes.take(where, depth)
     if value is None or isinstance(value, (str, bool, int, float, np.ndarray)):
         return value
     if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_plain(v, f"{where}[{i}]", nodes, depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {k: _plain(v, f"{where}[{_short(k)}]", nodes, depth + 1) for k, v in value.items()}
     _bad(f"{where} holds a {type(value).__name__}")
 
 
@@ -197,25 +268,38 @@ class LegacyRun:
 
 
 def _scan(data: bytes) -> None:
-    """Opcode allow-list pass first: pure Python, never reads or allocates past the file's end."""
-    end = -1
-    try:
-        for op, arg, end in pickletools.genops(data):
-            if op.name not in _OPCODES:
-                _bad(f"refused opcode {op.name}{'' if arg is None else ' ' + _short(arg)} at byte {end}")
-    except LegacyFormatError:
-        raise
-    except Exception as e:  # noqa: BLE001 - genops raises ValueError & co. on a bad stream
-        raise pickle.UnpicklingError(str(e)) from None
-    if end + 1 != len(data):
-        _bad(f"{len(data) - end - 1} trailing bytes after the pickle's STOP")
+    """Opcode allow-list pass first: pure Python, never reads or allocates past the file's end,
+    and stops at the first opcode over the budgets (``MAX_OPCODES``, ``MAX_ARRAYS``)."""
+    pos, ops, arrays, n, table, code = 0, 0, 0, len(data), _SCAN_TABLE, None
+    while pos < n:
+        code = data[pos]
+        size = table[code]
+        if size is None:
+            op = _BY_CODE.get(code)
+            if op is None:
+                raise pickle.UnpicklingError(f"byte {code:#04x} at {pos} is not a pickle opcode")
+            _bad(f"refused opcode {op.name} at byte {pos}")
+        ops += 1
+        arrays += code == _REDUCE
+        if ops > MAX_OPCODES or arrays > MAX_ARRAYS:
+            _bad(f"the stream has over {MAX_OPCODES} opcodes or {MAX_ARRAYS} arrays")
+        pos += 1
+        if size < 0:  # a length prefix of -size bytes (unsigned), then that many bytes
+            size = -size + int.from_bytes(data[pos:pos - size], "little")
+        pos += size
+        if code == _STOP:
+            break
+    if code != _STOP:  # ran out of bytes, or an argument reads past the end
+        raise pickle.UnpicklingError("the stream ends before its STOP opcode (truncated)")
+    if pos != n:
+        _bad(f"{n - pos} trailing bytes after the pickle's STOP")
 
 
 def _load(data: bytes):
     _scan(data)
-    obj = _SafeUnpickler(io.BytesIO(data)).load()
+    obj = _SafeUnpickler(data).load()
     if not isinstance(obj, dict) or not {"state", "fitness_over_gen", "fitness", "config", "es_config"} <= obj.keys():
-        kind = f"dict with keys {sorted(map(str, obj))}" if isinstance(obj, dict) else type(obj).__name__
+        kind = f"dict with keys {sorted(_short(k) for k in list(obj)[:8])}" if isinstance(obj, dict) else type(obj).__name__
         _bad(f"top level is a {kind}, not a dict with state/fitness_over_gen/fitness/config/es_config")
     state = obj["state"]
     if not isinstance(state, (_OpenESState, _SNESState)) or state.fields is None:
@@ -229,12 +313,13 @@ def _load(data: bytes):
     if not isinstance(obj["config"], dict) or not isinstance(obj["es_config"], dict):
         _bad("'config'/'es_config' is not a dict")
     max_fit = obj.get("max_fitness_over_gen")
+    nodes = _Nodes()
     return LegacyRun(
         mean=mean, strategy=state.strategy,
         fitness_over_gen=_vector(obj["fitness_over_gen"], "'fitness_over_gen'"),
         max_fitness_over_gen=None if max_fit is None else _vector(max_fit, "'max_fitness_over_gen'"),
-        fitness=fitness, config=_plain(obj["config"], "'config'"),
-        es_config=_plain(obj["es_config"], "'es_config'"), sha256="")
+        fitness=fitness, config=_plain(obj["config"], "'config'", nodes),
+        es_config=_plain(obj["es_config"], "'es_config'", nodes), sha256="")
 
 
 def load_legacy_pickle(path: str | Path) -> LegacyRun:

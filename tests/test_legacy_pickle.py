@@ -167,3 +167,104 @@ def test_trailing_bytes_and_foreign_opcodes(tmp_path):
     _refused(path, "trailing bytes")
     path.write_bytes(pickle.dumps({1, 2}, protocol=4))  # EMPTY_SET never occurs in these files
     _refused(path, "refused opcode EMPTY_SET")
+
+
+# -- crafted streams (tests/pickle_asm.py): budgets and stand-ins that BUILD cannot change ----------
+
+import time  # noqa: E402
+
+import pickle_asm as asm  # noqa: E402
+
+
+def _write(tmp_path, data: bytes, name="crafted.pkl") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_assembled_stream_loads(tmp_path):
+    """The assembler's baseline stream is accepted, so each refusal below is the crafted part's."""
+    run = load_legacy_pickle(_write(tmp_path, asm.run()))
+    assert run.strategy == "OpenES" and run.mean.tolist() == [0, 1, 2, 3]
+    assert run.config == {"ENV_NAME": "hopper", "WIDTH": 512} and run.fitness_over_gen.tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("where,as_dict", [("config", False), ("es_config", True)])
+def test_fanned_out_memo_references_fail_fast(tmp_path, where, as_dict):
+    """~1 KB naming 10^10 nodes (10 x 10 fan-out, 10 levels): refused within the node budget."""
+    bomb = asm.dct((asm.s("x"), asm.fan_out(10, as_dict=as_dict)))
+    data = asm.run(**{where: bomb})
+    assert len(data) < 2048
+    t0 = time.perf_counter()
+    _refused(_write(tmp_path, data), f"more than {legacy_pickle.MAX_CONFIG_NODES} values")
+    assert time.perf_counter() - t0 < 5
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    deep = asm.value({"x": 0})
+    for _ in range(legacy_pickle.MAX_CONFIG_DEPTH + 2):
+        deep = asm.lst(deep)
+    _refused(_write(tmp_path, asm.run(config=asm.dct((asm.s("x"), deep)))), "nested more than")
+
+
+def test_rebuilding_the_same_bytes_is_refused(tmp_path):
+    """Memoised array arguments REDUCEd again and again: the arrays may not outgrow the file."""
+    fn = asm.glob("jax._src.array", "_reconstruct_array") + asm.MEMOIZE  # memo 0
+    args = asm.array_args(np.zeros(25_000, np.float32)) + asm.MEMOIZE  # memo 1 (100 kB of bytes)
+    copies = asm.lst(*[asm.get(0) + asm.get(1) + asm.REDUCE] * 50)  # 5 MB of arrays from a 100 kB file
+    data = asm.run(config=asm.dct((asm.s("fn"), fn), (asm.s("args"), args), (asm.s("copies"), copies)))
+    _refused(_write(tmp_path, data), "more bytes than the file")
+
+
+def test_opcode_budget(tmp_path):
+    n = legacy_pickle.MAX_OPCODES + 10
+    data = asm.PROTO4 + asm.EMPTY_LIST + asm.MARK + asm.NONE * n + asm.APPENDS + asm.STOP
+    t0 = time.perf_counter()
+    _refused(_write(tmp_path, data), f"over {legacy_pickle.MAX_OPCODES} opcodes")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_array_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(legacy_pickle, "MAX_ARRAYS", 2)
+    _refused(_write(tmp_path, asm.run()), "arrays")  # the baseline stream rebuilds 2 arrays, plus the dtype's REDUCEs
+
+
+_GLOBALS = [("jax._src.array", "_reconstruct_array"), ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"), ("numpy", "dtype"), ("evosax.strategies.open_es", "EvoState"),
+            ("evosax.utils.optimizer", "OptState"), ("evosax.strategies.snes", "EvoState")]
+
+
+def _module_state():
+    """Every module-level object of legacy_pickle, with the attribute dicts a BUILD could change."""
+    out = {}
+    for name, obj in vars(legacy_pickle).items():
+        attrs = getattr(obj, "__dict__", None)
+        out[name] = (id(obj), dict(attrs) if attrs is not None else None,
+                     tuple(getattr(obj, s, None) for s in getattr(type(obj), "__slots__", ())))
+    return out
+
+
+@pytest.mark.parametrize("module,name", _GLOBALS)
+@pytest.mark.parametrize("state", [{"name": "pwned", "fn": None, "strategy": "x"},
+                                   ({}, {"name": "pwned", "__class__": None, "strategy": "x"})])
+def test_build_on_an_allowed_global_changes_nothing(tmp_path, module, name, state):
+    """BUILD on a stand-in (dict state, or (dict, slot state) for setattr) is refused, and no
+    module-level object of the unpickler changes: the next load sees the same stand-ins."""
+    before = _module_state()
+    data = asm.PROTO4 + asm.glob(module, name) + asm.value(state) + asm.BUILD + asm.STOP
+    with pytest.raises(LegacyFormatError) as info:
+        load_legacy_pickle(_write(tmp_path, data))
+    assert "\n" not in str(info.value)
+    assert _module_state() == before
+    assert load_legacy_pickle(_write(tmp_path, asm.run(), "ok.pkl")).strategy == "OpenES"
+
+
+def test_scan_table_covers_the_allowed_opcodes():
+    """Every allowed opcode has an argument size the scanner understands (fixed or a 1/4-byte prefix)."""
+    import pickletools
+
+    for op in pickletools.opcodes:
+        size = legacy_pickle._SCAN_TABLE[ord(op.code)]
+        assert (size is not None) == (op.name in legacy_pickle._OPCODES), op.name
+        if size is not None and op.arg is not None:
+            assert op.arg.n >= 0 and size == op.arg.n or size in (-1, -4), op.name
