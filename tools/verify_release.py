@@ -80,11 +80,13 @@ def verify_one(rf, release: Path, seeds: int, image_data: str | None) -> dict:
            "D": a["D"], "seed": a["seed"], "variant": rf.variant, "protocol": ds.protocol.name,
            "dynamics": ds.dynamics, "fitness_last10_gens": a["fitness_last10_gens"], "metric": a["metric"]}
     if ds.task != "rl":
+        from hades_zoo.supervised import load_splits
+
         if image_data:
             ds = ds.replace(extra={**ds.extra, "data_path": image_data})
-        trained = hades_zoo.train(ds, num_seeds=seeds)
         try:
-            res = hades_zoo.evaluate(trained)
+            load_splits(ds.env_id, image_data)  # before training: offline there is no test split to score on
+            res = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=seeds))
         except HadesZooError as e:
             row.update(status="unverified", reason=f"no real test split offline ({type(e).__name__})",
                        train_accuracy_authors=a.get("train_accuracy"), seconds=round(time.perf_counter() - t0, 1))
