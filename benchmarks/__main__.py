@@ -1,5 +1,8 @@
 """``python -m benchmarks [NAME ...] [--quick] [--out DIR]``: every benchmark, side by side.
 
+``python -m benchmarks gpu [--toy] ...`` is the separate, time-boxed accelerator check
+(``benchmarks/gpu_check.py``): it never runs as part of "all".
+
 Writes ``results.json``, ``results.md`` (the table for the README) and PNG plots into
 ``--out`` and prints each figure and ratio as it is measured. ``--quick`` shrinks every
 benchmark to a smoke run (CI): it checks that each runs and writes its files, and its
@@ -27,6 +30,11 @@ BENCHMARKS = {
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["gpu"]:
+        from benchmarks import gpu_check
+
+        sys.exit(gpu_check.main(argv[1:]))
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all of {', '.join(BENCHMARKS)})")
     ap.add_argument("--quick", action="store_true", help="smoke mode: seconds per benchmark, figures meaningless")
@@ -34,9 +42,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
-        ap.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+        ap.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)} "
+                 "(and `gpu`, the accelerator check, on its own)")
     names = args.names or list(BENCHMARKS)
-    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in argv)
     info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "quick": args.quick, **hardware()}
     accel = info["accelerator"] or "none"

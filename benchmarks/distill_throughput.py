@@ -59,6 +59,16 @@ def raw_env_steps_per_s(env_id: str, batch: int, n_steps: int) -> float:
     return batch * n_steps / _timed(rollout, jax.random.PRNGKey(0))
 
 
+def bc_seconds(problem, repeats: int = 2) -> float:
+    """Seconds to behaviour-clone one generation's policies (popsize x rollouts) on a
+    dataset of ``cfg.size`` pairs, alone: the numerator of the BC share."""
+    cfg = problem.cfg
+    bc = jax.jit(jax.vmap(make_bc(problem.policy, cfg.bc_recipe), in_axes=(0, None, None)))
+    params = jax.lax.map(problem.policy.init, jax.random.split(jax.random.PRNGKey(0), cfg.popsize * cfg.rollouts))
+    targets = jnp.zeros((cfg.size, cfg.spec.action_dim))
+    return _timed(bc, params, jnp.zeros((cfg.size, cfg.spec.obs_dim)), targets, repeats=repeats)
+
+
 def measure(env_id: str, popsize: int, size: int, n_steps: int | None) -> dict:
     overrides = {"fitness_protocol": {"n_envs": 4, "n_steps": n_steps}} if n_steps else {}
     cfg = build_config(env_id, popsize=popsize, size=size, **overrides)
@@ -70,10 +80,7 @@ def measure(env_id: str, popsize: int, size: int, n_steps: int | None) -> dict:
     steps = env_steps_per_generation(cfg)
     batch = cfg.popsize * cfg.rollouts * cfg.protocol.n_envs
     raw = raw_env_steps_per_s(cfg.env, batch, cfg.protocol.steps_for(cfg.spec))
-    bc = jax.jit(jax.vmap(make_bc(problem.policy, cfg.bc_recipe), in_axes=(0, None, None)))
-    params = jax.lax.map(problem.policy.init, jax.random.split(jax.random.PRNGKey(0), cfg.popsize * cfg.rollouts))
-    targets = jnp.zeros((size, cfg.spec.action_dim))
-    bc_s = _timed(bc, params, jnp.zeros((size, cfg.spec.obs_dim)), targets)
+    bc_s = bc_seconds(problem)
     row = {"env": cfg.env, "popsize": popsize, "size": size, "batch_envs": batch, "generation_s": gen_s,
            "generations_per_s": 1 / gen_s, "engine_env_steps_per_s": steps / gen_s,
            "raw_env_steps_per_s": raw, "ratio": steps / gen_s / raw, "bc_share": bc_s / gen_s}
