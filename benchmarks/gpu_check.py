@@ -556,6 +556,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks gpu", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=REPO / "benchmark-results" / "gpu", help="results folder (default: %(default)s)")
     ap.add_argument("--budget", type=float, default=None, help="global time box in s (default: 290; toy: 180)")
+    ap.add_argument("--engine-s", type=float, default=None,
+                    help=f"time box of the engine section (default: {SHARES['engine']:.0%} of the budget); it always runs 2 generations")
     ap.add_argument("--toy", action="store_true", help="CPU rehearsal: tiny sizes, CartPole unless --env; figures meaningless")
     ap.add_argument("--env", default=None, help="toy only: env of the rehearsal (e.g. hopper for the real simulator path)")
     ap.add_argument("--sections", nargs="+", default=["engine", "throughput", "popsizes", "main-job"],
@@ -576,19 +578,19 @@ def main(argv=None) -> int:
     res = Results(args.out, plan, budget, command.strip())
     disarm = _watchdog(res, budget)
     try:
-        _run_sections(res, plan, budget, args.sections)
+        _run_sections(res, plan, budget, args.sections, args.engine_s or SHARES["engine"] * budget)
     finally:
         disarm()
     return 0
 
 
-def _run_sections(res: Results, plan: Plan, budget: float, sections: list[str]) -> None:
+def _run_sections(res: Results, plan: Plan, budget: float, sections: list[str], engine_s: float) -> None:
     res.say(f"gpu check{' (TOY)' if plan.toy else ''}: {plan.env}, budget {budget:.0f} s -> {res.out}")
     _guard(res, "device", section_device, res)
     left = lambda: budget - res.elapsed()  # noqa: E731
     engine = {}
     if "engine" in sections:
-        engine = _guard(res, "engine", section_engine, res, plan, SHARES["engine"] * budget) or {}
+        engine = _guard(res, "engine", section_engine, res, plan, engine_s) or {}
     if "throughput" in sections:
         _guard(res, "throughput", section_throughput, res, plan, engine)
     if "popsizes" in sections:
