@@ -60,7 +60,7 @@ def main(argv=None) -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=Path("benchmark-results/search-ablation"))
     args = ap.parse_args(argv)
-    from distill.figures import fitness_png
+    from hades_zoo.hub.figures import fitness_png
 
     args.out.mkdir(parents=True, exist_ok=True)
     table = []
