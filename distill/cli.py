@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -15,6 +18,81 @@ from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stde
 @click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
 def cli():
     pass
+
+
+def distributed_options(f):
+    """Options of a run spread over several JAX processes (one per host, or per accelerator)."""
+    opts = [
+        click.option("--coordinator", default=None, metavar="HOST:PORT",
+                     help="Several processes: the address of process 0 (a free port on its host); every process gets the same."),
+        click.option("--num-processes", type=click.IntRange(1), default=None, help="Several processes: how many."),
+        click.option("--process-id", type=click.IntRange(0), default=None, help="Several processes: this one's id, 0..N-1."),
+        click.option("--distributed", is_flag=True,
+                     help="Several processes, found by JAX: SLURM's srun, mpirun, TPU pods, or JAX_COORDINATOR_ADDRESS."),
+        click.option("--join-timeout", type=click.FloatRange(1), default=300, show_default=True,
+                     help="Seconds to wait for every process to join."),
+        click.option("--peer-timeout", type=click.FloatRange(1), default=60, show_default=True,
+                     help="Seconds a silent process is tolerated before the others stop."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+LAUNCH_OPTIONS = ("--coordinator", "--num-processes", "--process-id", "--join-timeout", "--peer-timeout")
+
+
+def _recorded_command() -> str:
+    """The command line for the datasets' provenance, without the per-process launch options
+    (process 0's ``--process-id 0`` would not reproduce anything), so one process and several
+    record the same recipe."""
+    import shlex
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a in LAUNCH_OPTIONS:
+            skip = True
+        elif a == "--distributed" or a.split("=", 1)[0] in LAUNCH_OPTIONS:
+            pass
+        else:
+            args.append(a)
+    return " ".join(shlex.quote(a) for a in ["distill", *args])
+
+
+@contextlib.contextmanager
+def _session(out, coordinator, num_processes, process_id, distributed, join_timeout, peer_timeout):
+    """Join the other processes (if any) before anything touches a device; on an error, tell
+    them and leave at once with the CLI's one line (a normal exit would wait on them)."""
+    from distill.distributed import join
+    from hades_zoo.errors import HadesZooError
+
+    session = join(coordinator, num_processes, process_id, auto=distributed, join_timeout=join_timeout,
+                   peer_timeout=peer_timeout)
+    if session.distributed:
+        session.hint = (f"the last checkpoint in {out} is intact: start every process again with "
+                        f"`distill resume {out}` and the same launch options")
+    try:
+        # gloo prints its connections on fd 1: keep stdout for the one `done:` line
+        with stdout_to_stderr() if session.distributed else contextlib.nullcontext():
+            yield session
+    except BaseException as e:
+        if not session.distributed:
+            raise
+        if "--debug" in sys.argv:
+            traceback.print_exc()
+        session.relay_failure()  # a peer that failed first (and broke our collective) says why
+        if isinstance(e, HadesZooError):
+            session.fail(str(e), code=2)
+        if "gloo" in str(e).lower():  # a collective whose peer vanished (connection reset)
+            session.fail(f"process {session.process_id} of {session.num_processes}: a collective with the other "
+                         f"processes failed, one of them was killed or crashed ({str(e).splitlines()[0][:300]})")
+        first = (str(e).splitlines() or [""])[0]
+        session.fail(f"process {session.process_id}: unexpected {type(e).__name__}: {first} (rerun with --debug for "
+                     "the traceback)", code=1)
+    else:
+        session.finish()
 
 
 @cli.command(help="Start a distillation run into --out.")
@@ -31,15 +109,18 @@ def cli():
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="TOML overriding the env preset.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs only).")
-def run(task, env, dataset, method, size, generations, popsize, strategy, seed, config_file, out, no_progress):
-    from distill.config import build_config
-    from distill.runner import run as run_
+@distributed_options
+def run(task, env, dataset, method, size, generations, popsize, strategy, seed, config_file, out, no_progress, **launch):
+    with _session(out, **launch) as session:
+        from distill.config import build_config
+        from distill.runner import run as run_
 
-    enable_compilation_cache()
-    cfg = build_config(env, config_file, task=task, dataset=dataset, method=method, size=size, generations=generations,
-                       popsize=popsize, strategy=strategy, seed=seed)
-    path = run_(cfg, Path(out), progress=not no_progress)
-    click.echo(f"done: {path}")
+        enable_compilation_cache()
+        cfg = build_config(env, config_file, task=task, dataset=dataset, method=method, size=size,
+                           generations=generations, popsize=popsize, strategy=strategy, seed=seed)
+        path = run_(cfg, Path(out), progress=not no_progress, command=_recorded_command(), session=session)
+    if session.is_main:
+        click.echo(f"done: {path}")
 
 
 @cli.command(help="Continue a killed or stopped run; ends bit-identical to an uninterrupted one.")
@@ -47,18 +128,22 @@ def run(task, env, dataset, method, size, generations, popsize, strategy, seed, 
 @click.option("--generations", type=click.IntRange(1), default=None, help="Raise the run's total generations.")
 @click.option("--stop-after", type=click.IntRange(1), default=None, help="Stop after this many generations (chunked jobs).")
 @click.option("--no-progress", is_flag=True)
-def resume(run_dir, generations, stop_after, no_progress):
+@distributed_options
+def resume(run_dir, generations, stop_after, no_progress, **launch):
     import dataclasses
 
-    from distill.runner import load_run_config, run as run_
+    with _session(run_dir, **launch) as session:
+        from distill.runner import load_run_config, run as run_
 
-    enable_compilation_cache()
-    cfg = load_run_config(Path(run_dir))
-    if generations is not None:
-        cfg = dataclasses.replace(cfg, generations=generations)
-        (Path(run_dir) / "config.toml").write_text(cfg.to_toml())
-    path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after)
-    click.echo(f"done: {path}")
+        enable_compilation_cache()
+        cfg = load_run_config(Path(run_dir))
+        if generations is not None:
+            cfg = dataclasses.replace(cfg, generations=generations)
+            if session.is_main:
+                (Path(run_dir) / "config.toml").write_text(cfg.to_toml())
+        path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session)
+    if session.is_main:
+        click.echo(f"done: {path}")
 
 
 @cli.command("eval", help="Evaluate the run's final dataset over many seeds; writes the result into its metadata.")

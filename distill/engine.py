@@ -4,8 +4,9 @@ behaviour-cloned on them from scratch.
 ``make_generation(problem)`` builds one pure generation
 (ask -> vmapped [init -> BC -> rollouts] -> tell) from the client's own
 ``make_bc``/``make_evaluate``; ``make_chunk`` scans it over ``cfg.chunk``
-generations under one jit. The population axis is sharded over all local
-devices, so the same code runs on 2 CPU cores or many accelerators.
+generations under one jit. The population axis is sharded over every device (of
+every process, see ``distill.distributed``), so the same code runs on 2 CPU cores
+or many accelerators.
 """
 
 from __future__ import annotations
@@ -167,12 +168,14 @@ def make_fitness(problem: Problem):
 
 
 def population_sharding(popsize: int):
-    """Shard the population axis over every local device (None on one device)."""
+    """Shard the population axis over every device of every process (None on one device)."""
     devices = jax.devices()
     if len(devices) == 1:
         return None
     if popsize % len(devices):
-        raise ConfigError(f"popsize {popsize} must be a multiple of the {len(devices)} devices")
+        where = f" of the {jax.process_count()} processes" if jax.process_count() > 1 else ""
+        raise ConfigError(f"popsize {popsize} must be a multiple of the {len(devices)} devices{where}; "
+                          f"pick a popsize divisible by {len(devices)}")
     return NamedSharding(Mesh(np.array(devices), ("pop",)), PartitionSpec("pop"))
 
 

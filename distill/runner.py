@@ -20,9 +20,10 @@ import numpy as np
 
 import distill
 from distill import checkpoint
+from distill.distributed import SINGLE, Session, agree, to_host
 from distill.config import DistillConfig, read_toml
 from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_spec, init_state, make_chunk,
-                            make_problem, mean_dataset)
+                            make_problem, mean_dataset, population_sharding)
 from hades_zoo import envs
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
@@ -65,19 +66,24 @@ def _read_metrics(path: Path, upto: int) -> list[str]:
 
 
 def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bool = False, progress: bool = True,
-        stop_after: int | None = None) -> Path:
+        stop_after: int | None = None, session: Session = SINGLE) -> Path:
     """Run (or resume) a distillation into ``out``; returns the path of the mean dataset.
 
     ``stop_after``: stop after that many generations of this call (tests, chunked GPU jobs).
+    ``session``: with several processes (``distill.distributed.join``) every process runs
+    every chunk, and process 0 alone writes ``out``; the others read it on resume.
     """
     out = Path(out)
+    writer = session.is_main
     command = command or " ".join(shlex.quote(a) for a in ["distill", *sys.argv[1:]])
+    population_sharding(cfg.popsize)  # a population the devices cannot split is refused before any file is written
     if not resume:
         if (out / checkpoint.CHECKPOINT).exists():
             raise ConfigError(f"{out} already holds a run; continue it with `distill resume {out}` or pick a new --out")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / CONFIG).write_text(cfg.to_toml())
-        (out / COMMAND).write_text(command + "\n")
+        if writer:
+            out.mkdir(parents=True, exist_ok=True)
+            (out / CONFIG).write_text(cfg.to_toml())
+            (out / COMMAND).write_text(command + "\n")
     elif (out / COMMAND).exists():
         command = (out / COMMAND).read_text().strip()  # provenance names the command that started the run
     problem = make_problem(cfg)
@@ -86,14 +92,16 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
     if resume and (out / checkpoint.CHECKPOINT).exists():
         key, state, generation, extra = checkpoint.load(out, state)
     # (killed before its first checkpoint: a resume starts from generation 0)
+    agree(session, generation, "the generation to start from")
     key, state = _canonical((key, state))
     lines = _read_metrics(out / METRICS, generation)
-    (out / METRICS).write_text("".join(ln + "\n" for ln in lines))
+    if writer:
+        (out / METRICS).write_text("".join(ln + "\n" for ln in lines))
     steps_per_gen = env_steps_per_generation(cfg)
     chunks = {}
     wall0, t_start = extra["wall_s"], time.perf_counter()
     best = max([json.loads(ln)["fitness_max"] for ln in lines], default=float("-inf"))
-    bar = _progress(progress, cfg, generation)
+    bar = _progress(progress and writer, cfg, generation)
     target = cfg.generations if stop_after is None else min(cfg.generations, generation + stop_after)
     try:
         while generation < target:
@@ -101,21 +109,26 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
             n = min(cfg.chunk - generation % cfg.chunk, cfg.generations - generation)
             if n not in chunks:
                 chunks[n] = make_chunk(problem, n)
+                if session.distributed:  # compile here, then start together (see Session.barrier)
+                    chunks[n] = chunks[n].lower(key, state).compile()
+                    session.barrier(f"chunk-{n}")
             (key, state), metrics = chunks[n](key, state)
             key, state = _canonical((key, state))
-            metrics = jax.tree.map(np.asarray, metrics)
-            if int(metrics["nan"].sum()):
+            metrics = to_host(metrics)
+            if int(metrics["nan"].sum()) and writer:
                 _warn_nan(int(metrics["nan"].sum()))
             wall = wall0 + time.perf_counter() - t_start
+            generation += n
+            best = max(best, float(metrics["fitness_max"].max()))
+            if not writer:
+                continue
             with open(out / METRICS, "a") as f:
                 for i in range(n):
-                    g = generation + i + 1
+                    g = generation - n + i + 1
                     row = {"generation": g, "fitness_mean": float(metrics["fitness_mean"][i]),
                            "fitness_max": float(metrics["fitness_max"][i]), "fitness_min": float(metrics["fitness_min"][i]),
                            "wall_s": round(wall, 3), "env_steps": g * steps_per_gen}
                     f.write(json.dumps(row) + "\n")
-            generation += n
-            best = max(best, float(metrics["fitness_max"].max()))
             for name, tree in (("mean", mean_dataset(problem, state)), ("best", best_dataset(problem, state))):
                 to_dataset(problem, tree, cfg, generation, extra["command"]).save(out / f"{name}.safetensors")
             checkpoint.save(out, key, state, generation, {**extra, "wall_s": wall})
@@ -124,7 +137,7 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
     finally:
         if bar is not None:
             bar[0].stop()
-    if cfg.task != "rl" and (out / "mean.safetensors").exists():
+    if writer and cfg.task != "rl" and (out / "mean.safetensors").exists():
         from hades_zoo.supervised import image_grid_png
 
         image_grid_png(SyntheticDataset.load(out / "mean.safetensors"), out / "mean.png")
@@ -134,7 +147,7 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
 def _canonical(tree):
     """Host round trip: strong-typed arrays, exactly as a checkpoint restores them, so an
     uninterrupted run and a resumed one call the very same compiled chunk."""
-    return jax.tree.map(lambda x: jax.numpy.asarray(np.asarray(x)), tree)
+    return jax.tree.map(jax.numpy.asarray, to_host(tree))
 
 
 def _warn_nan(n: int) -> None:
