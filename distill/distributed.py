@@ -127,8 +127,8 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
 
     if jax_dist.global_state.client is not None:
         raise ConfigError("jax.distributed is already initialized in this process; call distill's entry point instead")
-    _check_args(coordinator, num_processes, process_id, auto)
     coordinator = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
+    _check_args(coordinator, num_processes, process_id, auto)
     joined = threading.Event()
     where = f"process {process_id if process_id is not None else '?'} of {num_processes or '?'}"
     threading.Thread(target=_join_watchdog, args=(joined, coordinator, where, join_timeout, process_id),
@@ -136,8 +136,10 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
     try:
         # JAX's own timeouts are backstops, longer than ours: theirs abort with a stack trace.
         jax.distributed.initialize(coordinator, num_processes, process_id,
+                                   cluster_detection_method=None if auto else "deactivate",
                                    initialization_timeout=int(join_timeout + 30),
-                                   heartbeat_timeout_seconds=int(2 * peer_timeout + 10))
+                                   heartbeat_timeout_seconds=int(2 * peer_timeout + 10),
+                                   shutdown_timeout_seconds=int(2 * peer_timeout + 10))
     except (ValueError, TypeError, RuntimeError) as e:  # e.g. nothing detected, bad ids
         joined.set()
         raise ConfigError(f"cannot start the distributed run: {e} (give --coordinator HOST:PORT --num-processes N "
@@ -152,7 +154,7 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
 def _check_args(coordinator, num_processes, process_id, auto) -> None:
     if auto:
         return
-    missing = [n for n, v in (("--coordinator", coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")),
+    missing = [n for n, v in (("--coordinator", coordinator),
                               ("--num-processes", num_processes), ("--process-id", process_id)) if v is None]
     if missing:
         raise ConfigError(f"several processes need --coordinator, --num-processes and --process-id together "
