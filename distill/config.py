@@ -12,6 +12,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from hades_zoo import bounds
 from hades_zoo.dataset import TASKS, default_recipe, task_spec
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import METRICS, PROTOCOLS, Protocol
@@ -64,6 +65,7 @@ class DistillConfig:
         spec = self.spec
         object.__setattr__(self, "env" if self.task == "rl" else "dataset", spec.env_id)
         image = self.task != "rl"
+        self._check_bounds(spec)
         checks = [
             (self.method in ("r", "f"), f"method must be 'r' or 'f', got {self.method!r}"),
             (self.size >= 1, "size must be >= 1"),
@@ -88,6 +90,21 @@ class DistillConfig:
                 raise ConfigError(f"config: {msg}")
         self.bc_recipe  # validates the recipe
         self.protocol  # validates the fitness protocol
+
+    def _check_bounds(self, spec) -> None:
+        """Sizes within ``hades_zoo.bounds``, checked before anything reaches XLA."""
+        for what, hi, name in (("size", bounds.MAX_DATASET_PAIRS, "MAX_DATASET_PAIRS"),
+                               ("generations", bounds.MAX_GENERATIONS, "MAX_GENERATIONS"),
+                               ("popsize", bounds.MAX_POPULATION, "MAX_POPULATION")):
+            bounds.check_int(f"config: {what}", getattr(self, what), 1, hi, f"hades_zoo.bounds.{name}")
+        bounds.check_seed("config: seed", self.seed)
+        bounds.check_seed("config: init_seed", self.init_seed)
+        per_pair = spec.obs_dim + spec.action_dim  # states plus actions or learned labels
+        pairs = self.size * (spec.action_dim if self.task != "rl" else 1)  # image tasks: size per class
+        if pairs > bounds.MAX_DATASET_PAIRS:
+            raise ConfigError(f"config: {pairs} images is over the bound of {bounds.MAX_DATASET_PAIRS} "
+                              "(hades_zoo.bounds.MAX_DATASET_PAIRS)")
+        bounds.check_es_size(self.popsize, pairs * per_pair)
 
     @property
     def spec(self):

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo import envs
+from hades_zoo import bounds, envs
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.evaluate import NORM_EPS, Protocol, get_protocol, make_evaluate
@@ -128,8 +128,8 @@ def train(
     """
     t0 = time.perf_counter()
     ds = _as_dataset(dataset)
-    if num_seeds < 1:
-        raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
+    num_seeds = bounds.check_int("num_seeds", num_seeds, 1, bounds.MAX_NUM_SEEDS, "hades_zoo.bounds.MAX_NUM_SEEDS")
+    seed = bounds.check_seed("seed", seed)
     spec = ds.spec
     arch = ds.recipe.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
@@ -144,7 +144,8 @@ def train(
     recipe = dataclasses.replace(
         ds.recipe,
         arch=arch_name,
-        epochs=ds.recipe.epochs if epochs is None else int(epochs),
+        epochs=ds.recipe.epochs if epochs is None else bounds.check_int("epochs", epochs, 1, bounds.MAX_BC_STEPS,
+                                                                         "hades_zoo.bounds.MAX_BC_STEPS"),
         lr=ds.recipe.lr if lr is None else float(lr),
         init=init_spec,
     )
@@ -193,6 +194,7 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     Image datasets (``task="image-classification"``): one accuracy per seed on the real
     test split (``protocol="val"``: the held-out split); no env, no seed involved.
     """
+    seed = bounds.check_seed("seed", seed)
     ds = trained.dataset
     if ds.task != "rl":
         from hades_zoo import supervised

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hades_zoo import bounds
 from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.envs.specs import EnvSpec, get_spec
@@ -201,12 +202,25 @@ class SyntheticDataset:
         if not np.all(np.isfinite(arr)):
             self._fail(f"{key} contains {int(np.sum(~np.isfinite(arr)))} NaN/inf values; the dataset is unusable")
 
+    def _check_arch(self, spec) -> None:
+        """The recipe's architecture must build for this env, within ``bounds``: else ``train``
+        would fail (or abort in XLA) long after the dataset was accepted."""
+        from hades_zoo.policies import parse_arch
+
+        try:
+            parse_arch(self.recipe.arch, spec.action_dim, spec.obs_shape)
+        except ConfigError as e:
+            self._fail(f"its recipe's {e}")
+
     def _validate(self, spec: EnvSpec) -> None:
         if self.method not in METHODS:
             self._fail(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.states.ndim < 1 or self.states.shape[0] < 1:
             self._fail(f"states must have shape (D, {', '.join(map(str, spec.obs_shape))}) with D >= 1")
         D = self.states.shape[0]
+        if D > bounds.MAX_DATASET_PAIRS:
+            self._fail(f"{D} pairs is over the bound of {bounds.MAX_DATASET_PAIRS} (hades_zoo.bounds.MAX_DATASET_PAIRS)")
+        self._check_arch(spec)
         self._check_array("states", (D, *spec.obs_shape))
         if spec.discrete:
             if self.labels is None or self.actions is not None:

@@ -29,7 +29,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from hades_zoo import envs
+from hades_zoo import bounds, envs
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
 
@@ -49,8 +49,9 @@ class Protocol:
     def __post_init__(self):
         if self.metric not in METRICS:
             raise ConfigError(f"unknown metric {self.metric!r}; use one of {', '.join(METRICS)}")
-        if self.n_envs < 1 or (self.n_steps is not None and self.n_steps < 1):
-            raise ConfigError("protocol needs n_envs >= 1 and n_steps >= 1")
+        bounds.check_int("protocol n_envs", self.n_envs, 1, bounds.MAX_EVAL_ENVS, "hades_zoo.bounds.MAX_EVAL_ENVS")
+        if self.n_steps is not None:
+            bounds.check_int("protocol n_steps", self.n_steps, 1, bounds.MAX_EVAL_STEPS, "hades_zoo.bounds.MAX_EVAL_STEPS")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

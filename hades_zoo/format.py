@@ -22,6 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
+from hades_zoo.bounds import MAX_DATASET_BYTES
 from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError
 
 FORMAT_VERSION = "hades-zoo/1"
@@ -164,6 +165,9 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     path = Path(path)
     if not path.is_file():
         raise CorruptDatasetError(f"{path}: no such dataset file; check the path or use a catalog name (hades-zoo list)")
+    if path.stat().st_size > MAX_DATASET_BYTES:
+        raise IncompatibleDatasetError(f"{path}: {path.stat().st_size:,} bytes is over the bound of {MAX_DATASET_BYTES:,} "
+                                       "(hades_zoo.bounds.MAX_DATASET_BYTES); not a hades-zoo dataset")
     data = path.read_bytes()
     header = read_header(data, path)
     try:

@@ -10,13 +10,14 @@ labels, normalisation modes, HaDES-F init ``PRNGKey(OVERFIT_SEED)`` under the
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
-from hades_zoo.errors import LegacyFormatError, UnknownEnvError
+from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError, LegacyFormatError, UnknownEnvError
 from hades_zoo.evaluate import PROTOCOLS, Protocol
 from hades_zoo.ids import format_id
 from hades_zoo.legacy_pickle import LegacyRun, load_legacy_pickle
@@ -88,9 +89,28 @@ def _protocol(run: LegacyRun, spec: EnvSpec) -> Protocol:
     return proto if proto == base else Protocol(base.name + "-as-run", proto.n_envs, proto.n_steps, proto.sample_actions, proto.metric)
 
 
+@contextlib.contextmanager
+def _refusing(path):
+    """A config value the dataset cannot take (a wrong type, a size over ``hades_zoo.bounds``, an
+    unknown activation) becomes a one-line ``LegacyFormatError`` naming the file, at import time."""
+    try:
+        yield
+    except (ConfigError, IncompatibleDatasetError) as e:
+        _fail(path, f"the pickle's config cannot make a usable dataset: {e}")
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        if isinstance(e, HadesZooError):  # typed already (LegacyFormatError, ...)
+            raise
+        _fail(path, f"the pickle's config holds an unusable value ({type(e).__name__}: {str(e)[:200]}); "
+              "not an authors' HaDES result pickle")
+
+
 def convert(path: str | Path, env: str, method: str) -> SyntheticDataset:
     """A ``SyntheticDataset`` from an authors' pickle, checked against ``env`` and ``method``."""
-    path = Path(path)
+    with _refusing(path):
+        return _convert(Path(path), env, method)
+
+
+def _convert(path: Path, env: str, method: str) -> SyntheticDataset:
     method = method.lower().removeprefix("hades-")
     if method not in ("r", "f"):
         raise LegacyFormatError(f"method must be 'r' or 'f', got {method!r}")
@@ -176,7 +196,8 @@ def convert_image(path: str | Path, dataset: str | None = None) -> SyntheticData
     (the CNN, plain SGD lr 0.1, 1000 full-batch steps, random init per run).
     """
     path = Path(path)
-    return _image_dataset(load_legacy_pickle(path), path, dataset)
+    with _refusing(path):
+        return _image_dataset(load_legacy_pickle(path), path, dataset)
 
 
 def _image_dataset(run: LegacyRun, path: Path, dataset: str | None) -> SyntheticDataset:

@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from hades_zoo import bounds
 from hades_zoo.errors import ConfigError
 
 ACTIVATIONS: dict[str, Callable] = {
@@ -198,15 +199,18 @@ def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Mod
             f"unknown architecture spec {spec!r}; use one of the forms {', '.join(ARCH_EXAMPLES)}"
         )
     if m.group(5):
-        channels, act = int(m.group(6)), m.group(7)
+        channels, act = _int(m.group(6)), m.group(7)
         if len(obs_shape) != 3:
             raise ConfigError(f"architecture {spec!r} needs image observations (H, W, C), got shape {tuple(obs_shape)}")
         _check_act(act, spec)
+        bounds.check_network(spec, 1, channels, n_params("conv", 1, channels, obs_shape, out_dim))
         return ConvNet(tuple(obs_shape), channels, out_dim, act)
-    kind, depth, width, act = m.group(1), int(m.group(2)), int(m.group(3)), m.group(4)
+    kind, depth, width, act = m.group(1), _int(m.group(2)), _int(m.group(3)), m.group(4)
     _check_act(act, spec)
     if width < 1 or (kind != "mlp" and depth < 1):
         raise ConfigError(f"architecture {spec!r}: width and depth must be positive")
+    bounds.check_network(spec, 1 if kind == "cnn" else depth, max(depth, width) if kind == "cnn" else width,
+                         n_params(kind, depth, width, obs_shape, out_dim))
     if kind == "mlp":
         return MLP((width,) * depth, out_dim, act)
     if kind == "cnn":
@@ -218,6 +222,37 @@ def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Mod
     if width % 4:
         raise ConfigError(f"architecture {spec!r}: attention width must be a multiple of 4 heads")
     return FeatureAttention(depth, width, out_dim, act)
+
+
+def _int(digits: str) -> int:
+    """An architecture number; past 18 digits only "too large" matters (and ``int`` of a
+    5000-digit string raises ValueError)."""
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
+def n_params(kind: str, depth: int, width: int, obs_shape: Sequence[int], out_dim: int) -> int:
+    """Parameter count of an architecture string's network, in closed form (no tracing), so
+    that ``bounds.MAX_PARAMS`` is checked before anything reaches XLA. ``conv``: width =
+    channels; ``cnn``: depth = channels. tests/test_bounds.py checks it against ``init``."""
+    obs_dim = math.prod(obs_shape)
+    h, w, c = tuple(obs_shape) if len(obs_shape) == 3 else (1, 1, obs_dim)
+
+    def dense(n_in, n_out):
+        return n_in * n_out + n_out
+
+    if kind == "mlp":
+        dims = [obs_dim] + [width] * depth + [out_dim]
+        return sum(dense(a, b) for a, b in zip(dims, dims[1:]))
+    if kind == "resmlp":
+        return dense(obs_dim, width) + depth * (2 * width + 2 * dense(width, width)) + dense(width, out_dim)
+    if kind == "attn":
+        per_layer = 2 * width + 4 * dense(width, width) + 2 * width + 2 * dense(width, width)
+        return dense(1, width) + obs_dim * width + depth * per_layer + dense(width, out_dim)
+    if kind == "conv":
+        return dense(9 * c, width) + dense(h * w * width, 128) + dense(128, out_dim)
+    if kind == "cnn":
+        return dense(9 * c, depth) + dense(h * w * depth, width) + dense(width, out_dim)
+    raise ConfigError(f"no parameter count for architecture kind {kind!r}")
 
 
 def _check_act(act: str, spec: str) -> None:

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from hades_zoo import bounds
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
 
@@ -31,6 +32,9 @@ class InitSpec:
     mode: str = "random"  # "random" | "fixed"
     seed: int = 0
     threefry_partitionable: bool = True
+
+    def __post_init__(self):
+        bounds.check_seed("init seed", self.seed)
 
     def to_dict(self) -> dict:
         if self.mode == "random":
@@ -64,8 +68,7 @@ class Recipe:
             raise ConfigError(f"unknown BC optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
-        if int(self.epochs) < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        bounds.check_int("epochs (BC steps)", self.epochs, 1, bounds.MAX_BC_STEPS, "hades_zoo.bounds.MAX_BC_STEPS")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"grad clip must be positive or None, got {self.grad_clip}")
 

@@ -92,9 +92,9 @@ def record(module: str, fields: dict[str, bytes]) -> bytes:
     return glob(module, "EvoState") + EMPTY_TUPLE + NEWOBJ + dct(*((s(k), v) for k, v in fields.items())) + BUILD
 
 
-def run(config: bytes | None = None, es_config: bytes | None = None, extra: bytes = b"") -> bytes:
+def run(config: bytes | None = None, es_config: bytes | None = None, extra: bytes = b"", mean=np.arange(4.0)) -> bytes:
     """A whole stream shaped like an authors' OpenES run, with the given config opcodes."""
-    state = record("evosax.strategies.open_es", {"mean": array(np.arange(4.0))})
+    state = record("evosax.strategies.open_es", {"mean": array(mean)})
     top = dct(
         (s("state"), state),
         (s("fitness_over_gen"), lst(f(1.0), f(2.0))),
@@ -114,3 +114,13 @@ def fan_out(levels: int, width: int = 10, as_dict: bool = False) -> bytes:
         items = [out] + [get(level - 1)] * (width - 1)
         out = (dct(*((s(str(k)), v) for k, v in enumerate(items))) if as_dict else lst(*items)) + MEMOIZE
     return out
+
+
+CARTPOLE_CONFIG = {"ENV_NAME": "CartPole-v1", "OVERFIT": False, "LR": 0.01, "UPDATE_EPOCHS": 100, "WIDTH": 64,
+                   "FFWD_LAYERS": 2, "ACTIVATION": "tanh", "SEED": 0}
+
+
+def cartpole_run(**config) -> bytes:
+    """A convertible HaDES-R CartPole run (4 states), with ``config`` entries replaced."""
+    cfg = {**CARTPOLE_CONFIG, **config}
+    return run(value(cfg), value({"popsize": 2, "dataset_size": 4}), mean=np.linspace(-0.1, 0.1, 16))
