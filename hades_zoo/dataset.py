@@ -178,7 +178,7 @@ class SyntheticDataset:
                 obs_mean=tensors.get("obs_mean"), obs_var=tensors.get("obs_var"),
                 recorded_return=meta.get("recorded_return"), provenance=meta.get("provenance") or {},
                 versions=meta.get("versions") or {}, name=meta.get("name"), extra=meta.get("extra") or {},
-                source=source, dynamics=meta.get("dynamics", "current"),
+                source=source, dynamics=meta.get("dynamics") or "current",
             )
         except ConfigError as e:
             raise IncompatibleDatasetError(f"{where}: {e}") from None
