@@ -17,15 +17,35 @@ import click
 from hades_zoo.errors import HadesZooError
 
 
+def compilation_cache_dir() -> str | None:
+    """Where JAX's persistent compilation cache lives: ``$HADES_ZOO_JAX_CACHE``, else
+    ``$XDG_CACHE_HOME/hades-zoo/jax`` (``~/.cache/hades-zoo/jax``); ``None`` when that
+    variable is ``off``/``0``/``none``. Read at call time: tests set it per test."""
+    path = os.environ.get("HADES_ZOO_JAX_CACHE")
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        path = str(Path(base) / "hades-zoo" / "jax")
+    return None if path.strip().lower() in ("", "0", "off", "none", "false") else path
+
+
 def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache: a second `train` of the same shapes skips XLA."""
+    """JAX's persistent compilation cache: a second `train` of the same shapes skips XLA.
+
+    The CLIs call it first thing, the Python API at the start of ``train``/``evaluate``
+    (JAX reads the setting at its first compile with a cache dir set, so late is fine).
+    A cache dir the user configured in JAX themselves is left alone."""
     import jax
 
-    path = os.environ.get("HADES_ZOO_JAX_CACHE") or str(Path.home() / ".cache" / "hades-zoo" / "jax")
-    if path.lower() in ("", "0", "off", "none"):
+    path = compilation_cache_dir()
+    current = jax.config.jax_compilation_cache_dir
+    if path is None or (current is not None and current != _OURS.get("dir")):
         return
+    _OURS["dir"] = path
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+_OURS: dict = {}
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import bounds, envs
+from hades_zoo._runtime import enable_compilation_cache
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.evaluate import NORM_EPS, Protocol, get_protocol, make_evaluate
@@ -127,6 +128,7 @@ def train(
         >>> print(hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=4)))
     """
     t0 = time.perf_counter()
+    enable_compilation_cache()
     ds = _as_dataset(dataset)
     num_seeds = bounds.check_int("num_seeds", num_seeds, 1, bounds.MAX_NUM_SEEDS, "hades_zoo.bounds.MAX_NUM_SEEDS")
     seed = bounds.check_seed("seed", seed)
@@ -195,6 +197,7 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     test split (``protocol="val"``: the held-out split); no env, no seed involved.
     """
     seed = bounds.check_seed("seed", seed)
+    enable_compilation_cache()
     ds = trained.dataset
     if ds.task != "rl":
         from hades_zoo import supervised

@@ -13,11 +13,13 @@ import time
 
 import click
 
+from hades_zoo import __version__
 from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stderr
 
 
 @click.group(help="Behaviour-distillation datasets: list, inspect, train agents, import the authors' files. "
              "Add --debug anywhere for tracebacks.")
+@click.version_option(__version__, "--version", prog_name="hades-zoo", message="%(prog)s %(version)s")
 def cli():
     pass
 
@@ -88,20 +90,49 @@ def download(name, revision, as_json):
                    f"{out['sha256'][:12]}… verified, {ds.size} pairs for {ds.env_id}")
 
 
-@cli.command(help="Show a dataset's metadata (name or path).")
+@cli.command(help="Show a dataset's metadata (name or path): a table, or --json for scripts.")
 @click.argument("name_or_path")
-def info(name_or_path):
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (numbers typed) instead of a table.")
+def info(name_or_path, as_json):
     from hades_zoo.sources import load
 
     ds = load(name_or_path)
     meta = ds.metadata
+    meta["size"] = ds.size  # the file stores strings; scripts get a number
     meta["shapes"] = {k: list(v.shape) for k, v in ds.tensors().items()}
     meta["source"] = ds.source
     if " (hub, commit " in (ds.source or ""):  # loaded from the hub: show its card's data too
         from hades_zoo import hub
 
         meta["card"] = hub.card(ds.source.split(" ")[0])
-    click.echo(json.dumps(meta, indent=1, default=str))
+    if as_json:
+        click.echo(json.dumps(meta, indent=1, default=str))
+    else:
+        _print_info(meta)
+
+
+def _print_info(meta: dict) -> None:
+    """``info`` for people: one row per field, structured values in short ``k=v`` form."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def short(v, depth=0):
+        if isinstance(v, dict):
+            if depth:  # nested settings (a run's whole config): --json has them
+                return f"{{{len(v)} fields, see --json}}"
+            return ", ".join(f"{k}={short(x, 1)}" for k, x in v.items() if x not in (None, "", {}))
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, float) for x in v):
+            return "[" + ", ".join(f"{x:.1f}" for x in v) + "]"
+        if isinstance(v, float):
+            return f"{v:.6g}"
+        return str(v)
+
+    table = Table("field", "value", show_header=False, box=None)
+    for key, value in meta.items():
+        if value is None or value == {} or key == "card":
+            continue
+        table.add_row(key, short(value))
+    Console(width=max(100, Console().width)).print(table)
 
 
 @cli.command(help="Behaviour-clone policies on a dataset and evaluate them in the real env "

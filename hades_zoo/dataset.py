@@ -98,6 +98,12 @@ class SyntheticDataset:
                 set_(k, np.asarray(v))
         self._validate(spec)
 
+    def __repr__(self) -> str:  # the arrays stay out: print(ds) is one line
+        ident = self.name or self.source or "unnamed"
+        dyn = f", dynamics={self.dynamics!r}" if self.dynamics != "current" else ""
+        return (f"SyntheticDataset({ident!r}, env={self.env_id!r}, method={self.method!r}, pairs={self.size}, "
+                f"obs_norm={self.obs_norm!r}, arch={self.recipe.arch!r}{dyn})")
+
     # -- properties -------------------------------------------------------------------
     @property
     def spec(self) -> EnvSpec:

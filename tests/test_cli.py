@@ -41,10 +41,28 @@ def test_train_json_contract(saved):
 
 
 def test_info_shows_metadata(saved):
-    proc = run_cli("info", saved)
+    proc = run_cli("info", saved, "--json")
     assert proc.returncode == 0, proc.stderr
     meta = json.loads(proc.stdout)
     assert meta["env_id"] == "CartPole-v1" and meta["shapes"]["labels"] == [4, 2]
+    assert meta["size"] == 4  # typed, though the file stores strings
+
+
+def test_info_table_and_version(saved):
+    from click.testing import CliRunner
+
+    from hades_zoo import SyntheticDataset, __version__
+    from hades_zoo.cli import cli
+
+    shown = CliRunner().invoke(cli, ["info", str(saved)])
+    assert shown.exit_code == 0, shown.output
+    rows = dict(line.split(None, 1) for line in shown.output.splitlines() if line.strip() and line[:2] != "  ")
+    assert rows["env_id"].strip() == "CartPole-v1" and rows["size"].strip() == "4"
+    assert "labels=[4, 2]" in rows["shapes"]
+    version = CliRunner().invoke(cli, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"hades-zoo {__version__}"
+    ds = SyntheticDataset.load(saved)
+    assert len(repr(ds).splitlines()) == 1 and "CartPole-v1" in repr(ds) and "pairs=4" in repr(ds)
 
 
 def test_truncated_file(saved):

@@ -68,7 +68,7 @@ def test_round_trip_list_download_train(on_hub, published, tmp_path, monkeypatch
     assert Path(info["path"]).is_relative_to(Path(os.environ["HF_HOME"]) / "hub")
     assert _sha(info["path"]) == info["sha256"] == _sha(published.dataset_file)
     assert (info["repo_id"], info["revision"], info["size"]) == (published.repo_id, "v1", 3)
-    shown = runner.invoke(cli, ["info", f"{published.repo_id}@v1"])  # `info` adds the card's data
+    shown = runner.invoke(cli, ["info", f"{published.repo_id}@v1", "--json"])  # `info` adds the card's data
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["card"]["hades_zoo"]["sha256"] == info["sha256"]
 

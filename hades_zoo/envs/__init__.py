@@ -17,8 +17,10 @@ datasets were made (brax 0.9.x, gymnax 0.0.6; ``dynamics_2023``); the default
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import io
 import warnings
 from typing import Any, Callable
 
@@ -46,8 +48,9 @@ def _to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
 
 
 def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
-    # brax prints deprecation warnings on import; they are not ours to act on.
-    with warnings.catch_warnings():
+    # brax prints deprecation warnings on import, and mujoco.mjx prints "Failed to import
+    # warp" twice on stdout (an optional GPU backend); neither is ours to act on.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         from brax import envs as brax_envs
         from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
