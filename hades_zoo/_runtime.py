@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from hades_zoo import progress
 from hades_zoo.errors import HadesZooError
 
 
@@ -46,6 +47,18 @@ def enable_compilation_cache() -> None:
 
 
 _OURS: dict = {}
+
+
+def quiet_option(command):
+    """``--quiet``/``-q`` for a long command: no phase lines on stderr (``hades_zoo.progress``);
+    results and errors still print."""
+
+    def _set(ctx, param, value):
+        if value:
+            progress.configure("quiet")
+
+    return click.option("--quiet", "-q", is_flag=True, expose_value=False, is_eager=True, callback=_set,
+                        help="Print no phase lines (loading, compiling, ...) on stderr.")(command)
 
 
 @contextlib.contextmanager
@@ -91,4 +104,4 @@ def run_cli(group: click.Group, prog: str, argv=None) -> None:
     sys.exit(0)
 
 
-__all__ = ["enable_compilation_cache", "stdout_to_stderr", "run_cli"]
+__all__ = ["compilation_cache_dir", "enable_compilation_cache", "quiet_option", "stdout_to_stderr", "run_cli"]

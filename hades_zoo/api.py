@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo import bounds, envs
+from hades_zoo import bounds, envs, progress
 from hades_zoo._runtime import enable_compilation_cache
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
@@ -94,7 +94,23 @@ def _as_dataset(dataset) -> SyntheticDataset:
         return dataset
     from hades_zoo.sources import load
 
-    return load(dataset)
+    with progress.phase("loading", str(dataset)):
+        return load(dataset)
+
+
+_COMPILED: dict = {}
+
+
+def _compiled(fn, what: str, *args):
+    """``fn`` (a jitted function) compiled for ``args``: ahead of the call, so that compiling
+    shows as its own phase; kept per argument types (the jit cache does not see AOT compiles)."""
+    key = (fn, jax.tree.structure(args), tuple(jax.typeof(x) for x in jax.tree.leaves(args)))
+    if key not in _COMPILED:
+        with progress.phase("compiling", what):
+            if len(_COMPILED) >= 128:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[key] = fn.lower(*args).compile()
+    return _COMPILED[key]
 
 
 def train(
@@ -154,12 +170,17 @@ def train(
     policy = make_policy(arch, spec.obs_shape, spec.action_dim, spec.discrete)
     seeds = list(range(num_seeds))
     keys = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds]
-    params0 = init_params(policy, init_spec, keys)
+    with progress.phase("initialising", f"{num_seeds} polic{'ies' if num_seeds > 1 else 'y'} of {arch_name}"):
+        params0 = init_params(policy, init_spec, keys)
     t1 = time.perf_counter()
-    params = _batched_bc(policy, recipe)(params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
-    params = jax.block_until_ready(params)
+    args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
+    what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs"
+    bc = _compiled(_batched_bc(policy, recipe), f"behaviour cloning, {what}", *args)
     t2 = time.perf_counter()
-    timing = {"load_s": 0.0, "init_s": t1 - t0, "bc_s": t2 - t1}
+    with progress.phase("behaviour cloning", what):
+        params = jax.block_until_ready(bc(*args))
+    t3 = time.perf_counter()
+    timing = {"load_s": 0.0, "init_s": t1 - t0, "compile_s": t2 - t1, "bc_s": t3 - t2}
     return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing)
 
 
@@ -219,9 +240,16 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     t0 = time.perf_counter()
-    scores = fn(jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
-    scores = np.asarray(jax.block_until_ready(scores), dtype=np.float64)
-    trained.timing["eval_s"] = time.perf_counter() - t0
+    args = (jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
+    steps = f"{proto.n_steps} steps" if proto.n_steps is not None else "one episode each"
+    what = (f"{trained.num_seeds} seed{'s' * (trained.num_seeds > 1)} on {spec.env_id}, {proto.name} "
+            f"({proto.n_envs} envs x {steps})")
+    run = _compiled(fn, f"evaluation rollout, {what}", *args)
+    t1 = time.perf_counter()
+    with progress.phase("evaluating", what):
+        scores = np.asarray(jax.block_until_ready(run(*args)), dtype=np.float64)
+    trained.timing["eval_compile_s"] = t1 - t0
+    trained.timing["eval_s"] = time.perf_counter() - t1
     if not np.all(np.isfinite(scores)):
         raise IncompatibleDatasetError(f"evaluation of {ds.name or ds.env_id} produced non-finite returns")
     return EvalResult(spec.env_id, proto.name, [float(s) for s in scores])

@@ -14,7 +14,8 @@ import time
 import click
 
 from hades_zoo import __version__
-from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stderr
+from hades_zoo import progress
+from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
 
 
 @click.group(help="Behaviour-distillation datasets: list, inspect, train agents, import the authors' files. "
@@ -152,6 +153,7 @@ def _print_info(meta: dict) -> None:
               help="Env behaviour: 2023 (brax 0.9.x / gymnax 0.0.6, what the authors' datasets were made on) or "
               "current (today's simulator). Default: the dataset's own.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@quiet_option
 def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -159,7 +161,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
     from hades_zoo.sources import load
 
     with stdout_to_stderr():
-        ds = load(name_or_path)
+        with progress.phase("loading", name_or_path):
+            ds = load(name_or_path)
         t_load = time.perf_counter() - t0
         trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
         result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed, dynamics=dynamics)

@@ -40,6 +40,18 @@ def test_train_json_contract(saved):
     assert {"total_s", "bc_s", "eval_s", "import_and_load_s"} <= set(out["timing"])
 
 
+def test_train_says_its_phases_on_stderr(saved):
+    args = ("train", saved, "--arch", "mlp-1x16-tanh", "--seeds", 2, "--epochs", 20, "--json")
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    phases = [ln.split(":")[0] for ln in proc.stderr.splitlines() if ":" in ln]
+    want = ["loading", "initialising", "compiling", "behaviour cloning", "compiling", "evaluating"]
+    assert [p for p in phases if p in want] == want, proc.stderr
+    assert json.loads(proc.stdout)["env"] == "CartPole-v1"  # stdout stays one JSON object
+    quiet = run_cli(*args, "--quiet")
+    assert quiet.returncode == 0 and not [ln for ln in quiet.stderr.splitlines() if ln.split(":")[0] in want]
+
+
 def test_info_shows_metadata(saved):
     proc = run_cli("info", saved, "--json")
     assert proc.returncode == 0, proc.stderr
