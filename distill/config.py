@@ -11,8 +11,11 @@ import dataclasses
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Any
 
-from hades_zoo import bounds
+from pydantic import Field
+
+from hades_zoo import bounds, schema
 from hades_zoo.dataset import TASKS, default_recipe, task_spec
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import METRICS, PROTOCOLS, Protocol
@@ -23,6 +26,7 @@ INITS = ("zeros", "env-states")
 IMAGE_INITS = ("zeros", "real")  # image tasks: zeros, or random real train images of each class
 IMAGE_FITNESS = ("loss", "accuracy")
 OPTIMIZERS = ("adam", "sgd")
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # a finite number > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,33 +37,35 @@ class DistillConfig:
     generations: int = 100
     popsize: int = 64
     strategy: str = "Open_ES"
-    sigma: float = 0.1
-    es_lr: float = 0.05
+    sigma: Positive = 0.1
+    es_lr: Positive = 0.05
     optimizer: str = "adam"
     antithetic: bool = True
     fitness_shaping: str = "centered_rank"
-    rollouts: int = 2  # BC runs (fresh init each for HaDES-R) per candidate
+    rollouts: Annotated[int, Field(ge=1, le=bounds.MAX_NUM_SEEDS)] = 2  # BC runs (fresh init each for HaDES-R) per candidate
     common_keys: bool = False  # same env starts and inits for every candidate of a generation
     obs_norm: str = "const"  # const: stats of random-policy rollouts; running: the paper's brax
-    norm_envs: int = 16
-    norm_steps: int = 256
+    norm_envs: Annotated[int, Field(ge=1, le=bounds.MAX_EVAL_ENVS)] = 16
+    norm_steps: Annotated[int, Field(ge=1, le=bounds.MAX_EVAL_STEPS)] = 256
     init: str = "zeros"  # ES mean: zeros (paper) or states visited by a random policy
     init_seed: int = 0  # HaDES-F: the one policy initialisation
     learn_labels: bool = False
     seed: int = 0
-    chunk: int = 10  # generations per jitted lax.scan; checkpoints at chunk ends
-    eval_seeds: int = 8
+    chunk: Annotated[int, Field(ge=1, le=bounds.MAX_GENERATIONS)] = 10  # generations per jitted lax.scan; checkpoints at chunk ends
+    eval_seeds: Annotated[int, Field(ge=1, le=bounds.MAX_NUM_SEEDS)] = 8
     eval_protocol: str = "episodes"
-    recipe: dict = dataclasses.field(default_factory=dict)
-    fitness_protocol: dict = dataclasses.field(default_factory=dict)
+    recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
+    fitness_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
     # image tasks (distill/supervised.py): size = images per class, eval_protocol/norm_* unused
     task: str = "rl"  # "rl" | "image-classification"
     dataset: str = ""  # image dataset id: digits, mnist, fashion-mnist
     image_fitness: str = "loss"  # -cross-entropy or accuracy of the inner classifiers on the held-out split
-    image_batch: int = 0  # held-out images drawn per fitness evaluation (0: the whole split)
+    image_batch: Annotated[int, Field(ge=0, le=bounds.MAX_DATASET_PAIRS)] = 0  # held-out images drawn per fitness evaluation (0: the whole split)
     data_path: str = ""  # read the images from this local copy / hub id instead of the default source
 
     def __post_init__(self):
+        # types and ranges of every field (hades_zoo.schema): `size = 4.5`, `es_lr = inf`, `eval_seeds = 0`
+        schema.check_fields(self, "config", ConfigError, "fix it in the config file or the command line")
         if self.task not in TASKS:
             raise ConfigError(f"config: task must be one of {', '.join(TASKS)}, got {self.task!r}")
         spec = self.spec
@@ -161,6 +167,11 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 
 
+def _fields_named(message: str) -> list[str]:
+    """The config keys an error message names (``field 'es_lr'``, ``config: seed ...``)."""
+    return [f.name for f in dataclasses.fields(DistillConfig) if f"'{f.name}'" in message or f"config: {f.name} " in message]
+
+
 def preset(env: str, task: str = "rl") -> dict:
     """The preset for an env or image dataset (``presets/<slug>.toml``), or {} when there is none."""
     slug = task_spec(task, env).slug
@@ -192,3 +203,7 @@ def build_config(env: str | None = None, config_file: str | None = None, **overr
         return DistillConfig(**merged)
     except TypeError as e:
         raise ConfigError(f"bad config: {e}") from None
+    except ConfigError as e:
+        if config_file and any(k in user for k in _fields_named(str(e))):
+            raise ConfigError(f"{config_file}: {e}") from None
+        raise

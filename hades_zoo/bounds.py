@@ -30,6 +30,7 @@ MAX_EVAL_STEPS = 100_000  # env steps of an evaluation protocol (paper: 1024)
 # Datasets and distillation.
 MAX_DATASET_PAIRS = 65_536  # state-action pairs (or images) in one dataset (paper: 4-1024)
 MAX_DATASET_BYTES = 1 << 30  # a dataset file (65,536 MinAtar pairs: 0.2 GB)
+MAX_CARD_BYTES = 1 << 20  # a hub card (README.md) read or written (ours: ~10 KB, with a 5000-generation config)
 MAX_POPULATION = 65_536  # ES population (paper: 2048)
 MAX_GENERATIONS = 1_000_000  # ES generations of one run (paper: 2000-5000)
 MAX_ES_NUMBERS = 1 << 30  # population x numbers per candidate dataset: 4 GiB of float32

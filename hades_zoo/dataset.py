@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hades_zoo import bounds
+from hades_zoo import bounds, schema
 from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.envs.specs import EnvSpec, get_spec
@@ -168,6 +168,9 @@ class SyntheticDataset:
     @classmethod
     def from_parts(cls, tensors: dict, meta: dict, source: str | None = None) -> "SyntheticDataset":
         where = source or "dataset"
+        if not isinstance(meta, dict) or not isinstance(tensors, dict):
+            raise IncompatibleDatasetError(f"{where}: from_parts needs a dict of tensors and a dict of metadata, got "
+                                           f"{type(tensors).__name__} and {type(meta).__name__}")
         if meta.get("kind") == "multitask":
             raise IncompatibleDatasetError(f"{where}: a merged multi-task dataset; read it with hades_zoo.load_merged "
                                            "or train it with hades-zoo train-multitask")
@@ -176,6 +179,8 @@ class SyntheticDataset:
         missing = [k for k in (id_key, "recipe", "protocol", "obs_norm") if k not in meta]
         if missing or "states" not in tensors:
             raise IncompatibleDatasetError(f"{where}: missing {missing or ['states tensor']}; the file was not written by hades-zoo")
+        schema.validate(schema.DatasetMeta, meta, where, "the file is damaged or was not written by hades-zoo; "
+                        "export or download it again", label="metadata field")
         try:
             ds = cls(
                 states=tensors["states"], env_id=meta[id_key], task=task, actions=tensors.get("actions"),

@@ -16,8 +16,8 @@ from hades_zoo.errors import ConfigError, UnknownDatasetError
 
 DEFAULT_ORG = "hades-zoo"
 _REF_RE = re.compile(r"^(?P<scheme>(?:hf://)?(?:datasets/)?)(?:(?P<org>[A-Za-z0-9][\w.-]*)/)?"
-                     r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w.-]+))?$")
-_ZOO_RE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*?)-hades-(?P<method>[rf])-(?P<size>[1-9]\d*)(?P<unit>ipc)?$")
+                     r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w.-]+))?\Z", re.ASCII)  # ASCII: no other digits/letters
+_ZOO_RE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*?)-hades-(?P<method>[rf])-(?P<size>[1-9]\d*)(?P<unit>ipc)?\Z", re.ASCII)
 
 
 def hub_org() -> str:

@@ -45,7 +45,7 @@ from hades_zoo.policies import Policy
 from hades_zoo.scores import needs_random, random_return, relative_score
 from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
 
-_WIDTH_RE = re.compile(r"-(\d+)x(\d+)-")
+_WIDTH_RE = re.compile(r"-(\d+)x(\d+)-", re.ASCII)
 
 
 def default_recipe(merged: MultiTaskDataset) -> Recipe:

@@ -187,7 +187,7 @@ class AuthorsCNN(nn.Module):
         return nn.Dense(self.out_dim)(h).reshape((*lead, self.out_dim))
 
 
-_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|cnn)-(\d+)x(\d+)-([a-z_]+)$|^(conv)-(\d+)-([a-z_]+)$")
+_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|cnn)-(\d+)x(\d+)-([a-z_]+)\Z|^(conv)-(\d+)-([a-z_]+)\Z", re.ASCII)
 ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "attn-1x64-gelu", "conv-16-relu", "cnn-16x128-relu")
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 
+from pydantic import ValidationError
+
 import hades_zoo
+from hades_zoo import bounds, schema
 from hades_zoo import format as fmt
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError, MissingDependencyError
@@ -155,19 +157,25 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
 
 # -- reading ------------------------------------------------------------------------------
 def read_card(path: str | os.PathLike, ref="card") -> dict:
-    """Parse a card with ``huggingface_hub``'s own parser and check its ``hades_zoo`` block.
+    """Parse a card with ``huggingface_hub``'s own parser and check its ``hades_zoo`` block
+    (``schema.CardBlock``: types, the file name, a sha256 of 64 hex digits, the byte size).
 
     Raises:
-        CorruptDatasetError: the YAML does not parse.
-        IncompatibleDatasetError: no ``hades_zoo`` block with ``REQUIRED``, another format, or an
-            invalid file name (not a hades-zoo dataset, or a newer one).
+        CorruptDatasetError: the YAML does not parse, or the card is over ``bounds.MAX_CARD_BYTES``.
+        IncompatibleDatasetError: no ``hades_zoo`` block with ``REQUIRED``, another format, or a
+            field of the wrong type or form (not a hades-zoo dataset, or a newer one).
     """
     from huggingface_hub import DatasetCard
 
+    path = Path(path)
+    if path.stat().st_size > bounds.MAX_CARD_BYTES:
+        raise CorruptDatasetError(f"{ref}: the card {path.name} is {path.stat().st_size:,} bytes, over the bound of "
+                                  f"{bounds.MAX_CARD_BYTES:,} (hades_zoo.bounds.MAX_CARD_BYTES); it was not written by "
+                                  "`distill publish`: republish it with `distill publish --force`")
     try:
-        data = DatasetCard.load(Path(path)).data.to_dict()
+        data = DatasetCard.load(path).data.to_dict()
     except Exception as e:  # the parser raises ValueError / yaml errors on a damaged header
-        raise CorruptDatasetError(f"{ref}: the card {Path(path).name} does not parse ({type(e).__name__}: "
+        raise CorruptDatasetError(f"{ref}: the card {path.name} does not parse ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0] if str(e) else ''}); republish it with `distill publish --force`") from None
     entry = data.get(BLOCK)
     missing = [k for k in REQUIRED if not isinstance(entry, dict) or k not in entry]
@@ -176,17 +184,27 @@ def read_card(path: str | os.PathLike, ref="card") -> dict:
                                        "it was not published by `distill publish` (not a hades-zoo dataset)")
     if entry["format"] != fmt.FORMAT_VERSION:
         raise IncompatibleDatasetError(f"{ref}: format {entry['format']!r} is not {fmt.FORMAT_VERSION!r}; upgrade hades-zoo to read it")
-    if not re.fullmatch(r"[\w.-]+(/[\w.-]+)*", str(entry["file"])) or ".." in str(entry["file"]):
+    schema.validate(schema.CardBlock, entry, ref, "the card was not written by `distill publish` or was edited by "
+                    "hand; republish it with `distill publish --force`", label="card field", root=BLOCK)
+    if ".." in entry["file"].split("/"):
         raise IncompatibleDatasetError(f"{ref}: the card names an invalid dataset file {entry['file']!r}")
     return data
 
 
 def listing(data: dict, repo_name: str) -> dict:
-    """A repo's row in ``list --remote`` from its card data (unchecked: one bad card must not hide the rest)."""
-    entry = data.get(BLOCK) or {}
-    return {"name": entry.get("name") or repo_name, "env_id": entry.get("env_id"), "method": entry.get("method"),
-            "size": entry.get("size"), "recorded_return": entry.get("recorded_return"), "sha256": entry.get("sha256"),
-            "return": ((entry.get("evaluation") or {}).get("returns") or {}).get(entry.get("arch"))}
+    """A repo's row in ``list --remote`` from its card data. One bad card must not hide the rest:
+    a block that fails ``schema.CardBlock`` gives a row with the repo's name and ``invalid`` (why)."""
+    entry = data.get(BLOCK) if isinstance(data, dict) else None
+    try:
+        block = schema.CardBlock.model_validate(entry)
+    except ValidationError as e:
+        return {"name": repo_name, "env_id": None, "method": None, "size": None, "recorded_return": None,
+                "sha256": None, "return": None, "invalid": schema.describe(e, "card field", BLOCK)}
+    returns = block.evaluation.returns if block.evaluation else {}
+    own = returns.get(block.arch) if block.arch else None
+    return {"name": block.name or repo_name, "env_id": block.env_id, "method": block.method, "size": block.size,
+            "recorded_return": block.recorded_return.model_dump(exclude_none=True) if block.recorded_return else None,
+            "sha256": block.sha256, "return": own.model_dump() if own else None}
 
 
 __all__ = ["build_card", "card_data", "read_card", "listing", "columns", "size_category", "TEMPLATE", "BIBTEX",
