@@ -22,7 +22,8 @@ from benchmarks.common import Result, savefig
 from distill.config import build_config
 from distill.engine import env_steps_per_generation, init_state, make_chunk, make_problem, mean_dataset
 from distill.strategies import make_strategy
-from hades_zoo.evaluate import get_protocol, make_evaluate
+from hades_zoo.evaluate import make_evaluate
+from hades_zoo.recipe import get_protocol
 from hades_zoo.train import make_bc
 
 EVAL_SEEDS = 8

@@ -16,10 +16,9 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from hades_zoo import bounds, schema
-from hades_zoo.dataset import TASKS, default_recipe, task_spec
+from hades_zoo.dataset import TASKS, task_spec
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import METRICS, PROTOCOLS, Protocol
-from hades_zoo.train import Recipe
+from hades_zoo.recipe import METRICS, NORM_KINDS, PROTOCOLS, Protocol, Recipe, default_recipe
 
 SHAPINGS = ("raw", "centered_rank", "z_score", "default")
 INITS = ("zeros", "env-states")
@@ -82,7 +81,7 @@ class DistillConfig:
             (self.fitness_shaping in SHAPINGS, f"fitness_shaping must be one of {SHAPINGS}"),
             (self.rollouts >= 1, "rollouts must be >= 1"),
             (self.method == "f" or self.rollouts >= 2, "HaDES-R needs rollouts >= 2 (fresh inits per candidate)"),
-            (self.obs_norm in ("const", "running", "none"), "obs_norm must be const, running or none"),
+            (self.obs_norm in NORM_KINDS, "obs_norm must be const, running or none"),
             (self.init in (IMAGE_INITS if image else INITS), f"init must be one of {IMAGE_INITS if image else INITS}"),
             (not image or self.obs_norm in ("const", "none"), "obs_norm of an image task must be const (pixel standardisation) or none"),
             (not image or self.image_fitness in IMAGE_FITNESS, f"image_fitness must be one of {IMAGE_FITNESS}"),

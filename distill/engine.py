@@ -25,7 +25,8 @@ from hades_zoo import envs
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import make_evaluate
 from hades_zoo.policies import Policy, make_policy
-from hades_zoo.train import InitSpec, init_params, make_bc
+from hades_zoo.recipe import InitSpec, ObsNorm
+from hades_zoo.train import init_params, make_bc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,8 @@ def make_problem(cfg: DistillConfig) -> Problem:
     D = cfg.size
     if cfg.init == "env-states":
         idx = np.asarray(jax.random.choice(key_init, seen.shape[0], (D,), replace=False))
-        states = ((seen[idx] - obs_mean) / np.sqrt(obs_var + 1e-8)).astype(np.float32)
+        norm = ObsNorm("const")  # the ES starts from states in the dataset's space
+        states = norm.normalize(seen[idx], norm.init_state(spec.obs_dim, obs_mean, obs_var)).astype(np.float32)
     else:
         states = np.zeros((D, spec.obs_dim), np.float32)
     solution = {"states": jnp.asarray(states)}

@@ -28,7 +28,7 @@ from hades_zoo import envs
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
 from hades_zoo.ids import format_id
-from hades_zoo.train import InitSpec
+from hades_zoo.recipe import InitSpec
 
 CONFIG, METRICS, COMMAND = "config.toml", "metrics.jsonl", "command.txt"
 

@@ -27,11 +27,11 @@ from distill.config import DistillConfig
 from distill.engine import Problem, dataset_targets, fixed_init_spec, fixed_labels, make_inner_train
 from distill.strategies import make_strategy
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.evaluate import NORM_EPS
 from hades_zoo.ids import format_id
 from hades_zoo.policies import make_policy
 from hades_zoo.supervised import TASK, ImageProtocol, load_splits, source_versions
-from hades_zoo.train import InitSpec, init_params
+from hades_zoo.recipe import InitSpec, ObsNorm
+from hades_zoo.train import init_params
 
 
 def make_problem(cfg: DistillConfig) -> Problem:
@@ -43,8 +43,11 @@ def make_problem(cfg: DistillConfig) -> Problem:
     else:
         mean, var = np.zeros(spec.obs_shape, np.float32), np.ones(spec.obs_shape, np.float32)
 
+    norm = ObsNorm("const")  # zeros/ones without pixel standardisation: the identity
+    stats = norm.init_state(spec.obs_shape, mean, var)
+
     def normalise(x):
-        return ((x - mean) / np.sqrt(var + NORM_EPS)).reshape(len(x), -1).astype(np.float32)
+        return norm.normalize(x, stats).reshape(len(x), -1).astype(np.float32)
 
     C, per_class = spec.n_classes, cfg.size
     labels = fixed_labels(per_class * C, C)

@@ -5,7 +5,8 @@
 >>> print(hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=4)))
 """
 
-from hades_zoo.api import EvalResult, TrainedPolicy, evaluate, train
+from hades_zoo.api import TrainedPolicy, evaluate, train
+from hades_zoo.recipe import EvalResult
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import HadesZooError
 from hades_zoo.sources import list_datasets, load

@@ -21,9 +21,10 @@ from hades_zoo import bounds, envs, progress
 from hades_zoo._runtime import enable_compilation_cache
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
-from hades_zoo.evaluate import NORM_EPS, Protocol, get_protocol, make_evaluate
+from hades_zoo.evaluate import make_evaluate
 from hades_zoo.policies import Policy, make_policy
-from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
+from hades_zoo.recipe import EvalResult, InitSpec, ObsNorm, Protocol, Recipe, get_protocol
+from hades_zoo.train import init_params, make_bc
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ class TrainedPolicy:
         ds = self.dataset
         obs = jnp.asarray(obs, jnp.float32).reshape((*jnp.shape(obs)[: jnp.ndim(obs) - len(ds.spec.obs_shape)], -1))
         if ds.obs_norm == "const":
-            return (obs - ds.obs_mean.reshape(-1)) / jnp.sqrt(ds.obs_var.reshape(-1) + NORM_EPS)
+            return ds.norm.normalize(obs, ds.norm_state())
         return obs
 
     def act(self, obs, *, key=None, index: int = 0):
@@ -61,31 +62,13 @@ class TrainedPolicy:
         return self.policy.act(key if sample else jax.random.PRNGKey(0), params, self.normalize(obs), sample)
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalResult:
-    env: str
-    protocol: str
-    returns: list[float]
-
-    @property
-    def mean(self) -> float:
-        return float(np.mean(self.returns))
-
-    @property
-    def std(self) -> float:
-        return float(np.std(self.returns))
-
-    def __str__(self) -> str:
-        return f"{self.mean:.2f} ± {self.std:.2f} ({len(self.returns)} seeds, {self.protocol})"
-
-
 @functools.lru_cache(maxsize=64)
 def _batched_bc(policy: Policy, recipe: Recipe):
     return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, None)))
 
 
 @functools.lru_cache(maxsize=64)
-def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str, dynamics: str = "current"):
+def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: ObsNorm, dynamics: str = "current"):
     return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm, dynamics), in_axes=(0, 0, None, None)))
 
 
@@ -236,7 +219,7 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     dyn = envs.check_dynamics(ds.dynamics if dynamics is None else dynamics)
     if dyn == "current":  # "2023" restores the recorded simulator's behaviour: nothing to warn about
         _warn_versions(ds, spec)
-    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.obs_norm, dyn)
+    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.norm, dyn)
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     t0 = time.perf_counter()

@@ -18,8 +18,7 @@ from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
-from hades_zoo.evaluate import NORM_EPS, NORM_KINDS, Protocol, get_protocol
-from hades_zoo.train import Recipe
+from hades_zoo.recipe import NORM_EPS, NormState, ObsNorm, Protocol, Recipe, default_recipe, get_protocol
 
 METHODS = ("hades-r", "hades-f", "imported", "random-real")  # random-real: the image tasks' baseline
 TASKS = ("rl", "image-classification")
@@ -38,19 +37,6 @@ def task_spec(task: str, ident: str):
     raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
-def default_recipe(spec: EnvSpec) -> Recipe:
-    """The paper's recipe for the env family (brax hopper/IDP: 200 steps, else 400)."""
-    if spec.family == "image":
-        return spec.recipe
-    if spec.minatar:
-        return Recipe("mlp-2x512-relu", 0.03, 64, None, "xent")
-    if spec.discrete:
-        return Recipe("mlp-2x64-tanh", 0.01, 100, None, "xent")
-    if spec.family == "gymnax":
-        return Recipe("mlp-2x64-tanh", 0.01, 100, 1.0, "gaussian-nll")
-    return Recipe(epochs=200 if spec.env_id in ("hopper", "inverted_double_pendulum") else 400)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class SyntheticDataset:
     """A distilled dataset. ``actions`` for continuous envs, ``labels`` (target
@@ -63,7 +49,7 @@ class SyntheticDataset:
     method: str = "hades-r"
     recipe: Recipe | None = None
     protocol: Protocol | str = "paper"
-    obs_norm: str = "none"
+    obs_norm: str | ObsNorm = "none"  # the kind (an ``ObsNorm`` given here is split into kind and eps)
     obs_mean: np.ndarray | None = None
     obs_var: np.ndarray | None = None
     recorded_return: dict | None = None
@@ -74,6 +60,7 @@ class SyntheticDataset:
     source: str | None = None  # where it was read from (not stored)
     task: str = "rl"  # "image-classification": env_id is the image dataset id (hades_zoo.supervised)
     dynamics: str = "current"  # the env behaviour it was distilled on: "current" or "2023" (envs.make)
+    norm_eps: float = NORM_EPS  # the eps of its observation normalisation (stored in the file)
 
     def __post_init__(self):
         try:
@@ -82,6 +69,9 @@ class SyntheticDataset:
             raise IncompatibleDatasetError(f"{self._where()}: {e}") from None
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         set_("env_id", spec.env_id)
+        if isinstance(self.obs_norm, ObsNorm):
+            set_("norm_eps", self.obs_norm.eps)
+            set_("obs_norm", self.obs_norm.kind)
         if self.recipe is None:
             set_("recipe", default_recipe(spec))
         elif isinstance(self.recipe, dict):
@@ -110,6 +100,16 @@ class SyntheticDataset:
         return task_spec(self.task, self.env_id)
 
     @property
+    def norm(self) -> ObsNorm:
+        """Its observation normalisation (kind and eps); statistics from ``norm_state``."""
+        return ObsNorm(self.obs_norm, self.norm_eps)
+
+    def norm_state(self) -> NormState:
+        """The statistics a rollout starts from: the stored ones (``const``), the running
+        prior (``running``: merge each batch of observations with ``norm.update``), or none."""
+        return self.norm.init_state(self.spec.obs_dim, self.obs_mean, self.obs_var)  # flat observations
+
+    @property
     def size(self) -> int:
         return int(self.states.shape[0])
 
@@ -135,7 +135,7 @@ class SyntheticDataset:
             "size": str(self.size),
             "recipe": self.recipe.to_dict(),
             "protocol": self.protocol.to_dict(),
-            "obs_norm": {"kind": self.obs_norm, "eps": NORM_EPS},
+            "obs_norm": self.norm.to_dict(),
             "recorded_return": self.recorded_return,
             "provenance": self.provenance,
             "versions": self.versions,
@@ -182,10 +182,11 @@ class SyntheticDataset:
         schema.validate(schema.DatasetMeta, meta, where, "the file is damaged or was not written by hades-zoo; "
                         "export or download it again", label="metadata field")
         try:
+            norm = ObsNorm.from_dict(meta["obs_norm"])
             ds = cls(
                 states=tensors["states"], env_id=meta[id_key], task=task, actions=tensors.get("actions"),
                 labels=tensors.get("labels"), method=meta.get("method", "imported"),
-                recipe=meta["recipe"], protocol=meta["protocol"], obs_norm=meta["obs_norm"].get("kind", "none"),
+                recipe=meta["recipe"], protocol=meta["protocol"], obs_norm=norm,
                 obs_mean=tensors.get("obs_mean"), obs_var=tensors.get("obs_var"),
                 recorded_return=meta.get("recorded_return"), provenance=meta.get("provenance") or {},
                 versions=meta.get("versions") or {}, name=meta.get("name"), extra=meta.get("extra") or {},
@@ -250,8 +251,10 @@ class SyntheticDataset:
                 self._fail(f"a continuous dataset needs the 'gaussian-nll' loss, recipe says {self.recipe.loss!r}")
         if self.dynamics not in DYNAMICS:
             self._fail(f"unknown dynamics {self.dynamics!r}; use one of {', '.join(DYNAMICS)}")
-        if self.obs_norm not in NORM_KINDS:
-            self._fail(f"unknown observation normalisation {self.obs_norm!r}; use one of {', '.join(NORM_KINDS)}")
+        try:
+            self.norm
+        except ConfigError as e:
+            self._fail(str(e))
         if self.obs_norm == "const":
             for key in _NORM_TENSORS:
                 if getattr(self, key) is None:

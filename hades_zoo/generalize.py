@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hades_zoo.api import EvalResult, _as_dataset, evaluate, train
+from hades_zoo.api import _as_dataset, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import get_protocol
 from hades_zoo.policies import parse_arch
+from hades_zoo.recipe import EvalResult, get_protocol
 from hades_zoo.scores import needs_random, random_return, relative_score
 
 # widths 64-1024, depths 1-4, relu/tanh/gelu, and two non-MLPs (residual, attention)

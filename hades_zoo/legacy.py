@@ -18,11 +18,10 @@ import numpy as np
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError, LegacyFormatError, UnknownEnvError
-from hades_zoo.evaluate import PROTOCOLS, Protocol
 from hades_zoo.ids import format_id
 from hades_zoo.legacy_pickle import LegacyRun, load_legacy_pickle
 from hades_zoo.supervised import TASK, ImageProtocol, get_image_spec
-from hades_zoo.train import InitSpec, Recipe
+from hades_zoo.recipe import InitSpec, Protocol, Recipe, paper_protocol
 
 # The simulators the authors' 2023 runs used (implied by the pickles, protocol.md).
 AUTHORS_VERSIONS = {"brax": {"brax": "0.9.x"}, "gymnax": {"gymnax": "0.0.6"}}
@@ -83,7 +82,7 @@ def _obs_norm(run: LegacyRun, spec: EnvSpec, path: Path):
 
 def _protocol(run: LegacyRun, spec: EnvSpec) -> Protocol:
     cfg = run.config
-    base = PROTOCOLS["paper-brax" if spec.family == "brax" else "paper-minatar" if spec.minatar else "paper-classic"]
+    base = paper_protocol(spec)
     proto = Protocol(base.name, int(cfg.get("NUM_ENVS", base.n_envs)), int(cfg.get("NUM_STEPS", base.n_steps)),
                      not bool(cfg.get("GREEDY_ACT", False)), base.metric)
     return proto if proto == base else Protocol(base.name + "-as-run", proto.n_envs, proto.n_steps, proto.sample_actions, proto.metric)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import re
 import time
 from typing import Any
 
@@ -28,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo.api import EvalResult, TrainedPolicy, _batched_bc, evaluate, train
+from hades_zoo.api import TrainedPolicy, _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import get_protocol, make_visited_states
+from hades_zoo.evaluate import make_visited_states
 from hades_zoo.merge import MultiTaskDataset, load_merged
 from hades_zoo.multitask_policy import (
     DEFAULT_VARIANT,
@@ -42,24 +41,9 @@ from hades_zoo.multitask_policy import (
     packed_states,
 )
 from hades_zoo.policies import Policy
+from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
 from hades_zoo.scores import needs_random, random_return, relative_score
-from hades_zoo.train import InitSpec, Recipe, init_params, make_bc
-
-_WIDTH_RE = re.compile(r"-(\d+)x(\d+)-", re.ASCII)
-
-
-def default_recipe(merged: MultiTaskDataset) -> Recipe:
-    """From the sources' recipes: the widest architecture (then deepest), the smallest
-    learning rate, the most steps, the tightest gradient clip."""
-    recipes = [Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources]
-
-    def size(r):
-        m = _WIDTH_RE.search(r.arch)
-        return (int(m.group(2)), int(m.group(1))) if m else (0, 0)
-
-    clips = [r.grad_clip for r in recipes if r.grad_clip is not None]
-    return Recipe(arch=max(recipes, key=size).arch, lr=min(r.lr for r in recipes), epochs=max(r.epochs for r in recipes),
-                  grad_clip=min(clips) if clips else None, loss="gaussian-nll", adam_eps=min(r.adam_eps for r in recipes))
+from hades_zoo.train import init_params, make_bc
 
 
 @dataclasses.dataclass
@@ -123,7 +107,7 @@ def train_multitask(
 
     Args:
         merged: a ``MultiTaskDataset``, the path of a merged file, or a list of sources to merge.
-        model: *optional*, defaults to ``default_recipe(merged).arch`` (the sources' widest).
+        model: *optional*, defaults to ``joint_recipe`` of the sources' recipes (the sources' widest).
             An architecture string or a flax module mapping ``[obs | task]`` to the outputs
             (``A``, or ``T * A`` with per-task heads).
         task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
@@ -132,7 +116,7 @@ def train_multitask(
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
-        epochs, lr: *optional* overrides of ``default_recipe(merged)``.
+        epochs, lr: *optional* overrides of that joint recipe.
 
     Example:
         >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])
@@ -146,7 +130,7 @@ def train_multitask(
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
                                     "anchor_states": anchor_states})
-    base = default_recipe(merged)
+    base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = base.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
     recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else int(epochs),
@@ -223,7 +207,7 @@ def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarr
     every seed of ``trained`` under its dataset's protocol: where its behaviour matters."""
     ds = trained.dataset
     spec, proto = ds.spec, ds.protocol
-    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.obs_norm)
+    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.norm)
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)
@@ -235,7 +219,7 @@ def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarr
 
 
 @functools.lru_cache(maxsize=16)
-def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm: str):
+def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm):
     return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
 
 

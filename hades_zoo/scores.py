@@ -20,11 +20,11 @@ import math
 
 import jax.numpy as jnp
 
-from hades_zoo.api import EvalResult, TrainedPolicy, evaluate
+from hades_zoo.api import TrainedPolicy, evaluate
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import get_protocol
 from hades_zoo.policies import Policy
+from hades_zoo.recipe import EvalResult, get_protocol
 
 
 @dataclasses.dataclass(frozen=True)

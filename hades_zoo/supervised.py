@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hades_zoo.errors import ConfigError, DatasetNotCachedError, MissingDependencyError, UnknownEnvError, close_matches
-from hades_zoo.train import Recipe
+from hades_zoo.recipe import EvalResult, ObsNorm, Recipe, default_recipe
 
 TASK = "image-classification"
 SPLITS = ("train", "val", "test")
@@ -73,10 +73,6 @@ class ImageSpec:
     def backend(self) -> str:
         return "scikit-learn" if self.source == "sklearn" else "hf-datasets"
 
-    @property
-    def recipe(self) -> Recipe:
-        """The inner-loop classifier recipe (full-batch Adam, cross-entropy)."""
-        return Recipe("mlp-1x128-relu", 0.01, 100, None, "xent")
 
 
 _DIGITS = tuple(str(i) for i in range(10))
@@ -257,8 +253,6 @@ def accuracies(trained, split: str = "test", *, batch: int = 2048) -> np.ndarray
 
 def evaluate(trained, protocol=None):
     """``hades_zoo.evaluate`` for image datasets: one real-split accuracy per seed."""
-    from hades_zoo.api import EvalResult
-
     proto = get_image_protocol(trained.dataset.protocol if protocol is None else protocol)
     accs = accuracies(trained, proto.split)
     return EvalResult(trained.dataset.env_id, proto.name, [float(a) for a in accs])
@@ -275,10 +269,11 @@ def random_real(dataset: str, per_class: int, seed: int = 0, *, data_path: str |
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(spec.n_classes)])
     mean, var = splits.pixel_stats()
-    states = ((x[idx] - mean) / np.sqrt(var + 1e-8)).astype(np.float32)
+    norm = ObsNorm("const")
+    states = norm.normalize(x[idx], norm.init_state(spec.obs_shape, mean, var)).astype(np.float32)
     labels = np.eye(spec.n_classes, dtype=np.float32)[y[idx]]
     return SyntheticDataset(states=states, labels=labels, env_id=spec.env_id, task=TASK, method="random-real",
-                            recipe=recipe or spec.recipe, protocol=ImageProtocol(), obs_norm="const", obs_mean=mean,
+                            recipe=recipe or default_recipe(spec), protocol=ImageProtocol(), obs_norm="const", obs_mean=mean,
                             obs_var=var, name=format_id(spec.slug, "random-real", per_class, unit="ipc"),
                             provenance={"train_indices": idx.tolist(), "seed": seed, "source": splits.source},
                             extra={"data_path": data_path} if data_path else {})
@@ -303,7 +298,7 @@ def image_grid_png(dataset, path, *, cell_inches: float = 0.8):
     spec = dataset.spec
     images = dataset.states.astype(np.float64)
     if dataset.obs_norm == "const":
-        images = images * np.sqrt(dataset.obs_var + 1e-8) + dataset.obs_mean
+        images = dataset.norm.denormalize(images, dataset.norm.init_state(spec.obs_shape, dataset.obs_mean, dataset.obs_var))
     classes = dataset.labels.argmax(1)
     ncols = spec.n_classes
     rows_per_class = np.bincount(classes, minlength=ncols)

@@ -7,88 +7,15 @@ seeds and the engine vmaps over a population: one implementation for both.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from hades_zoo import bounds
-from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
-
-LOSSES = ("gaussian-nll", "xent")
-OPTIMIZERS = ("adam", "sgd")  # sgd: plain SGD, no momentum (the authors' MNIST recipe)
-
-
-@dataclasses.dataclass(frozen=True)
-class InitSpec:
-    """How BC initialises the policy: a fresh key per seed (HaDES-R), or the one
-    fixed key a HaDES-F dataset was distilled for (with the PRNG setting of its day)."""
-
-    mode: str = "random"  # "random" | "fixed"
-    seed: int = 0
-    threefry_partitionable: bool = True
-
-    def __post_init__(self):
-        bounds.check_seed("init seed", self.seed)
-
-    def to_dict(self) -> dict:
-        if self.mode == "random":
-            return {"mode": "random"}
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "InitSpec":
-        if d.get("mode") not in ("random", "fixed"):
-            raise ConfigError(f"init mode must be 'random' or 'fixed', got {d.get('mode')!r}")
-        return cls(d["mode"], int(d.get("seed", 0)), bool(d.get("threefry_partitionable", True)))
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """The training recipe a dataset was distilled for (stored in its metadata)."""
-
-    arch: str = "mlp-2x512-tanh"
-    lr: float = 5e-3
-    epochs: int = 200  # full-batch gradient steps
-    grad_clip: float | None = 0.5
-    loss: str = "gaussian-nll"
-    adam_eps: float = 1e-5
-    init: InitSpec = InitSpec()
-    optimizer: str = "adam"
-
-    def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ConfigError(f"unknown BC loss {self.loss!r}; use one of {', '.join(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"unknown BC optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
-        if not (self.lr > 0 and np.isfinite(self.lr)):
-            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
-        bounds.check_int("epochs (BC steps)", self.epochs, 1, bounds.MAX_BC_STEPS, "hades_zoo.bounds.MAX_BC_STEPS")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigError(f"grad clip must be positive or None, got {self.grad_clip}")
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["init"] = self.init.to_dict()
-        if self.optimizer == "adam":  # the default stays unwritten: older files keep their bytes
-            del d["optimizer"]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Recipe":
-        d = dict(d)
-        init = InitSpec.from_dict(d.pop("init", {"mode": "random"}))
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown recipe keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d, init=init)
-
+from hades_zoo.recipe import InitSpec, Recipe
 
 def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array) -> jax.Array:
     """Paper losses: mean Gaussian NLL over pairs, or ``-mean(labels * log_softmax)``

@@ -93,7 +93,7 @@ def test_mnist_takes_the_authors_cnn_and_sgd():
     import jax
 
     import hades_zoo
-    from hades_zoo.train import Recipe
+    from hades_zoo.recipe import Recipe
 
     ds, rf = convert_release_file(RELEASE, "results/ICLR/mnist/MNIST/D10/seed0/data_final.pkl")
     assert ds.name == "mnist-hades-r-1ipc" and rf.revision == "authors-main-s0" and ds.obs_norm == "none"
