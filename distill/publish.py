@@ -13,12 +13,12 @@ from pathlib import Path
 from hades_zoo.errors import ConfigError
 from hades_zoo.hub import upload
 from hades_zoo.hub.upload import PublishResult, Source
-from hades_zoo.sources import ZOO_DIR, catalog
+from hades_zoo.sources import bundled_file
 
 
 def resolve_source(source: str | Path, which: str = "mean") -> Source:
     """A ``.safetensors`` file, a ``distill`` run directory (its ``{which}.safetensors``,
-    ``metrics.jsonl``, ``command.txt``, ``config.toml``) or a bundled catalog name."""
+    ``metrics.jsonl``, ``command.txt``, ``config.toml``) or a bundled ``name[@revision]``."""
     p = Path(source)
     if p.is_dir():
         path = p / f"{which}.safetensors"
@@ -29,8 +29,8 @@ def resolve_source(source: str | Path, which: str = "mean") -> Source:
     elif p.is_file():
         path = p
         run_dir = p.parent if (p.parent / "metrics.jsonl").is_file() and (p.parent / "config.toml").is_file() else None
-    elif str(source) in catalog():
-        path, run_dir = ZOO_DIR / catalog()[str(source)]["file"], None
+    elif (bundled := bundled_file(str(source))) is not None:
+        path, run_dir = bundled, None
     else:
         raise ConfigError(f"{source}: no such file, run directory or bundled dataset name")
     return Source.read(path, **(_recorded(run_dir) if run_dir else {}))

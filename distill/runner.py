@@ -27,7 +27,7 @@ from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_s
 from hades_zoo import envs
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
-from hades_zoo.ids import format_id
+from hades_zoo.ids import local_name
 from hades_zoo.recipe import InitSpec
 
 CONFIG, METRICS, COMMAND = "config.toml", "metrics.jsonl", "command.txt"
@@ -51,7 +51,7 @@ def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str)
         norm = {"obs_mean": np.asarray(problem.obs_mean).reshape(spec.obs_shape), "obs_var": np.asarray(problem.obs_var).reshape(spec.obs_shape)}
     return SyntheticDataset(
         states=states, env_id=spec.env_id, method=f"hades-{cfg.method}", recipe=recipe,
-        protocol=cfg.eval_protocol, obs_norm=cfg.obs_norm, name=format_id(spec.slug, f"hades-{cfg.method}", cfg.size),
+        protocol=cfg.eval_protocol, obs_norm=cfg.obs_norm, name=local_name(spec.slug, f"hades-{cfg.method}", cfg.size),
         provenance={"engine": f"distill {distill.__version__}", "command": command, "config": cfg.to_dict(),
                     "seed": cfg.seed, "generations": generation, "population": cfg.popsize, "strategy": cfg.strategy,
                     "env_steps": generation * env_steps_per_generation(cfg)},

@@ -27,7 +27,7 @@ from distill.config import DistillConfig
 from distill.engine import Problem, dataset_targets, fixed_init_spec, fixed_labels, make_inner_train
 from distill.strategies import make_strategy
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.ids import format_id
+from hades_zoo.ids import local_name
 from hades_zoo.policies import make_policy
 from hades_zoo.supervised import TASK, ImageProtocol, load_splits, source_versions
 from hades_zoo.recipe import InitSpec, ObsNorm
@@ -111,7 +111,7 @@ def to_dataset(problem: Problem, tree, cfg: DistillConfig, generation: int, comm
     return SyntheticDataset(
         states=states, labels=targets, env_id=spec.env_id, task=TASK, method=f"hades-{cfg.method}", recipe=recipe,
         protocol=ImageProtocol(), obs_norm=cfg.obs_norm,
-        name=format_id(spec.slug, f"hades-{cfg.method}", cfg.size, unit="ipc"),
+        name=local_name(spec.slug, f"hades-{cfg.method}", cfg.size, unit="ipc"),
         provenance={"engine": f"distill {distill.__version__}", "command": command, "config": cfg.to_dict(),
                     "seed": cfg.seed, "generations": generation, "population": cfg.popsize, "strategy": cfg.strategy,
                     "source": splits.source, "fitness": f"{cfg.image_fitness} on the held-out split",

@@ -25,23 +25,6 @@ def cli():
     pass
 
 
-@cli.command("list", help="List the datasets in the bundled catalog (--remote: the hub's repos tagged hades-zoo).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@click.option("--remote", is_flag=True, help="List the dataset repos tagged hades-zoo on the hub (HF_ENDPOINT).")
-@click.option("--org", default=None, help="With --remote: the org (default $HADES_ZOO_HUB_ORG or hades-zoo; '*': all).")
-def list_cmd(as_json, remote, org):
-    if remote:
-        return _list_remote(org, as_json)
-    from hades_zoo.sources import list_datasets
-
-    rows = list_datasets()
-    _print_rows(rows, as_json, ("name", "env", "method", "pairs", "return", "revision", "bytes"),
-                lambda r: (r["name"], r["env_id"], r["method"], str(r["size"]),
-                           f"{(r.get('recorded_return') or {}).get('value', float('nan')):.1f}", r["revision"],
-                           str(r["bytes"])),
-                "(the catalog is empty)")
-
-
 def _list_remote(org, as_json):
     from hades_zoo import hub
 
@@ -95,14 +78,15 @@ def download(name, revision, as_json):
 @click.argument("name_or_path")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (numbers typed) instead of a table.")
 def info(name_or_path, as_json):
-    from hades_zoo.sources import load
+    from hades_zoo.sources import copy_of, load
 
     ds = load(name_or_path)
     meta = ds.metadata
     meta["size"] = ds.size  # the file stores strings; scripts get a number
     meta["shapes"] = {k: list(v.shape) for k, v in ds.tensors().items()}
     meta["source"] = ds.source
-    if " (hub, commit " in (ds.source or ""):  # loaded from the hub: show its card's data too
+    meta["copy"] = copy_of(ds)
+    if " commit " in (ds.source or "") and ("(hub," in ds.source or "(cache," in ds.source):  # from the hub: its card too
         from hades_zoo import hub
 
         meta["card"] = hub.card(ds.source.split(" ")[0])
@@ -158,7 +142,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
     t0 = time.perf_counter()
     enable_compilation_cache()
     import hades_zoo
-    from hades_zoo.sources import load
+    from hades_zoo.sources import copy_of, load
 
     with stdout_to_stderr():
         with progress.phase("loading", name_or_path):
@@ -170,7 +154,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
     timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
     timing["total_s"] = time.perf_counter() - t0
     out = {
-        "dataset": ds.name or ds.source, "env": ds.env_id, "task": ds.task, "arch": trained.arch, "protocol": result.protocol,
+        "dataset": ds.name or ds.source, "source": ds.source, "copy": copy_of(ds), "env": ds.env_id, "task": ds.task, "arch": trained.arch, "protocol": result.protocol,
         "dynamics": dynamics,
         "seeds": trained.seeds, "returns": result.returns, "mean": result.mean, "std": result.std,
         "recorded_return": (ds.recorded_return or {}).get("value"),
@@ -181,7 +165,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
     else:
         rec = out["recorded_return"]
         dyn = f", {dynamics} dynamics" if dynamics != "current" else ""
-        click.echo(f"{ds.name or ds.source} [{ds.env_id}{dyn}] {trained.arch}: {result}"
+        click.echo(f"{ds.source or ds.name} [{ds.env_id}{dyn}] {trained.arch}: {result}"
                    + (f"  (recorded: {rec:.2f})" if rec is not None else "")
                    + f"  in {timing['total_s']:.1f} s")
 
@@ -199,9 +183,10 @@ def import_legacy(pickle_file, env, method, out):
     click.echo(f"wrote {out} ({ds.name}, {ds.size} pairs, recorded return {ds.recorded_return['value']:.2f}, sha256 {digest[:12]}…)")
 
 
+from hades_zoo.cli_list import list_cmd as _list_cmd  # noqa: E402 - list (the catalogue's table)
 from hades_zoo.cli_multitask import COMMANDS as _MULTITASK_COMMANDS  # noqa: E402 - merge, train-multitask, generalize
 
-for _command in _MULTITASK_COMMANDS:
+for _command in (_list_cmd, *_MULTITASK_COMMANDS):
     cli.add_command(_command)
 
 main = functools.partial(run_cli, cli, "hades-zoo")

@@ -3,7 +3,7 @@
 A name with an org (or spelled ``hf://``) names a hub dataset repo; a bare name is looked up in
 the bundled catalog, then on the hub under ``$HADES_ZOO_HUB_ORG``. Zoo names follow
 ``{env-slug}-hades-{r|f}-{D}``, for image tasks ``{dataset}-hades-{r|f}-{K}ipc`` (K images per
-class); their parts are read off the name, and ``format_id`` is the inverse of ``parse_id``.
+class), optionally with a label such as ``-local`` (a run's or import's copy of a catalogued name); their parts are read off the name, and ``format_id`` is the inverse of ``parse_id``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from hades_zoo.errors import ConfigError, UnknownDatasetError
 DEFAULT_ORG = "hades-zoo"
 _REF_RE = re.compile(r"^(?P<scheme>(?:hf://)?(?:datasets/)?)(?:(?P<org>[A-Za-z0-9][\w.-]*)/)?"
                      r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<rev>[\w.-]+))?\Z", re.ASCII)  # ASCII: no other digits/letters
-_ZOO_RE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*?)-hades-(?P<method>[rf])-(?P<size>[1-9]\d*)(?P<unit>ipc)?\Z", re.ASCII)
+_ZOO_RE = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9-]*?)-hades-(?P<method>[rf])-(?P<size>[1-9]\d*)(?P<unit>ipc)?"
+                     r"(?:-(?P<label>[a-z][a-z0-9-]*))?\Z", re.ASCII)
+LOCAL_SUFFIX = "-local"  # what a run or an import appends to a name the zoo's catalogue already uses
 
 
 def hub_org() -> str:
@@ -99,3 +101,13 @@ def parse_id(text: str) -> DatasetId:
 
 def format_id(slug: str, method: str, size: int, revision: str | None = None, unit: str = "") -> str:
     return str(DatasetId(f"{slug}-{method}-{int(size)}{unit}", revision=revision))
+
+
+def local_name(slug: str, method: str, size: int, unit: str = "") -> str:
+    """The name a run or an import gives its dataset: the zoo name, with ``-local`` appended when
+    the catalogue already uses it (so a local file never passes for the zoo's own copy, and
+    ``distill publish`` does not aim it at the zoo's repo)."""
+    from hades_zoo.catalogue import is_bundled_name
+
+    name = format_id(slug, method, size, unit=unit)
+    return name + LOCAL_SUFFIX if is_bundled_name(name) else name

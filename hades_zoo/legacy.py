@@ -18,7 +18,7 @@ import numpy as np
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError, LegacyFormatError, UnknownEnvError
-from hades_zoo.ids import format_id
+from hades_zoo.ids import local_name
 from hades_zoo.legacy_pickle import LegacyRun, load_legacy_pickle
 from hades_zoo.supervised import TASK, ImageProtocol, get_image_spec
 from hades_zoo.recipe import InitSpec, Protocol, Recipe, paper_protocol
@@ -163,7 +163,7 @@ def _convert(path: Path, env: str, method: str) -> SyntheticDataset:
     fitness = np.asarray(run.fitness_over_gen, np.float64)
     return SyntheticDataset(
         states=states, env_id=spec.env_id, method=f"hades-{method}", recipe=recipe, protocol=protocol,
-        obs_norm=obs_norm, obs_mean=obs_mean, obs_var=obs_var, name=format_id(spec.slug, f"hades-{method}", D),
+        obs_norm=obs_norm, obs_mean=obs_mean, obs_var=obs_var, name=local_name(spec.slug, f"hades-{method}", D),
         recorded_return={
             "value": float(fitness[-1]),
             "last10": float(fitness[-10:].mean()),
@@ -221,7 +221,7 @@ def _image_dataset(run: LegacyRun, path: Path, dataset: str | None) -> Synthetic
     return SyntheticDataset(
         states=vec.reshape(D, *spec.obs_shape), labels=_fixed_labels(D, spec.n_classes), env_id=spec.env_id, task=TASK,
         method="hades-r", recipe=recipe, protocol=ImageProtocol(), obs_norm="none",
-        name=format_id(spec.slug, "hades-r", D // spec.n_classes, unit="ipc"),
+        name=local_name(spec.slug, "hades-r", D // spec.n_classes, unit="ipc"),
         recorded_return={
             "value": float(fitness[-1]), "last10": float(fitness[-10:].mean()), "protocol": "train-loss",
             "definition": "authors' run: population-mean training-set cross-entropy loss of the last ES generation "

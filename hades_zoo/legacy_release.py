@@ -24,6 +24,7 @@ from pathlib import Path
 
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import LegacyFormatError
+from hades_zoo.ids import LOCAL_SUFFIX
 from hades_zoo.legacy import convert, convert_image
 
 SOURCE = "FLAIROx/behaviour-distillation@a600a5ab24674f5a5552699b835ddef34531c10f"
@@ -149,4 +150,5 @@ def convert_release_file(root: str | Path, path: str) -> tuple[SyntheticDataset,
         "dynamics": ("n/a: an image task" if e.image else
                      f"2023: {'brax 0.9.x' if a['family'] == 'brax' else 'gymnax 0.0.6'} behaviour (hades_zoo.envs.dynamics_2023)"),
     }
-    return ds.replace(provenance=provenance), e
+    # the zoo's own name (an import elsewhere appends ``-local`` to a catalogued one)
+    return ds.replace(name=ds.name.removesuffix(LOCAL_SUFFIX), provenance=provenance), e

@@ -249,12 +249,13 @@ def _file_format(path: Path) -> str | None:
 
 def _provenance(ds: SyntheticDataset, given) -> dict:
     """name, revision, sha256 (of the tensors, as in the file's own metadata), file sha256, location."""
-    from hades_zoo.sources import ZOO_DIR, catalog
+    from hades_zoo.catalogue import bundled_path
+    from hades_zoo.sources import bundled_origin
 
     name, revision, file_sha, location = ds.name, None, None, ds.source
-    if ds.source and ds.source.endswith(" (bundled)") and ds.name in catalog():
-        entry = catalog()[ds.name]
-        revision, file_sha, location = entry["revision"], entry["sha256"], str(ZOO_DIR / entry["file"])
+    if (origin := bundled_origin(ds)) is not None:
+        _, revision, entry = origin
+        file_sha, location = entry["sha256"], str(bundled_path(entry))
     elif ds.source and os.path.isfile(ds.source):
         file_sha, location = fmt.file_sha256(ds.source), os.path.abspath(ds.source)
     return {"name": name, "revision": revision, "sha256": fmt.payload_sha256(ds.tensors()),

@@ -3,16 +3,16 @@
 The maintainer's tool, not installed: the engine writes the client's package data only through
 it. Each entry is distilled with ``distill run`` semantics (preset + method) into
 ``runs/NAME`` (resumed if a checkpoint is there), evaluated over the preset's ``eval_seeds``
-(the value `hades-zoo train NAME --seeds 8` reproduces), checked against its floor, then copied
-into this checkout's ``hades_zoo/zoo/`` and pinned in ``registry.json`` (file, revision, bytes,
-sha256, recorded return). Files built before the tool moved here record their command as
-``python -m distill.zoo NAME``.
+(the value `hades-zoo train NAME@cpu-v1 --seeds 8` reproduces), checked against its floor, then
+written (under the zoo's own name) into this checkout's ``hades_zoo/zoo/NAME/cpu-v1.safetensors``
+and catalogued in ``registry.json`` as the revision ``cpu-v1`` (source ``ours``, bundled; the
+name's default unless the authors' release has a file for it: ``tools/build_catalogue.py``).
+Files built before the tool moved here record their command as ``python -m distill.zoo NAME``.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -43,7 +43,7 @@ ZOO = {
     "hopper-hades-f-64": ("hopper", "f", 1000.0, CONFIGS / "hopper-cpu.toml"),
     "digits-hades-r-1ipc": (None, "r", 0.85, PRESETS / "digits.toml"),
 }
-REVISION = "v1"
+REVISION = "cpu-v1"
 
 
 class BelowFloor(Exception):
@@ -63,11 +63,16 @@ def build(name: str, runs: Path) -> dict:
     value = ds.recorded_return["value"]
     if value < floor:
         raise BelowFloor(f"{name}: recorded return {value:.1f} is below the floor {floor}; not bundled (run dir {out})")
-    dest = ZOO_DIR / f"{name}.safetensors"
-    shutil.copyfile(out / "mean.safetensors", dest)
-    return {"file": dest.name, "revision": REVISION, "bytes": dest.stat().st_size, "sha256": fmt.file_sha256(dest),
-            "env_id": ds.env_id, "method": ds.method, "size": ds.size, "recorded_return": ds.recorded_return,
-            **({"task": ds.task} if ds.task != "rl" else {})}
+    dest = ZOO_DIR / name / f"{REVISION}.safetensors"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ds.replace(name=name).save(dest)  # the run named it NAME-local: the zoo's copy has the zoo's name
+    rec = ds.recorded_return
+    group = {"env_id": ds.env_id, "task": ds.task, "method": ds.method, "size": ds.size}
+    return group, {"source": "ours", "where": "bundled", "file": f"{name}/{REVISION}.safetensors",
+                   "bytes": dest.stat().st_size, "sha256": fmt.file_sha256(dest), "dynamics": "current",
+                   "verified": {"value": rec["value"], "std": rec["std"], "seeds": rec["seeds"], "protocol": rec["protocol"],
+                                "dynamics": "current", "metric": "return" if ds.task == "rl" else "test accuracy"},
+                   "recorded_return": rec, "authors": None}
 
 
 def main(argv=None) -> None:
@@ -78,16 +83,19 @@ def main(argv=None) -> None:
         raise SystemExit(f"unknown zoo entries {unknown}; known: {list(ZOO)}")
     for name in names:
         try:
-            entry = build(name, Path("runs"))
+            group, entry = build(name, Path("runs"))
         except BelowFloor as e:
             print(e, file=sys.stderr)
             failed.append(name)
             continue
         # read right before writing: another build may have pinned its entry meanwhile
-        registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 1, "datasets": {}}
-        registry["datasets"][name] = entry
+        registry = json.loads(REGISTRY.read_text()) if REGISTRY.exists() else {"format": 2, "datasets": {}}
+        g = registry["datasets"].setdefault(name, {**group, "family": "ours", "headline": None, "paper": None,
+                                                   "default": REVISION, "default_rule": "our engine's latest CPU revision",
+                                                   "revisions": {}})
+        g["revisions"][REVISION] = entry
         REGISTRY.write_text(json.dumps(registry, indent=1, sort_keys=True) + "\n")
-        print(f"bundled {name}: {registry['datasets'][name]['recorded_return']['value']:.2f}")
+        print(f"bundled {name}@{REVISION}: {entry['recorded_return']['value']:.2f}")
     if failed:
         raise SystemExit(f"not bundled (below their floors): {', '.join(failed)}")
 

@@ -38,6 +38,7 @@ class HubFile:
     commit: str
     path: Path
     card: dict
+    cached: bool = False  # the dataset file was already in the HF cache (no bytes downloaded)
 
     @property
     def entry(self) -> dict:
@@ -45,7 +46,8 @@ class HubFile:
 
     @property
     def source(self) -> str:
-        return f"{self.ref.repo_id}@{self.ref.revision} (hub, commit {self.commit[:12]})"
+        """Which copy: ``ORG/NAME@REV (hub, commit …)`` when downloaded now, ``(cache, commit …)`` when reused."""
+        return f"{self.ref.repo_id}@{self.ref.revision} ({'cache' if self.cached else 'hub'}, commit {self.commit[:12]})"
 
 
 def download(name: str, revision: str | None = None) -> HubFile:
@@ -70,8 +72,16 @@ def download(name: str, revision: str | None = None) -> HubFile:
     card_path = _fetch_verified(ref, CARD_FILE)
     card = read_card(card_path, ref)
     entry = card[BLOCK]
+    cached = _in_cache(ref, entry["file"])
     path = _fetch_verified(ref, entry["file"], sha256=entry["sha256"], size=int(entry["bytes"]))
-    return HubFile(ref, _commit_of(path, ref), path, card)
+    return HubFile(ref, _commit_of(path, ref), path, card, cached)
+
+
+def _in_cache(ref: DatasetId, filename: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(ref.repo_id, filename, repo_type=REPO_TYPE, revision=ref.revision,
+                                             cache_dir=str(cache_dir())), str)
 
 
 def load(name: str, revision: str | None = None) -> SyntheticDataset:

@@ -224,6 +224,7 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
     if repo_id is None:
         if not ds.name:
             raise ConfigError(f"{src.path}: the dataset has no name; pass --repo-id ORG/NAME")
+        revision = zoo_revision(src, revision)
         repo_id = f"{hub_org()}/{ds.name}"
     ident = match(repo_id)
     if ident is None or ident.org is None or ident.scheme or ident.revision is not None:
@@ -279,9 +280,37 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
                          f"{url}/tree/{revision}", tuple(sorted(files)), tuple(evaluation))
 
 
+def zoo_revision(src: Source, revision: str | None) -> str | None:
+    """The tag to publish a catalogued name under: its catalogue label for the catalogue's own bytes.
+
+    A zoo name (``hades-zoo list``) names the catalogue's files only: other bytes under it would
+    hide behind the bundled copy, so they are refused unless ``--repo-id`` says where they go.
+
+    Raises:
+        PublishConflictError: the name is catalogued and these bytes are not one of its files, or
+            ``revision`` is not the label the catalogue gives these bytes.
+    """
+    from hades_zoo.catalogue import catalogue
+
+    name = src.dataset.name
+    group = catalogue().get(name)
+    if group is None:
+        return revision
+    label = next((r for r, e in group["revisions"].items() if e["sha256"] == src.sha256), None)
+    if label is None:
+        raise PublishConflictError(
+            f"{name} is a zoo name (`hades-zoo list`) and {src.path.name} is not one of its catalogued files "
+            f"(sha256 {src.sha256[:12]}…): publishing it under that name would hide behind the bundled copy; "
+            f"pass --repo-id ORG/NAME (e.g. {hub_org()}/{name}-yours) to say where it goes")
+    if revision not in (None, label):
+        raise PublishConflictError(f"{name}: these bytes are {name}@{label} in the zoo's catalogue; publish them as "
+                                   f"--revision {label}, or pass --repo-id ORG/NAME to publish a copy elsewhere")
+    return label
+
+
 def _next(tags: dict) -> int:
     return max([int(t[1:]) for t in tags if re.fullmatch(r"v\d+", t)] or [0]) + 1
 
 
-__all__ = ["publish", "require_online", "evaluate_archs", "build_files", "parquet_bytes", "PublishResult", "Source",
+__all__ = ["publish", "zoo_revision", "require_online", "evaluate_archs", "build_files", "parquet_bytes", "PublishResult", "Source",
            "DEFAULT_ARCHS", "PARQUET_FILE"]
