@@ -113,3 +113,12 @@ def test_catalogue_is_what_the_tool_generates():
             assert e["authors"]["value"] == manifest()[e["release_path"]]["authors"]["fitness_last10_gens"]
             r = rows[e["release_path"]]
             assert (e["verified"] or {}).get("value") == (r["mean"] if r["status"] == "ok" else None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,floor", [("hopper-hades-r-64", 1700.0), ("hopper-hades-f-64", 1780.0)])
+def test_headline_hopper_hops(name, floor):
+    """The README's first command: the default hopper datasets train hopping policies (paper protocol, 8 seeds)."""
+    ds = hades_zoo.load(name)
+    res = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=8), protocol="paper")
+    assert res.mean >= floor, res

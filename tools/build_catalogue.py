@@ -162,12 +162,38 @@ def build(converted: Path, results_file: Path) -> dict:
             "datasets": {k: groups[k] for k in sorted(groups)}}
 
 
+def table() -> str:
+    """The README's table: one row per name, from the catalogue as it is."""
+    registry = json.loads(REGISTRY.read_text())["datasets"]
+    def num(x, like=None):
+        ref = abs(like if like is not None else x)
+        return f"{x:.0f}" if ref >= 100 else f"{x:.1f}" if ref >= 10 else f"{x:.2f}"
+
+    out = ["| name | default revision | verified (BC seeds) | paper | verified / paper | revisions | bundled file |",
+           "|---|---|---|---|---|---|---|"]
+    for name, g in sorted(registry.items(), key=lambda kv: (kv[1]["family"], kv[1]["env_id"].lower(), kv[1]["size"], kv[0])):
+        d = g["revisions"][g["default"]]
+        v = d["verified"]
+        acc = v and "accuracy" in v["metric"]
+        ver = "unverified (no test split offline)" if not v else (
+            f"{v['value']:.3f} ± {v['std']:.3f} ({v['seeds']}, test accuracy)" if acc else f"{num(v['value'])} ± {num(v['std'], v['value'])} ({v['seeds']})")
+        paper = g.get("paper")
+        ratio = f"{v['value'] / paper['value']:.2f}" if v and paper and paper["value"] else ""
+        out.append(f"| {name} | {g['default']} | {ver} | {'' if not paper else num(paper['value'])} | {ratio} | "
+                   f"{len(g['revisions'])} | {d['bytes'] / 1000:.1f} kB |")
+    return "\n".join(out)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", action="store_true", help="print the README's table from the catalogue and exit")
     ap.add_argument("--release", default=str(REPO.parent / "shared" / "reference" / "release"))
     ap.add_argument("--converted", default=str(REPO / "converted-release"))
     ap.add_argument("--results", default=str(REPO / "benchmark-results" / "release-verification.jsonl"))
     args = ap.parse_args(argv)
+    if args.table:
+        print(table())
+        return 0
     converted = Path(args.converted)
     rows = convert_all(Path(args.release), converted)  # idempotent: writes only what is missing
     fmt.atomic_write(converted / "index.json", (json.dumps({"datasets": rows}, indent=1) + "\n").encode())
