@@ -19,6 +19,7 @@ import numpy as np
 
 from hades_zoo import bounds, envs, progress
 from hades_zoo._runtime import enable_compilation_cache
+from hades_zoo.agent import TrainedPolicy
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.evaluate import make_evaluate
@@ -27,49 +28,17 @@ from hades_zoo.recipe import EvalResult, InitSpec, ObsNorm, Protocol, Recipe, ge
 from hades_zoo.train import init_params, make_bc
 
 
-@dataclasses.dataclass
-class TrainedPolicy:
-    """``num_seeds`` policies behaviour-cloned on one dataset (params stacked on axis 0)."""
-
-    policy: Policy
-    params: Any
-    dataset: SyntheticDataset
-    recipe: Recipe
-    arch: str
-    seeds: list[int]
-    timing: dict = dataclasses.field(default_factory=dict)
-
-    @property
-    def num_seeds(self) -> int:
-        return len(self.seeds)
-
-    def params_of(self, index: int = 0):
-        return jax.tree.map(lambda x: x[index], self.params)
-
-    def normalize(self, obs):
-        """Dataset-space observations. ``running`` normalisation depends on the rollout,
-        so deploy such a policy through ``evaluate`` (or keep running stats yourself)."""
-        ds = self.dataset
-        obs = jnp.asarray(obs, jnp.float32).reshape((*jnp.shape(obs)[: jnp.ndim(obs) - len(ds.spec.obs_shape)], -1))
-        if ds.obs_norm == "const":
-            return ds.norm.normalize(obs, ds.norm_state())
-        return obs
-
-    def act(self, obs, *, key=None, index: int = 0):
-        """Action(s) for raw env observation(s): greedy without ``key``, sampled with one."""
-        params = self.params_of(index)
-        sample = key is not None
-        return self.policy.act(key if sample else jax.random.PRNGKey(0), params, self.normalize(obs), sample)
-
-
 @functools.lru_cache(maxsize=64)
 def _batched_bc(policy: Policy, recipe: Recipe):
     return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, None)))
 
 
 @functools.lru_cache(maxsize=64)
-def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: ObsNorm, dynamics: str = "current"):
-    return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm, dynamics), in_axes=(0, 0, None, None)))
+def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: ObsNorm, dynamics: str = "current",
+                  per_seed_stats: bool = False):
+    stats_axis = 0 if per_seed_stats else None  # a frozen policy's statistics: one set per seed
+    return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm, dynamics),
+                            in_axes=(0, 0, stats_axis, stats_axis)))
 
 
 def _as_dataset(dataset) -> SyntheticDataset:
@@ -170,8 +139,9 @@ def train(
 _VERSION_WARNED: set = set()
 
 
-def _warn_versions(ds: SyntheticDataset, spec: envs.EnvSpec) -> None:
-    recorded = {k: v for k, v in (ds.versions or {}).items() if k in ("brax", "gymnax", "mujoco")}
+def _warn_versions(trained: TrainedPolicy, spec: envs.EnvSpec) -> None:
+    versions = trained.info.get("versions") or {}
+    recorded = {k: v for k, v in versions.items() if k in ("brax", "gymnax", "mujoco")}
     if not recorded:
         return
     current = envs.simulator_versions(spec)
@@ -180,7 +150,8 @@ def _warn_versions(ds: SyntheticDataset, spec: envs.EnvSpec) -> None:
     if diff and key not in _VERSION_WARNED:
         _VERSION_WARNED.add(key)
         desc = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items())
-        warnings.warn(f"{ds.name or ds.source or 'dataset'} was made with {desc}; returns may differ", stacklevel=3)
+        name = (trained.info.get("dataset") or {}).get("name") or "the dataset"
+        warnings.warn(f"{name} was made with {desc}; returns may differ", stacklevel=3)
 
 
 def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0,
@@ -202,26 +173,29 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     """
     seed = bounds.check_seed("seed", seed)
     enable_compilation_cache()
-    ds = trained.dataset
-    if ds.task != "rl":
+    name = (trained.info.get("dataset") or {}).get("name") or trained.env_id
+    if trained.task != "rl":
         from hades_zoo import supervised
 
         if env is not None:
-            raise ConfigError(f"{ds.name or ds.env_id} is an image dataset, scored on its real test split; drop env={env!r}")
+            raise ConfigError(f"{name} is an image dataset, scored on its real test split; drop env={env!r}")
+        if trained.dataset is None:
+            raise ConfigError(f"{name}: a loaded image classifier is scored through its dataset; "
+                              "train it again with hades_zoo.train(dataset)")
         return supervised.evaluate(trained, protocol)
-    spec = ds.spec if env is None else envs.get_spec(env)
-    if (spec.obs_shape, spec.action_dim, spec.discrete) != (ds.spec.obs_shape, ds.spec.action_dim, ds.spec.discrete):
+    own = trained.spec
+    spec = own if env is None else envs.get_spec(env)
+    if (spec.obs_shape, spec.action_dim, spec.discrete) != (own.obs_shape, own.action_dim, own.discrete):
         raise IncompatibleDatasetError(
-            f"dataset is for {ds.env_id} (obs {ds.spec.obs_shape}, actions {ds.spec.action_dim}) and cannot drive "
-            f"{spec.env_id} (obs {spec.obs_shape}, actions {spec.action_dim}); evaluate on {ds.env_id}"
+            f"dataset is for {own.env_id} (obs {own.obs_shape}, actions {own.action_dim}) and cannot drive "
+            f"{spec.env_id} (obs {spec.obs_shape}, actions {spec.action_dim}); evaluate on {own.env_id}"
         )
-    proto = ds.protocol if protocol is None else get_protocol(protocol, spec)
-    dyn = envs.check_dynamics(ds.dynamics if dynamics is None else dynamics)
+    proto = trained.protocol if protocol is None else get_protocol(protocol, spec)
+    dyn = envs.check_dynamics(trained.dynamics if dynamics is None else dynamics)
     if dyn == "current":  # "2023" restores the recorded simulator's behaviour: nothing to warn about
-        _warn_versions(ds, spec)
-    fn = _batched_eval(spec.env_id, trained.policy, proto, ds.norm, dyn)
-    mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
-    var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
+        _warn_versions(trained, spec)
+    fn = _batched_eval(spec.env_id, trained.policy, proto, trained.norm, dyn, bool(trained.frozen))
+    mean, var = jnp.asarray(trained.norm_state.mean), jnp.asarray(trained.norm_state.var)
     t0 = time.perf_counter()
     args = (jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
     steps = f"{proto.n_steps} steps" if proto.n_steps is not None else "one episode each"
@@ -234,5 +208,5 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     trained.timing["eval_compile_s"] = t1 - t0
     trained.timing["eval_s"] = time.perf_counter() - t1
     if not np.all(np.isfinite(scores)):
-        raise IncompatibleDatasetError(f"evaluation of {ds.name or ds.env_id} produced non-finite returns")
+        raise IncompatibleDatasetError(f"evaluation of {name} produced non-finite returns")
     return EvalResult(spec.env_id, proto.name, [float(s) for s in scores])

@@ -61,6 +61,10 @@ class PublishConflictError(HubError, FileExistsError):
     """A tag already holds different bytes; publishing again needs ``--force``."""
 
 
+class StatefulPolicyError(HadesZooError, TypeError):
+    """A policy with running observation statistics was asked to act without its state."""
+
+
 class MissingDependencyError(HadesZooError, ImportError):
     """An optional dependency is needed for this feature."""
 

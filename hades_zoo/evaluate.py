@@ -49,9 +49,17 @@ def make_visited_states(env_id: str, policy: Policy, protocol: Protocol, obs_nor
     return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[1]
 
 
+@functools.lru_cache(maxsize=16)
+def make_norm_stats(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, dynamics: str = "current"):
+    """A pure ``stats(key, params, obs_mean, obs_var) -> NormState``: the normalisation statistics
+    at the end of a ``protocol`` rollout (``TrainedPolicy.freeze`` keeps a running policy's)."""
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm, dynamics=dynamics)
+    return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[2]
+
+
 def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, collect: bool = False,
                   dynamics: str = "current"):
-    """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None)``."""
+    """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None, final statistics)``."""
     norm = obs_norm if isinstance(obs_norm, ObsNorm) else ObsNorm(obs_norm)
     env = envs.make(env_id, dynamics)
     n_envs, n_steps = protocol.n_envs, protocol.steps_for(env.spec)
@@ -80,7 +88,7 @@ def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
             return (next_obs, state, stats, ep_ret * (1.0 - d), done_sum, done_n, last, first, seen), (obs if collect else None)
 
         carry, visited = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps))
-        _, _, _, ep_ret, done_sum, done_n, last, first, seen = carry
+        _, _, stats, ep_ret, done_sum, done_n, last, first, seen = carry
         if protocol.metric == "completed_mean":
             # No episode completed in the window: score the episodes in progress.
             score = jnp.where(done_n.sum() > 0, done_sum.sum() / jnp.maximum(done_n.sum(), 1), ep_ret.mean())
@@ -88,6 +96,6 @@ def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
             score = last.mean()
         else:
             score = jnp.where(seen, first, ep_ret).mean()
-        return score, visited
+        return score, visited, stats
 
     return evaluate

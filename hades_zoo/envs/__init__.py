@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from hades_zoo.envs.dynamics_2023 import CHANGED_2023, DYNAMICS, check_dynamics
 from hades_zoo.envs.specs import ENV_SPECS, EnvSpec, get_spec
 
-__all__ = ["Env", "EnvSpec", "ENV_SPECS", "DYNAMICS", "CHANGED_2023", "check_dynamics", "get_spec", "make", "simulator_versions"]
+__all__ = ["Env", "EnvSpec", "ENV_SPECS", "DYNAMICS", "CHANGED_2023", "check_dynamics", "get_spec", "make", "simulator_versions", "to_env_action"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,9 @@ class Env:
     step: Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array, jax.Array]]
 
 
-def _to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
+def to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
+    """A policy action in the simulator's terms: clipped to [-1, 1] and rescaled to the env's
+    range (continuous), or ``int32`` (discrete). ``Env.step`` applies it itself."""
     if spec.discrete:
         return action.astype(jnp.int32)
     a = jnp.clip(action, -1.0, 1.0)
@@ -68,7 +70,7 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         return state.obs, state
 
     def step(key, state, action):
-        state = env.step(state, _to_env_action(spec, action))
+        state = env.step(state, to_env_action(spec, action))
         return state.obs, state, state.reward, state.done > 0.5
 
     return Env(spec, reset, step)
@@ -89,7 +91,7 @@ def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
         return obs.reshape(-1).astype(jnp.float32), state
 
     def step(key, state, action):
-        a = _to_env_action(spec, action)
+        a = to_env_action(spec, action)
         if not spec.discrete:
             a = a.reshape(env.action_space(params).shape)
         obs, state, reward, terminated, truncated, _ = env.step(key, state, a, params)
