@@ -6,6 +6,7 @@
 """
 
 from hades_zoo.api import TrainedPolicy, evaluate, train
+from hades_zoo.policy_file import load_policy
 from hades_zoo.recipe import EvalResult
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import HadesZooError
@@ -15,5 +16,5 @@ from hades_zoo.multitask import evaluate_multitask, train_multitask  # noqa: E40
 from hades_zoo.generalize import generalize  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["load", "list_datasets", "train", "evaluate", "SyntheticDataset", "TrainedPolicy", "EvalResult", "HadesZooError",
+__all__ = ["load", "list_datasets", "train", "evaluate", "SyntheticDataset", "TrainedPolicy", "load_policy", "EvalResult", "HadesZooError",
            "merge", "load_merged", "MultiTaskDataset", "train_multitask", "evaluate_multitask", "generalize"]

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import envs
+from hades_zoo import format as fmt
 from hades_zoo.dataset import SyntheticDataset, task_spec
 from hades_zoo.errors import ConfigError, StatefulPolicyError
 from hades_zoo.evaluate import make_norm_stats
@@ -76,8 +77,7 @@ class TrainedPolicy:
                     setattr(self, k, v)
             if self.norm_state is None:
                 self.norm_state = ds.norm_state()
-            self.info = {"dataset": {"name": ds.name, "source": ds.source}, "versions": dict(ds.versions or {}),
-                         **self.info}
+            self.info = {"dataset": _dataset_info(ds), "versions": dict(ds.versions or {}), **self.info}
         if self.norm_state is None:
             self.norm_state = self.norm.init_state(self.policy.obs_dim)
 
@@ -231,6 +231,15 @@ class TrainedPolicy:
         from hades_zoo.policy_file import save_policy
 
         return save_policy(self, path)
+
+
+def _dataset_info(ds: SyntheticDataset) -> dict:
+    """Which dataset a policy was trained on: name, revision, where it was read, and the sha256
+    of its content (the ``sha256`` its file's metadata holds)."""
+    source = ds.source or ""
+    head = source.split(" ")[0]
+    revision = head.rsplit("@", 1)[1] if "@" in head else None
+    return {"name": ds.name, "revision": revision, "source": ds.source, "sha256": fmt.payload_sha256(ds.tensors())}
 
 
 _NP_ACT = {

@@ -209,4 +209,8 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
     trained.timing["eval_s"] = time.perf_counter() - t1
     if not np.all(np.isfinite(scores)):
         raise IncompatibleDatasetError(f"evaluation of {name} produced non-finite returns")
-    return EvalResult(spec.env_id, proto.name, [float(s) for s in scores])
+    result = EvalResult(spec.env_id, proto.name, [float(s) for s in scores])
+    if spec.env_id == trained.env_id:  # what a saved policy reports as its measured return
+        trained.info["returns"] = {"protocol": proto.to_dict(), "dynamics": dyn, "seed": seed, "returns": result.returns,
+                                   "mean": result.mean, "std": result.std}
+    return result

@@ -15,6 +15,7 @@ import click
 
 from hades_zoo import __version__
 from hades_zoo import progress
+from hades_zoo.errors import ConfigError
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
 
 
@@ -136,9 +137,12 @@ def _print_info(meta: dict) -> None:
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
               help="Env behaviour: 2023 (brax 0.9.x / gymnax 0.0.6, what the authors' datasets were made on) or "
               "current (today's simulator). Default: the dataset's own.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="Save the trained policies (all seeds, with their normalisation and measured return) to this "
+              ".safetensors file: hades-zoo rollout FILE, hades_zoo.load_policy(FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @quiet_option
-def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, as_json):
+def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, out_path, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
     import hades_zoo
@@ -160,6 +164,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
         "recorded_return": (ds.recorded_return or {}).get("value"),
         "recipe": trained.recipe.to_dict(), "timing": {k: round(v, 3) for k, v in timing.items()},
     }
+    if out_path is not None:
+        out["policy"] = {"path": out_path, "sha256": trained.save(out_path)}
     if as_json:
         click.echo(json.dumps(out))
     else:
@@ -168,6 +174,54 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
         click.echo(f"{ds.source or ds.name} [{ds.env_id}{dyn}] {trained.arch}: {result}"
                    + (f"  (recorded: {rec:.2f})" if rec is not None else "")
                    + f"  in {timing['total_s']:.1f} s")
+        if out_path is not None:
+            click.echo(f"saved {trained.num_seeds} policies to {out_path}; watch one: hades-zoo rollout {out_path} --render run.gif")
+
+
+@cli.command(help="Run a policy in its env and print the return of each episode: a policy file "
+             "(hades-zoo train ... --out FILE), or a dataset name/path (one policy is trained first). "
+             "--render draws it: .html for brax envs (brax's viewer), .gif for MinAtar envs.")
+@click.argument("name_or_policy")
+@click.option("--episodes", default=3, show_default=True, type=click.IntRange(1, 1000), help="Episodes to run, one env.")
+@click.option("--render", "render_path", default=None, type=click.Path(dir_okay=False), help="Write a picture: FILE.html or FILE.gif.")
+@click.option("--frames", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Steps drawn by --render.")
+@click.option("--index", default=0, show_default=True, type=click.IntRange(0), help="Which trained seed of a policy file acts.")
+@click.option("--sample", is_flag=True, help="Sample actions (default: greedy, how a policy is deployed).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Env seed (and BC seed for a dataset).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@quiet_option
+def rollout(name_or_policy, episodes, render_path, frames, index, sample, seed, as_json):
+    enable_compilation_cache()
+    import hades_zoo
+    from hades_zoo import render
+    from hades_zoo.policy_file import is_policy_file
+
+    with stdout_to_stderr():
+        if is_policy_file(name_or_policy):
+            with progress.phase("loading", name_or_policy):
+                trained = hades_zoo.load_policy(name_or_policy)
+        else:
+            trained = hades_zoo.train(name_or_policy, seed=seed)
+        if index >= trained.num_seeds:
+            raise ConfigError(f"--index {index}: {name_or_policy} holds {trained.num_seeds} seeds (0..{trained.num_seeds - 1})")
+        with progress.phase("rolling out", f"{episodes} episode{'s' * (episodes > 1)} of {trained.env_id}, seed {index}"):
+            returns, kept = render.episodes(trained, episodes, seed=seed, index=index, sample=sample,
+                                            keep=frames if render_path else 0)
+        if render_path:
+            with progress.phase("rendering", f"{len(kept)} frames to {render_path}"):
+                render.write(trained, render_path, kept)
+    out = {"policy": name_or_policy, "env": trained.env_id, "dynamics": trained.dynamics, "index": index,
+           "greedy": not sample, "returns": returns, "mean": float(sum(returns) / max(len(returns), 1)),
+           "render": render_path}
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    for k, r in enumerate(returns, 1):
+        click.echo(f"episode {k}: return {r:.1f}")
+    if len(returns) < episodes:
+        click.echo(f"({episodes - len(returns)} episode(s) did not finish)")
+    if render_path:
+        click.echo(f"wrote {render_path}")
 
 
 @cli.command("import-legacy", help="Convert an authors' data_final.pkl (restricted unpickler) to .safetensors.")

@@ -171,6 +171,9 @@ class SyntheticDataset:
         if not isinstance(meta, dict) or not isinstance(tensors, dict):
             raise IncompatibleDatasetError(f"{where}: from_parts needs a dict of tensors and a dict of metadata, got "
                                            f"{type(tensors).__name__} and {type(meta).__name__}")
+        if meta.get("kind") == "policy":
+            raise IncompatibleDatasetError(f"{where}: a trained policy, not a dataset; read it with hades_zoo.load_policy "
+                                           "or run it with hades-zoo rollout")
         if meta.get("kind") == "multitask":
             raise IncompatibleDatasetError(f"{where}: a merged multi-task dataset; read it with hades_zoo.load_merged "
                                            "or train it with hades-zoo train-multitask")

@@ -27,7 +27,8 @@ from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError
 
 FORMAT_VERSION = "hades-zoo/1"
 MAX_HEADER_BYTES = 16 * 1024 * 1024
-JSON_KEYS = ("recipe", "protocol", "obs_norm", "recorded_return", "provenance", "versions", "evaluations", "extra")
+JSON_KEYS = ("recipe", "protocol", "obs_norm", "recorded_return", "provenance", "versions", "evaluations", "extra",
+             "policy")  # policy: a trained policy file (hades_zoo.policy_file)
 
 
 def _c_array(x) -> np.ndarray:

@@ -112,6 +112,35 @@ class DatasetMeta(_Model):
         return self
 
 
+# -- trained policy files (hades_zoo.policy_file) ---------------------------------------------------
+class PolicyBlock(_Model):
+    arch: StrictStr = Field(max_length=1000)
+    obs_shape: list[StrictInt] = Field(min_length=1, max_length=4)
+    action_dim: StrictInt = Field(ge=1)
+    discrete: StrictBool
+    env_id: StrictStr = Field(max_length=200)
+    task: Literal["rl", "image-classification"] = "rl"
+    dynamics: StrictStr = "current"
+    seeds: list[StrictInt] = Field(min_length=1, max_length=bounds.MAX_NUM_SEEDS)
+    frozen: dict[str, Any] | None = None
+    dataset: dict[str, Any] | None = None
+    returns: dict[str, Any] | None = None
+
+
+class PolicyMeta(_Model):
+    """A trained policy file's decoded ``__metadata__`` (``TrainedPolicy.save``)."""
+
+    format: StrictStr | None = None
+    sha256: StrictStr | None = None
+    kind: Literal["policy"]
+    name: StrictStr | None = Field(None, max_length=200)
+    policy: PolicyBlock
+    recipe: RecipeMeta
+    protocol: ProtocolMeta
+    obs_norm: ObsNormMeta
+    versions: dict[str, Any] | None = None
+
+
 # -- run files (distill.runner) -----------------------------------------------------------------
 class MetricsRow(_Model):
     """One generation of a run's ``metrics.jsonl``."""
@@ -214,5 +243,5 @@ def check_fields(obj: Any, where: str, error: type[HadesZooError], fix: str = ""
         raise error(f"{where}: {describe(e)}" + (f"; {fix}" if fix else "")) from None
 
 
-__all__ = ["DatasetMeta", "RecipeMeta", "ProtocolMeta", "ObsNormMeta", "RecordedReturn", "MetricsRow", "CardBlock",
+__all__ = ["DatasetMeta", "PolicyMeta", "RecipeMeta", "ProtocolMeta", "ObsNormMeta", "RecordedReturn", "MetricsRow", "CardBlock",
            "validate", "describe", "check_fields"]

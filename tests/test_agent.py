@@ -1,4 +1,9 @@
-"""``TrainedPolicy.act`` driven by hand reproduces ``evaluate`` (const, running and no normalisation)."""
+"""``TrainedPolicy.act`` driven by hand reproduces ``evaluate`` (const, running and no normalisation).
+
+The authors' hopper file (running normalisation, paper-brax) is checked by ``python tools/check_act.py``."""
+
+import importlib.util
+import json
 
 import jax
 import jax.numpy as jnp
@@ -8,6 +13,18 @@ import pytest
 import hades_zoo
 from hades_zoo import SyntheticDataset, envs
 from hades_zoo.errors import StatefulPolicyError
+
+from conftest import REPO
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hand_loop = _tool("check_act").hand_loop  # the user's loop, shared with the hopper check
 
 TINY_SAMPLED = {"name": "tiny-sampled", "n_envs": 2, "n_steps": None, "sample_actions": True, "metric": "first_episode"}
 TINY_GREEDY = {"name": "tiny", "n_envs": 2, "n_steps": 150, "sample_actions": False, "metric": "completed_mean"}
@@ -21,32 +38,6 @@ def _pendulum(obs_norm: str) -> SyntheticDataset:
     return SyntheticDataset(states=states, actions=actions, env_id="Pendulum-v1", obs_norm=obs_norm,
                             protocol=TINY_SAMPLED, recipe={"arch": "mlp-1x16-tanh", "lr": 0.01, "epochs": 20},
                             name=f"pendulum-{obs_norm}", **(stats if obs_norm == "const" else {}))
-
-
-def hand_loop(trained, index: int, key, protocol) -> float:
-    """The evaluation protocol as a user writes it: reset a batch, then ``act`` + ``step`` in Python,
-    with the keys ``evaluate`` uses for seed ``index`` (so the returns agree up to float rounding)."""
-    env = trained.env()
-    reset, step = jax.jit(jax.vmap(env.reset)), jax.jit(jax.vmap(env.step))
-    act = jax.jit(lambda obs, state, k: trained.act(obs, state, key=k if protocol.sample_actions else None, index=index))
-    n = protocol.n_envs
-    key_reset, key_run = jax.random.split(key)
-    obs, env_state = reset(jax.random.split(key_reset, n))
-    state = trained.reset_state(index)
-    ep_ret, done_sum, done_n = np.zeros(n), 0.0, 0
-    first = np.full(n, np.nan)
-    for k in jax.random.split(key_run, protocol.steps_for(env.spec)):
-        key_act, key_env = jax.random.split(k)
-        action, state = act(obs, state, key_act)
-        obs, env_state, reward, done = step(jax.random.split(key_env, n), env_state, action)
-        ep_ret += np.asarray(reward)
-        done = np.asarray(done)
-        first = np.where(done & np.isnan(first), ep_ret, first)
-        done_sum, done_n = done_sum + ep_ret[done].sum(), done_n + done.sum()
-        ep_ret[done] = 0.0
-    if protocol.metric == "first_episode":
-        return float(np.where(np.isnan(first), ep_ret, first).mean())
-    return float(done_sum / done_n) if done_n else float(ep_ret.mean())
 
 
 @pytest.mark.parametrize("make", [lambda: _pendulum("running"), lambda: _pendulum("const"), "cartpole"],
@@ -93,3 +84,91 @@ def test_as_numpy_and_env_action(cartpole_dataset):
     assert trained.to_env_action(jnp.array([1.0, 0.0])).dtype == jnp.int32
     assert repr(trained).startswith("TrainedPolicy(") and "\n" not in repr(trained)
     assert envs.to_env_action(trained.spec, jnp.array([1])).dtype == jnp.int32
+
+
+SAVED_ACTIONS = """
+import sys, numpy as np, hades_zoo
+trained = hades_zoo.load_policy(sys.argv[1])
+obs = np.load(sys.argv[2])
+state = trained.reset_state(1)
+action, state = trained.act(obs, state, index=1)
+np.save(sys.argv[3], np.asarray(action))
+"""
+
+
+def test_saved_policy_acts_bit_identically_in_a_fresh_process(tmp_path):
+    import subprocess
+    import sys
+
+    ds = _pendulum("running")
+    trained = hades_zoo.train(ds, num_seeds=2)
+    result = hades_zoo.evaluate(trained)
+    path = tmp_path / "policy.safetensors"
+    trained.save(path)
+    obs = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
+    np.save(tmp_path / "obs.npy", obs)
+    proc = subprocess.run([sys.executable, "-c", SAVED_ACTIONS, str(path), str(tmp_path / "obs.npy"), str(tmp_path / "a.npy")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    action, _ = trained.act(obs, trained.reset_state(1), index=1)
+    assert np.load(tmp_path / "a.npy").tobytes() == np.asarray(action).tobytes()
+
+    loaded = hades_zoo.load_policy(path)
+    assert loaded.dataset is None and loaded.norm.kind == "running" and loaded.seeds == trained.seeds
+    assert loaded.info["returns"]["returns"] == result.returns and loaded.info["dataset"]["name"] == "pendulum-running"
+    assert len(loaded.info["dataset"]["sha256"]) == 64
+    assert hades_zoo.evaluate(loaded).returns == result.returns  # acts without the dataset, same rollout
+    # frozen statistics travel with the file; a dataset reader refuses a policy file with the fix
+    frozen = trained.freeze()
+    frozen.save(tmp_path / "frozen.safetensors")
+    again = hades_zoo.load_policy(tmp_path / "frozen.safetensors")
+    np.testing.assert_array_equal(again.act(obs, index=1), frozen.act(obs, index=1))
+    with pytest.raises(hades_zoo.HadesZooError, match="load_policy"):
+        hades_zoo.load(str(path))
+
+
+def test_policy_file_integrity(tmp_path, cartpole_dataset):
+    from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError
+
+    path = tmp_path / "p.safetensors"
+    hades_zoo.train(cartpole_dataset).save(path)
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x55
+    (tmp_path / "flipped.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CorruptDatasetError, match="sha256 mismatch"):
+        hades_zoo.load_policy(tmp_path / "flipped.safetensors")
+    cartpole_dataset.save(tmp_path / "ds.safetensors")
+    with pytest.raises(IncompatibleDatasetError, match="not a policy file"):
+        hades_zoo.load_policy(tmp_path / "ds.safetensors")
+
+
+def _breakout(tmp_path):
+    rng = np.random.default_rng(0)
+    states = (rng.random((6, 10, 10, 4)) < 0.1).astype(np.float32)
+    labels = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 6)]
+    ds = SyntheticDataset(states=states, labels=labels, env_id="Breakout-MinAtar", name="breakout-tiny",
+                          protocol={"name": "t", "n_envs": 1, "n_steps": 20, "sample_actions": True, "metric": "completed_mean"},
+                          recipe={"arch": "mlp-1x16-relu", "lr": 0.01, "epochs": 10, "grad_clip": None, "loss": "xent"})
+    path = tmp_path / "breakout.safetensors"
+    ds.save(path)
+    return path
+
+
+def test_rollout_renders_a_gif_from_a_policy_file(tmp_path):
+    from click.testing import CliRunner
+
+    from hades_zoo.cli import cli
+
+    policy = tmp_path / "policy.safetensors"
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["train", str(_breakout(tmp_path)), "--seeds", 2, "--out", str(policy), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    gif = tmp_path / "run.gif"
+    shown = runner.invoke(cli, ["rollout", str(policy), "--episodes", 1, "--render", str(gif), "--frames", 30,
+                                "--index", 1, "--json", "--quiet"])
+    assert shown.exit_code == 0, shown.output
+    out = json.loads(shown.output)
+    assert len(out["returns"]) == 1 and out["env"] == "Breakout-MinAtar"
+    assert gif.stat().st_size > 1000 and gif.read_bytes()[:6] == b"GIF89a"
+    bad = runner.invoke(cli, ["rollout", str(policy), "--index", 5])
+    assert bad.exit_code != 0

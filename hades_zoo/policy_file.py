@@ -1,0 +1,139 @@
+"""A trained policy on disk: one ``.safetensors`` file that acts without its dataset.
+
+``trained.save("policy.safetensors")`` / ``hades_zoo.load_policy(path)``. The file is a dataset
+file's sibling, written and read by ``hades_zoo.format`` (atomic write, payload sha256, format
+version, size bound), so it has the same integrity checks. Tensors:
+
+- ``params/<path>``: each network parameter, the BC seeds stacked on axis 0
+  (``params/net/params/Dense_0/kernel``, ``params/log_std``);
+- ``norm/mean``, ``norm/var``, ``norm/count``: the observation statistics (a frozen policy's
+  per seed), absent for ``none``.
+
+``__metadata__`` (``kind: policy``): ``policy`` (architecture, observation shape, action size,
+env, task, dynamics, seeds, the dataset's name/revision/sha256, the measured return, frozen
+statistics' origin), ``recipe``, ``protocol``, ``obs_norm`` and ``versions``, checked by
+``schema.PolicyMeta``. Only architecture strings can be saved: a custom flax module is code.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import PackageNotFoundError, version
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hades_zoo import format as fmt
+from hades_zoo import schema
+from hades_zoo.agent import TrainedPolicy
+from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError
+from hades_zoo.policies import make_policy
+from hades_zoo.recipe import NormState, ObsNorm, Protocol, Recipe
+
+KIND = "policy"
+
+
+def _flatten(tree, prefix: str) -> dict[str, np.ndarray]:
+    out = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        keys = [str(getattr(p, "key", getattr(p, "idx", p))) for p in path]
+        out["/".join([prefix, *keys])] = np.asarray(leaf)
+    return out
+
+
+def _unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict:
+    tree: dict = {}
+    for name, arr in tensors.items():
+        if not name.startswith(prefix + "/"):
+            continue
+        node = tree
+        *parents, leaf = name[len(prefix) + 1:].split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = jnp.asarray(arr)
+    return tree
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("hades-zoo", "jax", "jaxlib", "flax"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def is_policy_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an existing file whose header says ``kind: policy`` (reads the header only)."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        return (fmt.read_header(path).get("__metadata__") or {}).get("kind") == KIND
+    except (HadesZooError, OSError):
+        return False
+
+
+def save_policy(trained: TrainedPolicy, path: str | os.PathLike) -> str:
+    """Write ``trained`` atomically; returns the sha256 of the file written."""
+    if not isinstance(trained.arch, str) or trained.arch == "random":
+        raise ConfigError(f"only policies of an architecture string can be saved, this one is {trained.arch!r} "
+                          "(a custom flax module is code: save its params with flax.serialization instead)")
+    tensors = _flatten(trained.params, "params")
+    if trained.norm.kind != "none":
+        tensors.update({f"norm/{k}": np.asarray(v, np.float32) for k, v in trained.norm_state._asdict().items()})
+    info = trained.info
+    spec = trained.spec
+    policy = {
+        "arch": trained.arch, "obs_shape": list(spec.obs_shape), "action_dim": int(trained.policy.action_dim),
+        "discrete": bool(trained.policy.discrete), "env_id": trained.env_id, "task": trained.task,
+        "dynamics": trained.dynamics, "seeds": [int(s) for s in trained.seeds], "frozen": trained.frozen,
+        "dataset": {k: v for k, v in (info.get("dataset") or {}).items() if v is not None},
+        "returns": info.get("returns"),
+    }
+    meta = {"kind": KIND, "name": (info.get("dataset") or {}).get("name"), "policy": policy,
+            "recipe": trained.recipe.to_dict(), "protocol": trained.protocol.to_dict(),
+            "obs_norm": trained.norm.to_dict(), "versions": {**(info.get("versions") or {}), **_versions()}}
+    return fmt.write(path, tensors, meta)
+
+
+def load_policy(path: str | os.PathLike) -> TrainedPolicy:
+    """Read a policy file written by ``TrainedPolicy.save`` (sha256 and format verified).
+
+    Example:
+        >>> trained = hades_zoo.load_policy("policy.safetensors")
+        >>> action = trained.act(obs)   # a running-normalised one: action, state = trained.act(obs, state)
+
+    Raises:
+        CorruptDatasetError: truncated, not safetensors, or the sha256 does not match.
+        IncompatibleDatasetError: not a policy file (a dataset, say), or metadata and tensors disagree.
+    """
+    tensors, meta = fmt.read(path)
+    if meta.get("kind") != KIND:
+        raise IncompatibleDatasetError(f"{path}: not a policy file (a dataset? load it with hades_zoo.load, or train "
+                                       "one with hades-zoo train ... --out policy.safetensors)")
+    fix = "the file is damaged or was not written by hades-zoo; save the policy again"
+    checked = schema.validate(schema.PolicyMeta, meta, str(path), fix, label="metadata field")
+    p = checked.policy
+    try:
+        recipe, protocol, norm = Recipe.from_dict(meta["recipe"]), Protocol.from_dict(meta["protocol"]), ObsNorm.from_dict(meta["obs_norm"])
+        policy = make_policy(p.arch, tuple(p.obs_shape), p.action_dim, p.discrete)
+    except ConfigError as e:
+        raise IncompatibleDatasetError(f"{path}: {e}; {fix}") from None
+    params = _unflatten(tensors, "params")
+    expected = jax.eval_shape(policy.init, jax.random.PRNGKey(0))
+    n = len(p.seeds)
+    want = jax.tree.map(lambda s: (n, *s.shape), expected)
+    got = jax.tree.map(lambda a: tuple(a.shape), params)
+    if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+        raise IncompatibleDatasetError(f"{path}: its parameters do not fit {p.arch} for {p.env_id} with {n} seeds; {fix}")
+    stats = None
+    if norm.kind != "none":
+        if not {"norm/mean", "norm/var", "norm/count"} <= set(tensors):
+            raise IncompatibleDatasetError(f"{path}: {norm.kind} normalisation without its norm/mean, norm/var, norm/count; {fix}")
+        stats = NormState(tensors["norm/mean"], tensors["norm/var"], tensors["norm/count"])
+    info = {"dataset": dict(p.dataset or {}), "versions": dict(meta.get("versions") or {}), "returns": p.returns,
+            "source": str(path)}
+    return TrainedPolicy(policy, params, None, recipe, p.arch, list(p.seeds), {}, env_id=p.env_id, task=p.task,
+                         dynamics=p.dynamics, protocol=protocol, norm=norm, norm_state=stats, frozen=p.frozen, info=info)

@@ -1,0 +1,108 @@
+"""Watch a trained policy: episodes in one env, their returns, and a picture of the behaviour.
+
+``episodes(trained, n)`` drives one env the way a user deploys a policy: a Python loop over
+``trained.act(obs, state)`` (greedy unless ``sample``), the normalisation state carried across
+episodes as in the evaluation. ``write(path, frames)`` renders what it kept, headless and with
+PyPI packages only:
+
+- brax envs: ``.html``, brax's own three.js viewer (``brax.io.html``; open it in a browser);
+  ``.gif``/``.mp4`` through ``brax.io.image`` need MuJoCo's OpenGL renderer (``MUJOCO_GL=egl`` or
+  ``osmesa``), tried only when asked for and refused with a message where none is present;
+- MinAtar envs (and Pong-misc): ``.gif``, the observation frames themselves (one colour per
+  channel, upscaled), encoded by imageio.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from hades_zoo.agent import TrainedPolicy
+from hades_zoo.errors import ConfigError, MissingDependencyError
+
+# MinAtar channels in a fixed palette (black background), like MinAtar's own display.
+_PALETTE = np.array([[0, 0, 0], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
+                     [213, 94, 0], [204, 121, 167], [200, 200, 200], [120, 120, 120], [255, 255, 255]], np.uint8)
+
+
+def episodes(trained: TrainedPolicy, n: int = 1, *, seed: int = 0, index: int = 0, sample: bool = False,
+             keep: int = 0) -> tuple[list[float], list]:
+    """Run ``n`` episodes of seed ``index`` in one env; returns ``(returns, frames)`` where
+    ``frames`` holds what ``write`` draws for the first ``keep`` steps."""
+    if trained.task != "rl":
+        raise ConfigError(f"{trained.env_id} is an image task: there is no env to roll out")
+    env = trained.env()
+    reset, step = jax.jit(env.reset), jax.jit(env.step)
+    act = jax.jit(lambda obs, state, key: trained.act(obs, state, key=key if sample else None, index=index))
+    key = jax.random.PRNGKey(seed)
+    key, key_reset = jax.random.split(key)
+    obs, env_state = reset(key_reset)
+    state = trained.reset_state(index)
+    returns, ep_ret, frames = [], 0.0, []
+    brax = env.spec.family == "brax"
+    for t in range(n * env.spec.episode_length):
+        if t < keep:
+            frames.append(env_state.pipeline_state if brax else np.asarray(obs).reshape(env.spec.obs_shape))
+        key, key_act, key_env = jax.random.split(key, 3)
+        action, state = act(obs, state, key_act)
+        obs, env_state, reward, done = step(key_env, env_state, action)
+        ep_ret += float(reward)
+        if bool(done):
+            returns.append(ep_ret)
+            ep_ret = 0.0
+            if len(returns) == n:
+                break
+    return returns, frames
+
+
+def write(trained: TrainedPolicy, path: str | Path, frames: list, *, fps: int = 30) -> Path:
+    """Render ``frames`` (from ``episodes``) to ``path``: ``.html`` (brax) or ``.gif`` / ``.mp4``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    spec = trained.spec
+    if not frames:
+        raise ConfigError("no frames to render; run at least one step")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if spec.family == "brax":
+        sys_ = trained.env().upstream.sys
+        if suffix == ".html":
+            from brax.io import html
+
+            path.write_text(html.render(sys_, frames))
+            return path
+        if suffix not in (".gif", ".mp4"):
+            raise ConfigError(f"{path}: brax envs render to .html (brax's viewer) or .gif/.mp4; pick one of those")
+        try:
+            from brax.io import image
+
+            images = image.render_array(sys_, frames, 320, 240)
+        except Exception as e:  # noqa: BLE001 - no OpenGL context: mujoco raises several kinds
+            raise MissingDependencyError(f"{path}: rendering {spec.env_id} frames needs MuJoCo's OpenGL renderer "
+                                         f"({type(e).__name__}); set MUJOCO_GL=egl or osmesa, or write .html") from None
+        return _encode(path, images, fps)
+    if len(spec.obs_shape) != 3:
+        raise ConfigError(f"rendering {spec.env_id} is not supported: --render draws brax envs (.html) and "
+                          "MinAtar envs (.gif) only")
+    if suffix not in (".gif", ".mp4"):
+        raise ConfigError(f"{path}: {spec.env_id} renders to .gif or .mp4")
+    return _encode(path, [_minatar_frame(f) for f in frames], fps=10)
+
+
+def _minatar_frame(obs: np.ndarray, scale: int = 16) -> np.ndarray:
+    """One RGB image of a MinAtar observation (H, W, C): each cell takes its highest active channel's colour."""
+    channels = obs.shape[-1]
+    index = np.max((obs > 0.5) * np.arange(1, channels + 1), axis=-1)
+    rgb = _PALETTE[1:][(index - 1) % (len(_PALETTE) - 1)]
+    rgb[index == 0] = _PALETTE[0]
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def _encode(path: Path, images, fps: int) -> Path:
+    import imageio.v3 as iio  # deferred for import speed: only a render needs it
+    if path.suffix.lower() == ".gif":
+        iio.imwrite(path, np.stack(images), duration=1000 / fps, loop=0)
+    else:
+        iio.imwrite(path, np.stack(images), fps=fps)
+    return path
