@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from hades_zoo._runtime import enable_compilation_cache, run_cli, stdout_to_stderr
+from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
 
 
 @click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
@@ -150,6 +150,7 @@ def resume(run_dir, generations, stop_after, no_progress, **launch):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--seeds", type=click.IntRange(1), default=None, help="BC seeds (default: the config's eval_seeds).")
 @click.option("--json", "as_json", is_flag=True)
+@quiet_option
 def eval_cmd(run_dir, seeds, as_json):
     from distill.runner import evaluate_run
 
@@ -201,6 +202,7 @@ def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):
 @click.option("--which", type=click.Choice(["mean", "best"]), default="mean", show_default=True,
               help="Run directories: the ES mean or the best candidate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@quiet_option
 def publish(source, repo_id, revision, private, force, seeds, archs, which, as_json):
     from distill.publish import publish as publish_
 

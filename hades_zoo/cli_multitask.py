@@ -12,7 +12,9 @@ import time
 
 import click
 
+from hades_zoo._runtime import quiet_option
 from hades_zoo.errors import ConfigError
+from hades_zoo.progress import phase
 
 
 def _split(text: str | None, cast, what: str):
@@ -72,6 +74,7 @@ def merge_cmd(datasets, out, name):
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@quiet_option
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, epochs, lr,
                         protocol, seeds, seed, compare, as_json):
     from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
@@ -82,7 +85,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
     from hades_zoo.multitask import evaluate_multitask, train_multitask
 
     with stdout_to_stderr():
-        data = load_merged(merged[0] if len(merged) == 1 else list(merged))
+        with phase("loading", ", ".join(merged)):
+            data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
@@ -120,6 +124,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
 @click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
+@quiet_option
 def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_json, plot_path):
     from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
 
@@ -136,7 +141,9 @@ def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_j
                        f"relative {_fmt(row.relative)}  ({row.seconds:.1f} s)", err=True)
 
     with stdout_to_stderr():
-        result = generalize(load(name_or_path), archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
+        with phase("loading", name_or_path):
+            ds = load(name_or_path)
+        result = generalize(ds, archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
                             progress=progress)
     if plot_path is not None:
         result.plot(plot_path)

@@ -22,6 +22,7 @@ import numpy as np
 from hades_zoo.api import _as_dataset, evaluate, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import parse_arch
+from hades_zoo.progress import phase
 from hades_zoo.recipe import EvalResult, get_protocol
 from hades_zoo.scores import needs_random, random_return, relative_score
 
@@ -187,14 +188,14 @@ def generalize(
     reference = GridRow(ds.recipe.arch, ds.recipe.lr, ds.recipe.epochs, own, relative_score(own.mean, own.mean, rand_mean),
                         time.perf_counter() - t0)
     rows = []
-    for arch in archs:
-        for lr in lrs:
-            for ep in epochs:
-                t1 = time.perf_counter()
-                res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr), protocol=proto, seed=seed)
-                row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1)
-                rows.append(row)
-                if progress is not None:
-                    progress(row)
+    cells = [(arch, lr, ep) for arch in archs for lr in lrs for ep in epochs]
+    for k, (arch, lr, ep) in enumerate(cells, 1):
+        with phase("grid", f"cell {k} of {len(cells)} ({arch}, lr {lr:g}, {ep} steps)"):
+            t1 = time.perf_counter()
+            res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr), protocol=proto, seed=seed)
+            row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1)
+        rows.append(row)
+        if progress is not None:
+            progress(row)
     name = ds.name or ds.source or ds.env_id
     return GeneralizationResult(name, ds.env_id, own.protocol, reference, rand, rows, time.perf_counter() - t0)

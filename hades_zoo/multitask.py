@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hades_zoo import progress
 from hades_zoo.api import TrainedPolicy, _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import make_visited_states
@@ -274,24 +275,31 @@ def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 
             the random policy (for the normalised ``relative`` score).
     """
     out = {}
+    n_tasks = len(trained.dataset.env_ids)
     for t, env_id in enumerate(trained.dataset.env_ids):
-        view = trained.task(t)
-        proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
-        t0 = time.perf_counter()
-        result = evaluate(view, protocol=proto, seed=seed)
-        trained.timing[f"eval_s[{env_id}]"] = time.perf_counter() - t0
-        single = rand = None
-        if compare:
-            t0 = time.perf_counter()
-            runs = []
-            for k in trained.dataset.task_info[t]["sources"]:
-                own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
-                if own is None:
-                    own = train(trained.dataset.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
-                runs.append(evaluate(own, protocol=proto, seed=seed))
-            single = EvalResult(env_id, proto.name, [r for run in runs for r in run.returns])
-            if needs_random(single.mean):
-                rand = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
-            trained.timing[f"single_task_s[{env_id}]"] = time.perf_counter() - t0
-        out[env_id] = TaskScore(env_id, result, single, rand)
+        with progress.phase("evaluating", f"task {t + 1} of {n_tasks} ({env_id})"):
+            out[env_id] = _task_score(trained, t, env_id, protocol, seed, compare)
     return out
+
+
+def _task_score(trained: MultiTaskTrained, t: int, env_id: str, protocol, seed: int, compare: bool) -> TaskScore:
+    """One task of ``evaluate_multitask``: its own env and protocol (and its single-task recipe with ``compare``)."""
+    view = trained.task(t)
+    proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
+    t0 = time.perf_counter()
+    result = evaluate(view, protocol=proto, seed=seed)
+    trained.timing[f"eval_s[{env_id}]"] = time.perf_counter() - t0
+    single = rand = None
+    if compare:
+        t0 = time.perf_counter()
+        runs = []
+        for k in trained.dataset.task_info[t]["sources"]:
+            own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
+            if own is None:
+                own = train(trained.dataset.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
+            runs.append(evaluate(own, protocol=proto, seed=seed))
+        single = EvalResult(env_id, proto.name, [r for run in runs for r in run.returns])
+        if needs_random(single.mean):
+            rand = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
+        trained.timing[f"single_task_s[{env_id}]"] = time.perf_counter() - t0
+    return TaskScore(env_id, result, single, rand)

@@ -25,6 +25,7 @@ def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_dummy_token_for_tests")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("HADES_ZOO_JAX_CACHE", str(_JAX_CACHE))
+    monkeypatch.setenv("HADES_ZOO_QUIET", "1")  # no phase lines: error tests read stderr's one line (test_cli checks phases)
 
 
 def run_cli(*args, prog="hades_zoo.cli", timeout=600):

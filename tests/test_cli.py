@@ -40,7 +40,8 @@ def test_train_json_contract(saved):
     assert {"total_s", "bc_s", "eval_s", "import_and_load_s"} <= set(out["timing"])
 
 
-def test_train_says_its_phases_on_stderr(saved):
+def test_train_says_its_phases_on_stderr(saved, monkeypatch):
+    monkeypatch.delenv("HADES_ZOO_QUIET")
     args = ("train", saved, "--arch", "mlp-1x16-tanh", "--seeds", 2, "--epochs", 20, "--json")
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr

@@ -36,6 +36,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 
 import hades_zoo
 from hades_zoo import format as fmt
+from hades_zoo import progress
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (ConfigError, CorruptDatasetError, HubError, IncompatibleDatasetError,
                               PublishConflictError)
@@ -259,6 +260,7 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
 
     evaluation = evaluate_archs(ds, archs, seeds)
     files = build_files(src, evaluation, repo_id, revision)
+    progress.note(f"uploading: {len(files)} files to {repo_id}@{revision}")
     _hub_call(repo_id, api.create_repo, repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
     refs = _hub_call(repo_id, _refs, api, repo_id)
     head = next((b.target_commit for b in refs.branches if b.name == "main"), None) if refs else None
