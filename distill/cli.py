@@ -58,7 +58,9 @@ def _recorded_command() -> str:
             pass
         else:
             args.append(a)
-    return " ".join(shlex.quote(a) for a in ["distill", *args])
+    from hades_zoo.redact import scrub
+
+    return scrub(" ".join(shlex.quote(a) for a in ["distill", *args]))  # no local paths or user name in provenance
 
 
 @contextlib.contextmanager

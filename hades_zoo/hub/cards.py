@@ -25,6 +25,7 @@ from hades_zoo import bounds, schema
 from hades_zoo import format as fmt
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError, MissingDependencyError
+from hades_zoo.redact import scrub
 
 CARD_FILE = "README.md"
 BLOCK = "hades_zoo"  # the card's own YAML block
@@ -76,7 +77,8 @@ def card_data(ds: SyntheticDataset, *, file: str, data: bytes, evaluation: list[
         "obs_norm": ds.obs_norm,
         "recorded_return": {k: rec[k] for k in ("value", "std", "seeds", "protocol") if k in rec} or None,
         "evaluation": {"protocol": own["protocol"] if own else None, "seeds": len(own["returns"]) if own else 0,
-                       "returns": {r["arch"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)} for r in evaluation}},
+                       "returns": {r["arch"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)} for r in evaluation
+                                   if r["returns"]}},
         "engine": prov.get("engine") or f"hades-zoo {hades_zoo.__version__}",
         "generations": prov.get("generations"), "population": prov.get("population"),
     }
@@ -114,7 +116,13 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         f"`{own['arch']}` policy to a return of {own['mean']:.2f} ± {own['std']:.2f} over {len(own['returns'])} seeds "
         f"(`{own['protocol']}` protocol). The file is a `{fmt.FORMAT_VERSION}` safetensors file read by the "
         "`hades-zoo` client, which trains any architecture on it in seconds.")
-    if ds.task != "rl":  # hades_zoo.supervised: images + labels, scored by test accuracy
+    if ds.task != "rl" and not own["returns"]:  # not verifiable here: no real test split offline
+        summary = (
+            f"{ds.size} synthetic images ({ds.size // spec.n_classes} per class) for `{ds.env_id}` ({spec.backend}), made "
+            f"by HaDES dataset distillation with {kind} (Lupu et al., ICLR 2024). Its test accuracy was not measured "
+            "for this card (no copy of the real test split where it was published); `hades-zoo train` measures it "
+            "where one is present. The file is a `hades-zoo/1` safetensors file read by the `hades-zoo` client.")
+    elif ds.task != "rl":  # hades_zoo.supervised: images + labels, scored by test accuracy
         summary = (
             f"{ds.size} synthetic images ({ds.size // spec.n_classes} per class) for `{ds.env_id}` ({spec.backend}), made "
             f"by HaDES dataset distillation with {kind} (Lupu et al., ICLR 2024): a `{own['arch']}` classifier trained "
@@ -132,14 +140,18 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
     for key in ("strategy", "popsize", "sigma", "es_lr", "fitness_shaping", "rollouts", "generations"):
         if key in cfg:
             hyper.append((f"ES {key}", _fmt(cfg[key])))
-    provenance = [(k, f"`{v}`" if k == "command" else _fmt(v)) for k, v in (
+    provenance = [(k, f"`{v}`" if k == "command" else _fmt(v)) for k, v in scrub((
         ("command", command or prov.get("command")), ("engine", block.get("engine")),
         ("generations", prov.get("generations")), ("population", prov.get("population")),
         ("strategy", prov.get("strategy")), ("seed", prov.get("seed")), ("env steps", prov.get("env_steps")),
         ("simulator versions", ds.versions or None), ("source file", prov.get("source_file")),
-        ("published with", f"hades-zoo {hades_zoo.__version__}")) if v not in (None, "", {})]
-    recorded = (f"{rec['value']:.2f} ± {rec.get('std', 0.0):.2f} ({rec.get('seeds', '?')} seeds, "
-                f"`{rec.get('protocol', '?')}` protocol)") if rec.get("value") is not None else None
+        ("release file", prov.get("release_path")), ("pickle sha256", prov.get("pickle_sha256")),
+        ("published with", f"hades-zoo {hades_zoo.__version__}"))) if v not in (None, "", {})]
+    recorded = None
+    if rec.get("value") is not None and rec.get("seeds"):
+        recorded = f"{rec['value']:.2f} ± {rec.get('std', 0.0):.2f} ({rec['seeds']} seeds, `{rec.get('protocol', '?')}` protocol)"
+    elif rec.get("value") is not None:  # the authors' figure: no seeds, its own definition
+        recorded = f"{rec['value']:.2f} ({rec.get('definition') or rec.get('protocol', '')})"
     tensors = ", ".join(f"`{k}` {tuple(v.shape)} {v.dtype}" for k, v in sorted(ds.tensors().items()))
     digits = 1 if ds.task == "rl" else 3
     rows = [{**r, "per_seed": ", ".join(f"{x:.{digits}f}" for x in r["returns"])} for r in evaluation]
@@ -148,11 +160,64 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         revision=revision, own_arch=own["arch"], own_return=f"{own['mean']:.2f} ± {own['std']:.2f} ({len(own['returns'])} seeds)",
         columns=", ".join(f"`{c}`" for c in columns(ds)), size=ds.size, seeds=len(own["returns"]),
         protocol=own["protocol"], protocol_text=_PROTOCOL_TEXT.get(own["protocol"], "see the hades-zoo README"),
-        returns=rows, relative_text=("the return divided by the own architecture's" if own.get("score", "ratio") == "ratio"
+        returns=rows, measured_by=own.get("measured_by") or "`distill publish` before upload", relative_text=("the return divided by the own architecture's" if own.get("score", "ratio") == "ratio"
                                       else "normalised score, random policy 0, own architecture 1"),
         recorded=recorded, file=file, bytes=len(data), sha256=block["sha256"], format=fmt.FORMAT_VERSION,
         tensors=tensors, hyperparameters=hyper, provenance=provenance, fitness=bool(fitness),
-        config=config_toml.strip() if config_toml else None, bibtex=BIBTEX)
+        scale=scale_rows(ds, own), limitations=limitations(ds, revision, evaluation),
+        credit=(prov.get("credit") or {}).get("data"),
+        config=scrub(config_toml.strip()) if config_toml else None, bibtex=BIBTEX)
+
+
+def _num(x: float, like: float | None = None) -> str:
+    ref = abs(x if like is None else like)
+    return f"{x:.0f}" if ref >= 1000 else f"{x:.2f}" if ref >= 1 else f"{x:.4f}"
+
+
+def scale_rows(ds: SyntheticDataset, own: dict) -> list[tuple[str, str]]:
+    """The card's scale: the own return next to the random policy, the solved threshold, the paper, normalised."""
+    from hades_zoo import reference
+
+    sc = reference.scale(ds.name, ds.env_id, own["protocol"] if ds.task == "rl" else ds.protocol.name, ds.dynamics, own["mean"])
+    what = "return" if ds.task == "rl" else "test accuracy"
+    return [(f"{what} of `{own['arch']}` (the dataset's own architecture)", f"{_num(own['mean'])} ± {_num(own['std'], own['mean'])}"),
+            ("random policy, same protocol and dynamics" if ds.task == "rl" else "chance",
+             _num(sc["random"]) if sc["random"] is not None else "not measured (`tools/reference_scores.py`)"),
+            ("solved threshold", _num(sc["solved"]) if sc["solved"] is not None else "none defined for this env"),
+            ("paper's figure", f"{_num(sc['paper'])} ({sc['paper_definition']})" if sc["paper"] is not None
+             else "none (not one of the paper's datasets)"),
+            ("normalised score (random 0, paper 1)", f"{sc['normalised']:.2f}" if sc["normalised"] is not None else "n/a")]
+
+
+def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dict]) -> list[str]:
+    """Intended use and limits, as measured: dynamics, protocol, the architectures it transfers to."""
+    from hades_zoo.catalogue import revision_entry
+
+    out = []
+    if ds.task == "rl" and ds.dynamics == "2023":
+        cur = ((revision_entry(ds.name, revision or "") or {}).get("verified") or {}).get("current")
+        sim = "brax 0.9.x" if ds.spec.backend.startswith("brax") else "gymnax 0.0.6"
+        out.append(f"Dynamics: distilled on the 2023 behaviour of `{ds.env_id}` ({sim}), which "
+                   "hades-zoo restores by default (`envs.make(env, dynamics=\"2023\")`)."
+                   + (f" Today's simulator differs for this env: `--dynamics current` gives {_num(cur['value'])} ± "
+                      f"{_num(cur['std'], cur['value'])} with the same policies." if cur else ""))
+    elif ds.task == "rl":
+        out.append(f"Dynamics: today's simulator ({', '.join(f'{k} {v}' for k, v in (ds.versions or {}).items()) or 'as installed'}).")
+    out.append(f"Protocol: the figures are the `{ds.protocol.name}` protocol ({_PROTOCOL_TEXT.get(ds.protocol.name, 'see the hades-zoo README')}); "
+               "other protocols (greedy actions, full episodes) give other numbers.")
+    own = next((r for r in evaluation if r["own"]), evaluation[0])
+    others = [r for r in evaluation if not r["own"]]
+    if others:
+        out.append("Architectures, as measured for this card (return relative to the own architecture's): "
+                   + "; ".join(f"`{r['arch']}` {r['relative']:.2f}" for r in others) + ".")
+    else:
+        out.append(f"Architectures: only `{own['arch']}` was measured for this card; `hades-zoo generalize` measures others.")
+    if ds.method == "hades-f":
+        out.append("HaDES-F: the figures hold for the fixed initialisation stored in the recipe; other initialisations "
+                   "or architectures usually score much lower (`--init random`).")
+    out.append("Intended use: research on behaviour distillation, fast policy initialisation and pre-training. "
+               "The trained policies are simulator agents, not controllers for anything real.")
+    return out
 
 
 # -- reading ------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """PNG figures for a published dataset (matplotlib, Agg backend, no display needed).
 
 ``fitness_png``: the ES fitness (mean, max, min per generation) from a run's ``metrics.jsonl``;
-``dataset_png``: the states and targets of the dataset as heat maps (one row per pair);
-``returns_png``: the returns per architecture, mean ± std with one dot per seed;
+``dataset_png``: the states and targets of the dataset as heat maps (one row per pair), the
+observation dimensions and actions named where the env defines them;
+``returns_png``: the returns per architecture, one dot per seed and mean ± std, against reference
+lines (random policy, paper, solved threshold, recorded);
 ``images_png``: an image dataset's synthetic images, one column per class.
 Each returns the PNG bytes; the image metadata carries no date, so the same inputs give the
 same bytes.
@@ -50,6 +52,35 @@ def fitness_png(rows: list[dict], title: str) -> bytes:
     return _png(fig)
 
 
+# Observation dimensions and actions, where the env defines them (gym/gymnax docs, the MuJoCo models).
+_OBS_NAMES = {
+    "CartPole-v1": ["x", "x'", "angle", "angle'"],
+    "Acrobot-v1": ["cos q1", "sin q1", "cos q2", "sin q2", "q1'", "q2'"],
+    "Pendulum-v1": ["cos q", "sin q", "q'"],
+    "MountainCar-v0": ["position", "velocity"],
+    "MountainCarContinuous-v0": ["position", "velocity"],
+    "hopper": ["z", "torso", "thigh", "leg", "foot", "vx", "vz", "torso'", "thigh'", "leg'", "foot'"],
+    "walker2d": ["z", "torso", "thigh", "leg", "foot", "thigh L", "leg L", "foot L", "vx", "vz", "torso'", "thigh'",
+                 "leg'", "foot'", "thigh L'", "leg L'", "foot L'"],
+    "halfcheetah": ["z", "torso", "bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot", "vx", "vz", "torso'",
+                    "bthigh'", "bshin'", "bfoot'", "fthigh'", "fshin'", "ffoot'"],
+}
+_ACTION_NAMES = {
+    "CartPole-v1": ["left", "right"], "Acrobot-v1": ["-1", "0", "+1"], "MountainCar-v0": ["left", "none", "right"],
+    "Pendulum-v1": ["torque"], "MountainCarContinuous-v0": ["force"],
+    "hopper": ["thigh", "leg", "foot"], "walker2d": ["thigh", "leg", "foot", "thigh L", "leg L", "foot L"],
+    "halfcheetah": ["bthigh", "bshin", "bfoot", "fthigh", "fshin", "ffoot"],
+    "Breakout-MinAtar": ["noop", "left", "right"], "SpaceInvaders-MinAtar": ["noop", "left", "right", "fire"],
+    "Asterix-MinAtar": ["noop", "left", "up", "right", "down"], "Freeway-MinAtar": ["noop", "up", "down"],
+}
+
+
+def _label_axis(ax, names, n):
+    if names and len(names) == n:
+        ax.set_xticks(np.arange(n), names, rotation=60, ha="right", fontsize=7)
+        ax.set_xlabel("")
+
+
 def dataset_png(ds: SyntheticDataset, title: str) -> bytes:
     plt = _plt()
     states = ds.states.reshape(ds.size, -1)
@@ -63,22 +94,35 @@ def dataset_png(ds: SyntheticDataset, title: str) -> bytes:
                        **({"vmin": 0, "vmax": 1} if ds.discrete and arr is targets else {"vmin": -lim, "vmax": lim}))
         ax.set(title=name, xlabel="dimension", ylabel="pair")
         fig.colorbar(im, ax=ax, fraction=0.08)
+    _label_axis(axes[0], _OBS_NAMES.get(ds.env_id), states.shape[1])
+    _label_axis(axes[1], _ACTION_NAMES.get(ds.env_id), targets.shape[1])
     fig.suptitle(title)
     return _png(fig)
 
 
-def returns_png(evaluation: list[dict], title: str, recorded: float | None = None) -> bytes:
+_REF_STYLE = {"random": ("random policy", "tab:red", ":"), "paper": ("paper", "tab:green", "--"),
+              "solved": ("solved threshold", "tab:purple", "-."), "recorded": ("recorded in the file", "gray", "--")}
+
+
+def returns_png(evaluation: list[dict], title: str, recorded: float | None = None, refs: dict | None = None) -> bytes:
+    """One dot per seed and the mean ± std per architecture, against reference lines (random policy, paper,
+    solved threshold, the file's recorded figure): no bars from 0, so negative returns read the same way."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(4, 1.4 * len(evaluation) + 2), 3.5))
-    x = np.arange(len(evaluation))
-    ax.bar(x, [r["mean"] for r in evaluation], yerr=[r["std"] for r in evaluation], capsize=4, alpha=0.6,
-           color=["tab:orange" if r["own"] else "tab:blue" for r in evaluation])
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.4 * len(evaluation) + 2.5), 3.5))
+    rng = np.random.default_rng(0)  # horizontal jitter only, fixed: the same inputs give the same bytes
     for i, r in enumerate(evaluation):
-        ax.scatter(np.full(len(r["returns"]), i), r["returns"], s=10, color="k", zorder=3)
-    if recorded is not None:
-        ax.axhline(recorded, ls="--", lw=0.8, color="gray", label="recorded in the file")
-        ax.legend(fontsize=8)
-    ax.set_xticks(x, [r["arch"] + (" (own)" if r["own"] else "") for r in evaluation], rotation=20, ha="right")
+        color = "tab:orange" if r["own"] else "tab:blue"
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(r["returns"])), r["returns"], s=12, color=color, alpha=0.6, zorder=3)
+        ax.errorbar(i + 0.25, r["mean"], yerr=r["std"], fmt="D", color=color, capsize=4, zorder=4)
+    lines = {**(refs or {}), "recorded": recorded}
+    for key, (label, color, style) in _REF_STYLE.items():
+        if lines.get(key) is not None:
+            ax.axhline(lines[key], ls=style, lw=1, color=color, label=f"{label} ({lines[key]:.4g})")
+    if any(v is not None for v in lines.values()):
+        ax.legend(fontsize=7, loc="best")
+    ax.set_xticks(np.arange(len(evaluation)), [r["arch"] + (" (own)" if r["own"] else "") for r in evaluation],
+                  rotation=20, ha="right")
+    ax.set_xlim(-0.6, len(evaluation) - 0.4)
     ax.set(ylabel=f"return ({evaluation[0]['protocol']})" if evaluation else "return", title=title)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)

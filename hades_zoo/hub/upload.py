@@ -36,11 +36,12 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 
 import hades_zoo
 from hades_zoo import format as fmt
-from hades_zoo import progress
+from hades_zoo import progress, reference
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (ConfigError, CorruptDatasetError, HubError, IncompatibleDatasetError,
                               PublishConflictError)
 from hades_zoo.generalize import generalize
+from hades_zoo.redact import scrub
 from hades_zoo.hub import cards, figures
 from hades_zoo.hub.fetch import auth_error, translate
 from hades_zoo.hub.settings import REPO_TYPE, cache_dir, endpoint, has_token, hub_org, offline
@@ -125,7 +126,7 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
            "figures/dataset.png": figures.dataset_png(ds, f"{name}: {ds.size} pairs ({ds.env_id})") if ds.task == "rl"
            else figures.images_png(ds),
            "figures/returns.png": figures.returns_png(evaluation, f"{name}: behaviour cloning, {len(evaluation[0]['returns'])} seeds",
-                                                     recorded=rec)}
+                                                     recorded=rec, refs=_refs_of(ds, evaluation))}
     if fitness:
         out["figures/fitness.png"] = figures.fitness_png(fitness, f"{name}: distillation fitness")
     metrics = {
@@ -136,7 +137,8 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
         "recorded_return": ds.recorded_return,
         "fitness": None if not fitness else {"generations": fitness[-1]["generation"], "final": fitness[-1],
                                              "best": max(r["fitness_max"] for r in fitness), "curve": fitness},
-        "provenance": ds.provenance, "versions": ds.versions,
+        "provenance": scrub(ds.provenance), "versions": ds.versions,
+        "scale": _refs_of(ds, evaluation),
     }
     out["metrics.json"] = (json.dumps(metrics, indent=1, sort_keys=True) + "\n").encode()
     card = cards.build_card(ds, repo_id=repo_id, revision=revision, file=file, data=src.data, evaluation=evaluation,
@@ -144,6 +146,11 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
                             config_toml=src.config_toml)
     out[cards.CARD_FILE] = str(card).encode()
     return out
+
+
+def _refs_of(ds: SyntheticDataset, evaluation: list[dict]) -> dict:
+    own = next((r for r in evaluation if r["own"]), evaluation[0])
+    return reference.scale(ds.name, ds.env_id, own["protocol"] if ds.task == "rl" else ds.protocol.name, ds.dynamics, own["mean"])
 
 
 # -- the hub side -----------------------------------------------------------------------------
@@ -203,7 +210,7 @@ def _published_sha(api, repo_id: str, commit: str) -> str | None:
 
 def publish(src: Source, repo_id: str | None = None, revision: str | None = None, *, private: bool = False,
             force: bool = False, seeds: int = 8, archs=DEFAULT_ARCHS, token: str | None = None,
-            license: str = "apache-2.0") -> PublishResult:
+            license: str = "apache-2.0", evaluation: list[dict] | None = None) -> PublishResult:
     """Evaluate ``src`` and publish it as ``repo_id`` at tag ``revision``.
 
     Args:
@@ -214,6 +221,8 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
         force: move an existing tag that holds different bytes.
         seeds, archs: the evaluation (``"own"`` is the dataset's architecture, always included).
         token (*optional*): defaults to ``HF_TOKEN`` / the saved login.
+        evaluation (*optional*): rows already measured (``evaluate_archs``'s shape, the own architecture
+            first), e.g. the zoo's verification; then nothing is evaluated here.
 
     Raises:
         PublishConflictError: the tag holds different bytes and ``force`` is not set.
@@ -258,7 +267,8 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
                 f"{repo_id}@{revision} already holds different bytes (sha256 {str(remote_sha)[:12]}…, yours "
                 f"{src.sha256[:12]}…); publish a new version with --revision v{_next(tags)}, or pass --force to move the tag")
 
-    evaluation = evaluate_archs(ds, archs, seeds)
+    if evaluation is None:
+        evaluation = evaluate_archs(ds, archs, seeds)
     files = build_files(src, evaluation, repo_id, revision)
     progress.note(f"uploading: {len(files)} files to {repo_id}@{revision}")
     _hub_call(repo_id, api.create_repo, repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
