@@ -182,7 +182,7 @@ def test_not_found_revision_and_auth_errors(on_hub, published, monkeypatch):
         hub.load(f"{HUB_ORG}/cartpole-hades-r-33")
     with pytest.raises(HubNotFoundError, match=r"revision 'v9' not found on .* \(it has: main, v1\)"):
         hub.load(f"{published.repo_id}@v9")
-    with pytest.raises(UnknownDatasetError, match="revision 'v9' is not bundled"):  # bundled name, other revision
+    with pytest.raises(UnknownDatasetError, match="revision 'v9' is not in the catalogue"):  # zoo name, other revision
         hades_zoo.load("cartpole-hades-r-4@v9")
     api = HfApi(endpoint=on_hub.url)
     secret = f"{HUB_ORG}/secret-set"

@@ -9,6 +9,8 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+
+from hades_zoo.redact import scrub
 from huggingface_hub import DatasetCard, DatasetCardData, HfApi, hf_hub_download
 from huggingface_hub.repocard import metadata_load
 
@@ -56,7 +58,8 @@ def test_card_yaml_and_generated_body(on_hub, published):
         assert ", ".join(f"{x:.1f}" for x in r["returns"]) in line
         assert block["evaluation"]["returns"][r["arch"]]["mean"] == pytest.approx(r["mean"], abs=1e-4)
     command = (published.run_dir / "command.txt").read_text().strip()
-    assert f"| command | `{command}` |" in body
+    assert f"| command | `{scrub(command)}` |" in body  # the run's command, its local paths cut to their last part
+    assert "| command | `distill run --config tiny.toml --out run` |" in body and str(published.run_dir) not in body
     assert 'popsize = 8' in body and "@inproceedings{lupu2024behaviour" in body
     assert f'hades_zoo.load("{published.repo_id}@v1")' in body and "figures/fitness.png" in body
 
