@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import click
 
 from hades_zoo import progress
-from hades_zoo.errors import HadesZooError
+from hades_zoo.errors import HadesZooError, HadesZooWarning
 
 
 def compilation_cache_dir() -> str | None:
@@ -76,8 +77,20 @@ def stdout_to_stderr():
         os.close(saved)
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Our warnings as one ``warning: ...`` line on stderr; anyone else's as Python shows them."""
+    if issubclass(category, HadesZooWarning):
+        print(f"warning: {message}", file=sys.stderr if file is None else file, flush=True)
+    else:
+        _show_warning(message, category, filename, lineno, file, line)
+
+
+_show_warning = warnings.showwarning
+
+
 def run_cli(group: click.Group, prog: str, argv=None) -> None:
     """Run a click group with the error contract above."""
+    warnings.showwarning = _one_line_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]

@@ -21,7 +21,7 @@ from hades_zoo import bounds, envs, progress
 from hades_zoo._runtime import enable_compilation_cache
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import ConfigError, IncompatibleDatasetError
+from hades_zoo.errors import ConfigError, HadesZooWarning, IncompatibleDatasetError
 from hades_zoo.evaluate import make_evaluate
 from hades_zoo.policies import Policy, make_policy
 from hades_zoo.recipe import EvalResult, InitSpec, ObsNorm, Protocol, Recipe, get_protocol
@@ -151,7 +151,7 @@ def _warn_versions(trained: TrainedPolicy, spec: envs.EnvSpec) -> None:
         _VERSION_WARNED.add(key)
         desc = ", ".join(f"{k} {a} (now {b})" for k, (a, b) in diff.items())
         name = (trained.info.get("dataset") or {}).get("name") or "the dataset"
-        warnings.warn(f"{name} was made with {desc}; returns may differ", stacklevel=3)
+        warnings.warn(f"{name} was made with {desc}; returns may differ", HadesZooWarning, stacklevel=3)
 
 
 def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0,

@@ -69,6 +69,11 @@ class MissingDependencyError(HadesZooError, ImportError):
     """An optional dependency is needed for this feature."""
 
 
+class HadesZooWarning(UserWarning):
+    """Something to know that does not stop the work (a dataset made with other simulator versions).
+    The CLIs print it as one ``warning: ...`` line."""
+
+
 def close_matches(word: str, choices, n: int = 3) -> str:
     """A ' Did you mean: a, b?' suffix for error messages ('' when none is close)."""
     import difflib

@@ -79,6 +79,10 @@ class MultiTaskDataset:
         object.__setattr__(self, "sources", tuple(self.sources))
         self._validate()
 
+    def __repr__(self) -> str:  # the arrays stay out: print(merged) is one line
+        ident = self.name or self.source or "unnamed"
+        return f"MultiTaskDataset({ident!r}, tasks={self.env_ids}, pairs={self.size}, sources={len(self.sources)})"
+
     # -- properties -------------------------------------------------------------------
     @property
     def size(self) -> int:

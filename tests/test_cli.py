@@ -152,3 +152,12 @@ def test_import_legacy_checks_env_and_method(tmp_path, env, method, needle):
     proc = run_cli("import-legacy", LEGACY / "hopper-R-D64-seed0.pkl", "--env", env, "--method", method,
                    "-o", tmp_path / "o.safetensors")
     _assert_one_line_error(proc, needle)
+
+
+def test_our_warnings_print_as_one_line(capsys):
+    from hades_zoo import _runtime
+    from hades_zoo.errors import HadesZooWarning
+
+    msg = "hopper-hades-r-64 was made with brax 0.9.4 (now 0.14.2); returns may differ"
+    _runtime._one_line_warning(HadesZooWarning(msg), HadesZooWarning, "api.py", 154)
+    assert capsys.readouterr().err == f"warning: {msg}\n"

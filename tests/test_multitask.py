@@ -141,8 +141,9 @@ def test_task_views_keep_each_tasks_normalisation(cartpole_dataset):
     norms = {env: trained.task(env).dataset.obs_norm for env in m.env_ids}
     assert norms == {"CartPole-v1": "none", "Acrobot-v1": "running", "MountainCarContinuous-v0": "const"}
     np.testing.assert_array_equal(trained.task("mountaincar-continuous").dataset.obs_mean, hades_zoo.load(MC).obs_mean)
-    action = trained.task("acrobot").act(np.zeros(6, np.float32))
-    assert action.shape == () and 0 <= int(action) < 3
+    acrobot = trained.task("acrobot")  # running statistics: act carries them (issue 17)
+    action, state = acrobot.act(np.zeros(6, np.float32), acrobot.reset_state())
+    assert action.shape == () and 0 <= int(action) < 3 and float(state.count) == pytest.approx(1 + 1e-4)
     assert trained.task("mountaincar-continuous").act(np.zeros(2, np.float32)).shape == (1,)
     with pytest.raises(ConfigError, match="no task 'hopper'.*CartPole-v1"):
         trained.task("hopper")
