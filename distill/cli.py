@@ -127,23 +127,20 @@ def run(task, env, dataset, method, size, generations, popsize, strategy, seed, 
 
 @cli.command(help="Continue a killed or stopped run; ends bit-identical to an uninterrupted one.")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--generations", type=click.IntRange(1), default=None, help="Raise the run's total generations.")
+@click.option("--generations", type=click.IntRange(1), default=None,
+              help="Extend the run to this many generations in total (the one config change a resume accepts; "
+              "never lower: use --stop-after).")
 @click.option("--stop-after", type=click.IntRange(1), default=None, help="Stop after this many generations (chunked jobs).")
 @click.option("--no-progress", is_flag=True)
 @distributed_options
 def resume(run_dir, generations, stop_after, no_progress, **launch):
-    import dataclasses
-
     with _session(run_dir, **launch) as session:
         from distill.runner import load_run_config, run as run_
 
         enable_compilation_cache()
         cfg = load_run_config(Path(run_dir))
-        if generations is not None:
-            cfg = dataclasses.replace(cfg, generations=generations)
-            if session.is_main:
-                (Path(run_dir) / "config.toml").write_text(cfg.to_toml())
-        path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session)
+        path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session,
+                    generations=generations)
     if session.is_main:
         click.echo(f"done: {path}")
 

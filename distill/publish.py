@@ -7,9 +7,9 @@ show; a lone ``.safetensors`` file or a bundled name gives the dataset alone.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from distill.rundir import read_metrics
 from hades_zoo.errors import ConfigError
 from hades_zoo.hub import upload
 from hades_zoo.hub.upload import PublishResult, Source
@@ -41,7 +41,7 @@ def _recorded(run_dir: Path) -> dict:
     def text(name):
         return (run_dir / name).read_text() if (run_dir / name).is_file() else None
 
-    rows = [json.loads(ln) for ln in (text("metrics.jsonl") or "").splitlines() if ln.strip()]
+    rows = read_metrics(run_dir / "metrics.jsonl")  # checked rows; a torn line is dropped, never fatal
     return {"fitness": rows or None, "command": text("command.txt"), "config_toml": text("config.toml")}
 
 

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 
 import distill
-from distill import checkpoint
+from distill import checkpoint, rundir
 from distill.distributed import SINGLE, Session, agree, to_host
 from distill.config import DistillConfig, read_toml
 from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_spec, init_state, make_chunk,
@@ -59,31 +59,55 @@ def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str)
     )
 
 
-def _read_metrics(path: Path, upto: int) -> list[str]:
-    if not path.exists():
-        return []
-    return [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["generation"] <= upto]
-
-
 def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bool = False, progress: bool = True,
-        stop_after: int | None = None, session: Session = SINGLE) -> Path:
+        stop_after: int | None = None, session: Session = SINGLE, generations: int | None = None) -> Path:
     """Run (or resume) a distillation into ``out``; returns the path of the mean dataset.
 
     ``stop_after``: stop after that many generations of this call (tests, chunked GPU jobs).
+    ``generations`` (resume only): raise the run's total to this many generations (the one
+    change of config a resume accepts; ``distill resume --generations``).
     ``session``: with several processes (``distill.distributed.join``) every process runs
-    every chunk, and process 0 alone writes ``out``; the others read it on resume.
+    every chunk, and process 0 alone writes ``out`` (and holds its lock); the others read it.
     """
     out = Path(out)
+    with rundir.lock(out, enabled=session.is_main):
+        return _run(cfg, out, command, resume, progress, stop_after, session, generations)
+
+
+def _check_resumable(cfg: DistillConfig, recorded: dict | None, out: Path, generation: int, extend: int | None) -> DistillConfig:
+    """The config to resume with: ``config.toml`` as the checkpoint recorded it, with ``generations``
+    raised by ``extend`` (never lowered); any other change is refused."""
+    if recorded is not None:
+        now = cfg.to_dict()
+        changed = sorted(k for k in set(now) | set(recorded) if k != "generations" and now.get(k) != recorded.get(k))
+        if changed:
+            k = changed[0]
+            raise ConfigError(f"{out / CONFIG}: {k} is {now.get(k)!r} but the run was made with {recorded.get(k)!r}"
+                              f"{f' (and {len(changed) - 1} more)' if len(changed) > 1 else ''}; a run's config cannot "
+                              "change on resume: restore config.toml, or start a new run with `distill run`")
+        if extend is None and now["generations"] != recorded["generations"]:
+            raise ConfigError(f"{out / CONFIG}: generations is {now['generations']} but the run was made with "
+                              f"{recorded['generations']}; restore it, or extend the run with "
+                              f"`distill resume {out} --generations {now['generations']}`")
+    if extend is not None:
+        if extend < cfg.generations:
+            how = (f"; to stop earlier, resume with --stop-after {extend - generation}" if extend > generation
+                   else f" (it has run {generation} generations already)")
+            raise ConfigError(f"--generations {extend} is below the run's {cfg.generations}: resume can only extend a "
+                              f"run{how}")
+        cfg = dataclasses.replace(cfg, generations=extend)
+    return cfg
+
+
+def _run(cfg, out, command, resume, progress, stop_after, session, extend) -> Path:
     writer = session.is_main
     command = command or " ".join(shlex.quote(a) for a in ["distill", *sys.argv[1:]])
     population_sharding(cfg.popsize)  # a population the devices cannot split is refused before any file is written
     if not resume:
+        if extend is not None:
+            raise ConfigError("generations= extends a resumed run; set generations in the config of a new run")
         if (out / checkpoint.CHECKPOINT).exists():
             raise ConfigError(f"{out} already holds a run; continue it with `distill resume {out}` or pick a new --out")
-        if writer:
-            out.mkdir(parents=True, exist_ok=True)
-            (out / CONFIG).write_text(cfg.to_toml())
-            (out / COMMAND).write_text(command + "\n")
     elif (out / COMMAND).exists():
         command = (out / COMMAND).read_text().strip()  # provenance names the command that started the run
     problem = make_problem(cfg)
@@ -92,15 +116,23 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
     if resume and (out / checkpoint.CHECKPOINT).exists():
         key, state, generation, extra = checkpoint.load(out, state)
     # (killed before its first checkpoint: a resume starts from generation 0)
+    if resume:
+        cfg = _check_resumable(cfg, extra.get("config"), out, generation, extend)
+    extra = {**extra, "config": cfg.to_dict()}
     agree(session, generation, "the generation to start from")
     key, state = _canonical((key, state))
-    lines = _read_metrics(out / METRICS, generation)
-    if writer:
-        (out / METRICS).write_text("".join(ln + "\n" for ln in lines))
+    rows = rundir.read_metrics(out / METRICS, generation)
+    if writer:  # every file whole (atomic, umask), written once the config has passed every check
+        out.mkdir(parents=True, exist_ok=True)
+        if not resume or extend is not None or not (out / CONFIG).exists():
+            rundir.write_text(out / CONFIG, cfg.to_toml())
+        if not resume:
+            rundir.write_text(out / COMMAND, command + "\n")
+        rundir.write_text(out / METRICS, rundir.metrics_text(rows))
     steps_per_gen = env_steps_per_generation(cfg)
     chunks = {}
     wall0, t_start = extra["wall_s"], time.perf_counter()
-    best = max([json.loads(ln)["fitness_max"] for ln in lines], default=float("-inf"))
+    best = max([r["fitness_max"] for r in rows], default=float("-inf"))
     bar = _progress(progress and writer, cfg, generation)
     target = cfg.generations if stop_after is None else min(cfg.generations, generation + stop_after)
     try:
@@ -122,13 +154,12 @@ def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bo
             best = max(best, float(metrics["fitness_max"].max()))
             if not writer:
                 continue
-            with open(out / METRICS, "a") as f:
-                for i in range(n):
-                    g = generation - n + i + 1
-                    row = {"generation": g, "fitness_mean": float(metrics["fitness_mean"][i]),
-                           "fitness_max": float(metrics["fitness_max"][i]), "fitness_min": float(metrics["fitness_min"][i]),
-                           "wall_s": round(wall, 3), "env_steps": g * steps_per_gen}
-                    f.write(json.dumps(row) + "\n")
+            for i in range(n):
+                g = generation - n + i + 1
+                rows.append({"generation": g, "fitness_mean": float(metrics["fitness_mean"][i]),
+                             "fitness_max": float(metrics["fitness_max"][i]), "fitness_min": float(metrics["fitness_min"][i]),
+                             "wall_s": round(wall, 3), "env_steps": g * steps_per_gen})
+            rundir.write_text(out / METRICS, rundir.metrics_text(rows))
             for name, tree in (("mean", mean_dataset(problem, state)), ("best", best_dataset(problem, state))):
                 to_dataset(problem, tree, cfg, generation, extra["command"]).save(out / f"{name}.safetensors")
             checkpoint.save(out, key, state, generation, {**extra, "wall_s": wall})
@@ -176,7 +207,7 @@ def load_run_config(run_dir: Path) -> DistillConfig:
         raise ConfigError(f"{run_dir} is not a distill run directory (no {CONFIG})")
     try:
         return DistillConfig(**read_toml(path))
-    except TypeError as e:
+    except (TypeError, ConfigError) as e:
         raise ConfigError(f"{path}: {e}") from None
 
 

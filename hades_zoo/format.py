@@ -100,12 +100,28 @@ def safetensors_bytes(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, 
     return struct.pack("<Q", len(head)) + head + b"".join(chunks)
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where Linux tells it, else set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Temp file in the target dir + fsync + rename: readers never see a partial file."""
+    """Temp file in the target dir + fsync + rename: readers never see a partial file. The file
+    gets the mode a plain ``open(path, "w")`` would give (0666 less the umask), not mkstemp's 0600."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -141,8 +157,12 @@ def read_header(source: bytes | str | os.PathLike, where=None) -> dict:
         where, total = where or "data", len(source)
         prefix, body = bytes(source[:8]), lambda n: bytes(source[8 : 8 + n])
         return _parse_header(prefix, total, body, where)
-    with open(source, "rb") as f:
-        return _parse_header(f.read(8), os.fstat(f.fileno()).st_size, f.read, where or source)
+    try:
+        with open(source, "rb") as f:
+            return _parse_header(f.read(8), os.fstat(f.fileno()).st_size, f.read, where or source)
+    except OSError as e:
+        raise CorruptDatasetError(f"{where or source}: cannot be read ({e.strerror or type(e).__name__}); check the "
+                                  "file and its permissions") from None
 
 
 def _parse_header(prefix: bytes, total: int, body, where) -> dict:
@@ -161,6 +181,17 @@ def _parse_header(prefix: bytes, total: int, body, where) -> dict:
     return header
 
 
+def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of ``path`` (a /proc file says size 0 and may not end).
+
+    Raises:
+        OSError: the file cannot be opened or read (permissions, EIO); callers turn it into their
+            typed error.
+    """
+    with open(path, "rb") as f:
+        return f.read(limit + 1)
+
+
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read and verify a dataset file: structure, format version, payload sha256."""
     path = Path(path)
@@ -169,7 +200,14 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     if path.stat().st_size > MAX_DATASET_BYTES:
         raise IncompatibleDatasetError(f"{path}: {path.stat().st_size:,} bytes is over the bound of {MAX_DATASET_BYTES:,} "
                                        "(hades_zoo.bounds.MAX_DATASET_BYTES); not a hades-zoo dataset")
-    data = path.read_bytes()
+    try:
+        data = read_bounded(path, MAX_DATASET_BYTES)
+    except OSError as e:
+        raise CorruptDatasetError(f"{path}: cannot be read ({e.strerror or type(e).__name__}); check the file and "
+                                  "its permissions") from None
+    if len(data) > MAX_DATASET_BYTES:
+        raise IncompatibleDatasetError(f"{path}: over the bound of {MAX_DATASET_BYTES:,} bytes "
+                                       "(hades_zoo.bounds.MAX_DATASET_BYTES); not a hades-zoo dataset")
     header = read_header(data, path)
     try:
         from safetensors.numpy import load

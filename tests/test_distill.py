@@ -50,10 +50,67 @@ def test_tiny_run_end_to_end(tmp_path, method):
     # a second `run` into the same directory is refused, pointing at `resume`
     again = _distill("run", "--config", _config(tmp_path, method), "--out", out)
     assert again.returncode == 2 and "distill resume" in again.stderr
+    # every run file has the mode of the user's umask, not mkstemp's 0600
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("config.toml", "command.txt", "metrics.jsonl", "mean.safetensors", "checkpoint.safetensors"):
+        assert (out / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    if method == "r":
+        _resume_refuses_changes_and_recovers_damage(out)
+
+
+def _resume_refuses_changes_and_recovers_damage(out):
+    """On a finished 2-generation run: what resume refuses, and what it recovers."""
+    config = (out / "config.toml").read_text()
+    lower = _distill("resume", out, "--generations", "1")  # a 2-generation run cannot shrink
+    assert lower.returncode == 2 and "only extend" in lower.stderr and (out / "config.toml").read_text() == config
+    (out / "config.toml").write_text(config.replace("popsize = 8", "popsize = 16"))
+    edited = _distill("resume", out)
+    assert edited.returncode == 2 and "popsize is 16 but the run was made with 8" in edited.stderr
+    (out / "config.toml").write_text(config.replace("generations = 2", "generations = 3"))
+    edited = _distill("resume", out)
+    assert edited.returncode == 2 and "--generations 3" in edited.stderr  # the flag is the way to extend
+    (out / "config.toml").write_text(config)
+    # a torn last line (a full disk, a kill mid-append): dropped with a warning, the file rewritten
+    rows = (out / "metrics.jsonl").read_text()
+    (out / "metrics.jsonl").write_text(rows + '{"generation": 3, "fitn')
+    torn = _distill("resume", out, "--no-progress")
+    assert torn.returncode == 0 and "dropped line 3" in torn.stderr and (out / "metrics.jsonl").read_text() == rows
+    # a flipped bit in the checkpoint is refused, not resumed
+    ck = out / "checkpoint.safetensors"
+    good = ck.read_bytes()
+    ck.write_bytes(good[:-3] + bytes([good[-3] ^ 0x10]) + good[-2:])
+    flipped = _distill("resume", out)
+    assert flipped.returncode == 2 and "fails its sha256" in flipped.stderr
+    ck.write_bytes(good)
+
+
+def test_second_run_into_a_locked_directory_is_refused(tmp_path):
+    from distill import rundir
+
+    out = tmp_path / "run"
+    with rundir.lock(out):
+        proc = _distill("run", "--config", _config(tmp_path), "--out", out)
+        assert proc.returncode == 2 and f"in use by another distill process (pid {os.getpid()})" in proc.stderr
+        resume = _distill("resume", out)
+        assert resume.returncode == 2 and "in use" in resume.stderr or "not a distill run" in resume.stderr
+    # stale-lock policy: a holder killed with -9 leaves the file, and the kernel has released the lock
+    code = f"from distill import rundir; import time\nwith rundir.lock({str(out)!r}):\n print('held', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(ConfigError, match=f"pid {holder.pid}"):
+        with rundir.lock(out):
+            pass
+    holder.kill()
+    holder.wait()
+    assert (out / rundir.LOCK).exists()
+    with rundir.lock(out):
+        pass
 
 
 def test_kill_9_then_resume_is_bit_identical(tmp_path):
-    cfg = _config(tmp_path, generations=6)
+    generations = 10
+    cfg = _config(tmp_path, generations=generations)
     out, ref = tmp_path / "run", tmp_path / "ref"
     # same --out for both runs: the command line is part of each dataset's provenance
     assert _distill("run", "--config", cfg, "--out", out, "--no-progress").returncode == 0
@@ -70,6 +127,9 @@ def test_kill_9_then_resume_is_bit_identical(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # the child really died mid-run (a child that finished first would make the resume a no-op)
+    assert proc.returncode == -signal.SIGKILL
+    assert kill_after <= len(metrics.read_text().splitlines()) < generations
     resumed = _distill("resume", out, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     for name in ("mean.safetensors", "best.safetensors"):
