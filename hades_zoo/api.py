@@ -116,7 +116,7 @@ def train(
         arch=arch_name,
         epochs=ds.recipe.epochs if epochs is None else bounds.check_int("epochs", epochs, 1, bounds.MAX_BC_STEPS,
                                                                          "hades_zoo.bounds.MAX_BC_STEPS"),
-        lr=ds.recipe.lr if lr is None else float(lr),
+        lr=ds.recipe.lr if lr is None else bounds.check_positive("lr", lr),
         init=init_spec,
     )
     policy = make_policy(arch, spec.obs_shape, spec.action_dim, spec.discrete)

@@ -51,6 +51,13 @@ def check_int(what: str, value, lo: int, hi: int, bound: str = "") -> int:
     return value
 
 
+def check_positive(what: str, value) -> float:
+    """``value`` as a finite float > 0 (a learning rate), or a ``ConfigError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (0 < float(value) < float("inf")):
+        raise ConfigError(f"{what} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def check_seed(what: str, value) -> int:
     return check_int(what, value, 0, MAX_SEED, "bounds.MAX_SEED: jax keys hold 32 bits")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 
 import click
@@ -132,6 +133,8 @@ def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_j
     archs, lrs, epochs = _split(archs, str, "archs"), _split(lrs, float, "lrs"), _split(epochs, int, "epochs")
     if plot_path is not None and not str(plot_path).lower().endswith(".png"):
         raise ConfigError(f"--plot {plot_path}: the heatmap is written as PNG; give a file name ending in .png")
+    if plot_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(plot_path))):
+        raise ConfigError(f"--plot {plot_path}: its directory does not exist; create it first (checked before training)")
     from hades_zoo.generalize import generalize
     from hades_zoo.sources import load
 

@@ -63,6 +63,7 @@ class SyntheticDataset:
     norm_eps: float = NORM_EPS  # the eps of its observation normalisation (stored in the file)
 
     def __post_init__(self):
+        self._check_types()
         try:
             spec = task_spec(self.task, self.env_id)
         except (UnknownEnvError, ConfigError) as e:
@@ -207,6 +208,20 @@ class SyntheticDataset:
 
     def _fail(self, msg: str):
         raise IncompatibleDatasetError(f"{self._where()}: {msg}")
+
+    _TYPES = {"env_id": str, "task": str, "method": str, "obs_norm": str, "dynamics": str, "name": (str, type(None)),
+              "source": (str, type(None)), "recipe": (Recipe, dict, type(None)), "recorded_return": (dict, type(None)),
+              "provenance": dict, "versions": dict, "extra": dict}
+
+    def _check_types(self) -> None:
+        """Constructor arguments of the wrong kind (``env_id=None``, ``recipe="x"``): one typed error
+        here, not an AttributeError deep in validation."""
+        for key, types in self._TYPES.items():
+            value = getattr(self, key)
+            if not isinstance(value, types):
+                names = " or ".join(t.__name__ if t is not type(None) else "None"
+                                    for t in (types if isinstance(types, tuple) else (types,)))
+                self._fail(f"{key} must be {names}, got {type(value).__name__} {str(value)[:40]!r}")
 
     def _check_array(self, key: str, shape: tuple) -> None:
         arr = getattr(self, key)

@@ -128,8 +128,12 @@ class GeneralizationResult:
                      f"vs own recipe ({self.reference.mean:.1f})", fontsize=9)
         fig.colorbar(im, ax=ax)
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        try:
+            fig.savefig(path, dpi=110)
+        except OSError as e:
+            raise ConfigError(f"cannot write the heatmap {path} ({e.strerror or e}); check the directory") from None
+        finally:
+            plt.close(fig)
 
 
 def _check_grid(ds, archs, lrs, epochs):

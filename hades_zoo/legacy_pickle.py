@@ -334,7 +334,14 @@ def load_legacy_pickle(path: str | Path) -> LegacyRun:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise LegacyFormatError(f"{path}: {size} bytes is over the {MAX_BYTES >> 20} MiB limit; {_NOT_OURS}")
-    data = path.read_bytes()
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)  # a /proc file says size 0 and may not end
+    except OSError as e:
+        raise LegacyFormatError(f"{path}: cannot be read ({e.strerror or type(e).__name__}); check the file and its "
+                                "permissions") from None
+    if len(data) > MAX_BYTES:
+        raise LegacyFormatError(f"{path}: over the {MAX_BYTES >> 20} MiB limit; {_NOT_OURS}")
     try:
         run = _load(data)
     except LegacyFormatError as e:

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo import progress
+from hades_zoo import bounds, progress
 from hades_zoo.api import TrainedPolicy, _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.evaluate import make_visited_states
@@ -45,6 +45,10 @@ from hades_zoo.policies import Policy
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
 from hades_zoo.scores import needs_random, random_return, relative_score
 from hades_zoo.train import init_params, make_bc
+
+
+def _steps(what: str, value) -> int:
+    return bounds.check_int(what, value, 1, bounds.MAX_BC_STEPS, "hades_zoo.bounds.MAX_BC_STEPS")
 
 
 @dataclasses.dataclass
@@ -134,8 +138,8 @@ def train_multitask(
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = base.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
-    recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else int(epochs),
-                                 lr=base.lr if lr is None else float(lr))
+    recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else _steps("epochs", epochs),
+                                 lr=base.lr if lr is None else bounds.check_positive("lr", lr))
     policy = make_multitask_policy(merged, arch, cfg)
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
@@ -228,10 +232,8 @@ def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr:
     """A few full-batch BC steps of every seed on one task's own pairs and loss
     (``make_bc`` on the task's view; the shared trunk is updated for this task only)."""
     view = trained.task(task)
-    if int(steps) < 1:
-        raise ConfigError(f"fine-tuning needs steps >= 1, got {steps}")
-    recipe = dataclasses.replace(view.dataset.recipe, arch=trained.arch, epochs=int(steps),
-                                 lr=trained.recipe.lr if lr is None else float(lr), init=InitSpec())
+    recipe = dataclasses.replace(view.dataset.recipe, arch=trained.arch, epochs=_steps("fine-tuning steps", steps),
+                                 lr=trained.recipe.lr if lr is None else bounds.check_positive("lr", lr), init=InitSpec())
     ds = view.dataset
     params = _batched_bc(view.policy, recipe)(view.params, jnp.asarray(ds.states), jnp.asarray(ds.targets))
     return dataclasses.replace(view, params=jax.block_until_ready(params), recipe=recipe)

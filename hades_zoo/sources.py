@@ -18,7 +18,7 @@ from hades_zoo import format as fmt
 from hades_zoo import hub
 from hades_zoo.catalogue import ZOO_DIR
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.errors import CorruptDatasetError, DatasetNotCachedError, HubError, UnknownDatasetError, close_matches
+from hades_zoo.errors import ConfigError, CorruptDatasetError, DatasetNotCachedError, HubError, UnknownDatasetError, close_matches
 from hades_zoo.ids import match, parse_id
 
 REGISTRY = cat.REGISTRY
@@ -35,7 +35,9 @@ def list_datasets() -> list[dict]:
 
 
 def _looks_like_path(text: str) -> bool:
-    return os.path.sep in text or text.endswith(".safetensors") or os.path.exists(text)
+    """A path: has a separator, ends in .safetensors, or is a file here (a *directory* named like a
+    catalog entry does not shadow the catalog)."""
+    return os.path.sep in text or text.endswith(".safetensors") or os.path.isfile(text)
 
 
 def load(name_or_path: str | os.PathLike, revision: str | None = None) -> SyntheticDataset:
@@ -54,7 +56,10 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None) -> Synthe
             catalogue's bytes included).
         IncompatibleDatasetError: invalid content (shapes, NaNs, env, version).
     """
-    text = os.fspath(name_or_path)
+    text = os.fspath(name_or_path) if isinstance(name_or_path, (str, os.PathLike)) else None
+    if not isinstance(text, str):
+        raise ConfigError(f"load() takes a dataset name or a path (str or pathlib.Path), got {type(name_or_path).__name__}"
+                          + ("; decode bytes first, or write them to a file" if isinstance(name_or_path, bytes) else ""))
     if text.startswith("hf://") or (_names_hub_repo(text) and not os.path.exists(text)):
         return _from_hub(text, revision, f"{text}: no such file, and")
     if _looks_like_path(text):

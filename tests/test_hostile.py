@@ -1,0 +1,130 @@
+"""Issue 16's hostile and careless inputs, one row each: every one ends in one ``error:`` line and
+exit 2 (CLI) or one typed ``HadesZooError`` (API), or in correct behaviour; never a traceback.
+
+The CLIs run in this process (``main(argv)``): the error contract is what is under test, and a
+fresh interpreter per row would cost seconds of imports each. What needs a run directory or a hub
+lives in test_distill.py / test_publish.py / test_schema.py; what needs an unusable pickle is in
+test_bounds.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+import hades_zoo
+from hades_zoo import SyntheticDataset
+from hades_zoo import format as fmt
+from hades_zoo.errors import HadesZooError
+from hades_zoo.sources import ZOO_DIR
+
+CARTPOLE = ZOO_DIR / "cartpole-hades-r-4.safetensors"
+BIG = 2**70  # what `--seed $((2**70))` means (bash itself wraps it to 0)
+
+
+def _cli(prog, argv, capfd):
+    """``(exit code, stderr lines)`` of one CLI call in this process."""
+    main = __import__(f"{prog}.cli", fromlist=["main"]).main
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in argv])
+    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
+    return e.value.code, err
+
+
+def _hostile_file(tmp_path, **meta_changes):
+    tensors, meta = fmt.read(CARTPOLE)
+    tensors = {k: fmt._c_array(v) for k, v in tensors.items()}
+    meta.update(meta_changes)
+    enc = {k: (v if isinstance(v, str) and k not in fmt.JSON_KEYS else json.dumps(v)) for k, v in meta.items()}
+    enc.update(format=fmt.FORMAT_VERSION, sha256=fmt.payload_sha256(tensors))
+    path = tmp_path / "hostile.safetensors"
+    path.write_bytes(fmt.safetensors_bytes(tensors, enc))
+    return path
+
+
+CLI_CASES = [  # (id, prog, argv builder, words in the one error line)
+    ("seed-2**70", "hades_zoo", lambda t: ["train", "cartpole-hades-r-4", "--seed", BIG], "MAX_SEED"),
+    ("resmlp-huge", "hades_zoo", lambda t: ["train", "cartpole-hades-r-4", "--arch", "resmlp-1x3037000500-tanh"],
+     "over the bounds"),
+    ("mlp-int32-width", "hades_zoo", lambda t: ["train", "cartpole-hades-r-4", "--arch", "mlp-2x2147483647-tanh"],
+     "over the bounds"),
+    ("arch-non-ascii-digit", "hades_zoo", lambda t: ["train", "cartpole-hades-r-4", "--arch", "mlp-2x\u0664-tanh"],
+     "unknown architecture"),
+    ("plot-missing-dir", "hades_zoo", lambda t: ["generalize", "cartpole-hades-r-4", "--archs", "mlp-1x8-tanh",
+                                                 "--plot", t / "no" / "such" / "dir.png"], "directory does not exist"),
+    ("unreadable-input", "hades_zoo", lambda t: ["info", "/proc/self/mem"], "cannot be read"),
+    ("unreadable-pickle", "hades_zoo", lambda t: ["import-legacy", "/proc/self/mem", "--env", "cartpole", "--method",
+                                                  "r", "-o", t / "x.safetensors"], "cannot be read"),
+    ("meta-recipe-list", "hades_zoo", lambda t: ["info", _hostile_file(t, recipe=[1, 2])], "metadata field 'recipe'"),
+    ("meta-obs-norm-str", "hades_zoo", lambda t: ["info", _hostile_file(t, obs_norm="const")],
+     "metadata field 'obs_norm'"),
+    ("meta-recorded-return-str", "hades_zoo", lambda t: ["info", _hostile_file(t, recorded_return="abc")],
+     "metadata field 'recorded_return'"),
+    ("norm_envs=0", "distill", lambda t: _run(t, "norm_envs = 0"), "'norm_envs'"),
+    ("size=4.5", "distill", lambda t: _run(t, "size = 4.5"), "'size'"),
+    ("es_lr=inf", "distill", lambda t: _run(t, "es_lr = inf"), "'es_lr'"),
+    ("eval_seeds=0", "distill", lambda t: _run(t, "eval_seeds = 0"), "'eval_seeds'"),
+    ("popsize-string", "distill", lambda t: _run(t, 'popsize = "64"'), "'popsize'"),
+    ("resume-not-a-run", "distill", lambda t: ["resume", t], "not a distill run directory"),
+]
+
+
+def _run(tmp_path, line: str) -> list:
+    (tmp_path / "bad.toml").write_text(f'env = "CartPole-v1"\n{line}\n')
+    return ["run", "--config", tmp_path / "bad.toml", "--out", tmp_path / "out", "--no-progress"]
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_cli_case_is_one_error_line(case, tmp_path, capfd):
+    _, prog, argv, words = case
+    code, err = _cli(prog, argv(tmp_path), capfd)
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and words in err[0], err
+    assert not (tmp_path / "out").exists()  # a refused run leaves nothing behind (no config.toml)
+
+
+def test_directory_named_like_a_catalog_entry_does_not_shadow_it(tmp_path, monkeypatch, capfd):
+    (tmp_path / "cartpole-hades-r-4").mkdir()
+    monkeypatch.chdir(tmp_path)
+    code, _ = _cli("hades_zoo", ["info", "cartpole-hades-r-4"], capfd)
+    assert code == 0
+
+
+def _cartpole():
+    return SyntheticDataset(states=np.zeros((2, 4), np.float32), labels=np.eye(2, dtype=np.float32),
+                            env_id="CartPole-v1")
+
+
+API_CASES = [
+    ("load-bytes", lambda: hades_zoo.load(b"cartpole-hades-r-4"), "decode bytes"),
+    ("load-int", lambda: hades_zoo.load(5), "name or a path"),
+    ("env_id=None", lambda: SyntheticDataset(states=np.zeros((2, 4), np.float32), labels=np.eye(2, dtype=np.float32),
+                                             env_id=None), "env_id must be str"),
+    ("recipe='x'", lambda: SyntheticDataset(states=np.zeros((2, 4), np.float32), labels=np.eye(2, dtype=np.float32),
+                                            env_id="CartPole-v1", recipe="x"), "recipe must be"),
+    ("train-epochs-1.5", lambda: hades_zoo.train(_cartpole(), epochs=1.5), "whole number"),
+    ("train-lr-string", lambda: hades_zoo.train(_cartpole(), lr="x"), "finite number"),
+    ("train-lr-inf", lambda: hades_zoo.train(_cartpole(), lr=float("inf")), "finite number"),
+    ("from_parts-obs_norm-str", lambda: SyntheticDataset.from_parts(*_parts(obs_norm="const")), "obs_norm"),
+    ("from_parts-meta-str", lambda: SyntheticDataset.from_parts({}, "meta"), "dict of metadata"),
+    ("multitask-epochs-1.5", lambda: _multitask(epochs=1.5), "whole number"),
+    ("multitask-epochs-str", lambda: _multitask(epochs="9"), "whole number"),
+]
+
+
+def _parts(**changes):
+    tensors, meta = fmt.read(CARTPOLE)
+    return tensors, {**meta, **changes}
+
+
+def _multitask(**kw):
+    from hades_zoo.multitask import train_multitask
+
+    return train_multitask(hades_zoo.merge(["cartpole-hades-r-4", "acrobot-hades-r-4"]), **kw)
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c[0] for c in API_CASES])
+def test_api_case_is_one_typed_error(case):
+    _, call, words = case
+    with pytest.raises(HadesZooError) as e:
+        call()
+    assert words in str(e.value) and "\n" not in str(e.value)
