@@ -122,6 +122,11 @@ def test_conflict_force_and_next_version(on_hub, published, tmp_path):
     assert hub.download(f"{repo}@v2").entry["sha256"] == _sha(a) == hub.download(f"{repo}@v1").entry["sha256"]
     tags = {t.name: t.target_commit for t in api.list_repo_refs(repo, repo_type="dataset").tags}
     assert tags == {"v1": first.commit, "v2": forced.commit} and len(set(tags.values())) == 2
+    # --force never moves main back: replacing an older version than the latest is refused, before evaluating
+    with pytest.raises(PublishConflictError, match="not the latest publish"):
+        publish(b, repo, "v1", force=True, seeds=2, archs=("own",))
+    main = next(b_.target_commit for b_ in api.list_repo_refs(repo, repo_type="dataset").branches if b_.name == "main")
+    assert main == forced.commit
 
 
 def test_publish_errors_fail_before_evaluating(on_hub, published, monkeypatch, tmp_path, capsys):
@@ -131,6 +136,13 @@ def test_publish_errors_fail_before_evaluating(on_hub, published, monkeypatch, t
         publish(published.run_dir, revision="main")
     with pytest.raises(ConfigError, match="no such file, run directory or bundled dataset name"):
         publish(tmp_path / "missing.safetensors")
+    # a hostile name in the metadata is refused before anything reaches the hub (no empty repo left)
+    hostile = tmp_path / "hostile.safetensors"
+    SyntheticDataset.load(published.dataset_file).replace(name="../../etc/passwd").save(hostile)
+    with pytest.raises(ConfigError, match="cannot name a file"):
+        publish(hostile, f"{HUB_ORG}/hostile")
+    with pytest.raises(Exception, match="404|not found|Not Found"):
+        HfApi(endpoint=on_hub.url).dataset_info(f"{HUB_ORG}/hostile")
     monkeypatch.setenv("HF_TOKEN", "hf_wrong_token_456")
     with pytest.raises(HubAuthError, match="refused the token") as e:
         publish(published.run_dir, f"{HUB_ORG}/never-made")

@@ -20,6 +20,10 @@ from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.supervised import image_grid_png
 
 
+MAX_ROWS = 128  # pairs drawn by dataset_png: 17 inches high at most
+MAX_IMAGES_PER_CLASS = 10  # rows of images_png's grid
+
+
 def _plt():
     import matplotlib
 
@@ -82,10 +86,15 @@ def _label_axis(ax, names, n):
 
 
 def dataset_png(ds: SyntheticDataset, title: str) -> bytes:
+    """One row per pair up to ``MAX_ROWS``; a larger dataset shows ``MAX_ROWS`` evenly spaced pairs
+    (said in the title), so the figure stays a few hundred pixels high at any size."""
     plt = _plt()
-    states = ds.states.reshape(ds.size, -1)
-    targets = ds.targets.reshape(ds.size, -1)
-    fig, axes = plt.subplots(1, 2, figsize=(8, max(2.5, 0.12 * ds.size + 1.5)), layout="constrained",
+    rows = np.unique(np.linspace(0, ds.size - 1, min(ds.size, MAX_ROWS)).round().astype(int))
+    states = ds.states.reshape(ds.size, -1)[rows]
+    targets = ds.targets.reshape(ds.size, -1)[rows]
+    if len(rows) < ds.size:
+        title = f"{title}; {len(rows)} of {ds.size} pairs shown, evenly spaced"
+    fig, axes = plt.subplots(1, 2, figsize=(8, max(2.5, 0.12 * len(rows) + 1.5)), layout="constrained",
                              gridspec_kw={"width_ratios": [max(states.shape[1], 2), max(targets.shape[1], 2)]})
     for ax, arr, name, cmap in ((axes[0], states, "states (normalised obs)", "coolwarm"),
                                 (axes[1], targets, "labels" if ds.discrete else "actions", "viridis" if ds.discrete else "coolwarm")):
@@ -129,6 +138,12 @@ def returns_png(evaluation: list[dict], title: str, recorded: float | None = Non
 
 
 def images_png(ds: SyntheticDataset) -> bytes:
+    """The image grid, at most ``MAX_IMAGES_PER_CLASS`` rows (the first images of each class)."""
+    classes = ds.labels.argmax(1)
+    keep = np.concatenate([np.flatnonzero(classes == c)[:MAX_IMAGES_PER_CLASS] for c in np.unique(classes)])
+    if len(keep) < ds.size:
+        keep = np.sort(keep)
+        ds = ds.replace(states=ds.states[keep], labels=ds.labels[keep])
     buf = io.BytesIO()
     image_grid_png(ds, buf)
     return buf.getvalue()

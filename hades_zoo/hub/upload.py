@@ -35,6 +35,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundError
 
 import hades_zoo
+from hades_zoo import bounds
 from hades_zoo import format as fmt
 from hades_zoo import progress, reference
 from hades_zoo.dataset import SyntheticDataset
@@ -49,7 +50,18 @@ from hades_zoo.ids import match
 
 PARQUET_FILE = "data/train-00000-of-00001.parquet"
 DEFAULT_ARCHS = ("own", "mlp-2x256-tanh", "mlp-4x256-relu")
-_TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_FILE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # a dataset's name, the repo's file <name>.safetensors
+
+
+def check_name(src: Source) -> str:
+    """The dataset's name as a repo file name (``<name>.safetensors``): plain ASCII, no path parts.
+    Checked before anything else, so a hostile name (``../../etc/passwd``) leaves nothing behind."""
+    name = src.dataset.name or src.path.stem
+    if not _FILE_NAME_RE.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{src.path}: dataset name {name[:60]!r} cannot name a file in a repo (letters, digits, "
+                          "'.', '_', '-'; at most 96; no '..'); rename it: ds.replace(name=...).save(path)")
+    return name
 
 
 # -- what is published ----------------------------------------------------------------------
@@ -118,7 +130,7 @@ def parquet_bytes(ds: SyntheticDataset) -> bytes:
 def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str) -> dict[str, bytes]:
     """Every file of the commit, path in repo -> bytes."""
     ds = src.dataset
-    name = ds.name or src.path.stem
+    name = check_name(src)
     file = f"{name}.safetensors"
     fitness = src.fitness
     rec = (ds.recorded_return or {}).get("value")
@@ -229,8 +241,13 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
         HubAuthError, HubNotFoundError, HubConnectionError, HubError: the hub refused or failed.
         ConfigError: bad source, repo id or revision.
     """
+    check_name(src)
     require_online()
     ds = src.dataset
+    recorded = len((src.command or "").encode()) + len((src.config_toml or "").encode())
+    if recorded > bounds.MAX_CARD_BYTES // 2:  # the card shows both: refuse now, not after the evaluation
+        raise ConfigError(f"{src.path}: the run's command.txt and config.toml hold {recorded:,} bytes, too many for a "
+                          f"card (hades_zoo.bounds.MAX_CARD_BYTES = {bounds.MAX_CARD_BYTES:,}); trim them")
     if repo_id is None:
         if not ds.name:
             raise ConfigError(f"{src.path}: the dataset has no name; pass --repo-id ORG/NAME")
@@ -239,7 +256,7 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
     ident = match(repo_id)
     if ident is None or ident.org is None or ident.scheme or ident.revision is not None:
         raise ConfigError(f"--repo-id {repo_id!r} is not ORG/NAME (letters, digits, '.', '_', '-')")
-    if revision is not None and (not _TAG_RE.match(revision) or revision == "main" or re.fullmatch(r"[0-9a-f]{40}", revision)):
+    if revision is not None and (not _TAG_RE.fullmatch(revision) or revision == "main" or re.fullmatch(r"[0-9a-f]{40}", revision)):
         raise ConfigError(f"--revision {revision!r} is not a tag name like v1 (not 'main', not a commit hash)")
     if seeds < 1:
         raise ConfigError("seeds must be >= 1")
@@ -252,7 +269,7 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
     refs = _hub_call(repo_id, _refs, api, repo_id)
     tags = {t.name: t.target_commit for t in refs.tags} if refs else {}
     if revision is None:  # next free vN, unless the latest vN already holds these bytes
-        numbers = sorted(int(t[1:]) for t in tags if re.fullmatch(r"v\d+", t))
+        numbers = sorted(int(t[1:]) for t in tags if re.fullmatch(r"v[0-9]+", t))
         latest = f"v{numbers[-1]}" if numbers else None
         if latest and _hub_call(repo_id, _published_sha, api, repo_id, tags[latest]) == src.sha256:
             return PublishResult(repo_id, latest, "unchanged", src.sha256, tags[latest], f"{url}/tree/{latest}")
@@ -266,10 +283,18 @@ def publish(src: Source, repo_id: str | None = None, revision: str | None = None
             raise PublishConflictError(
                 f"{repo_id}@{revision} already holds different bytes (sha256 {str(remote_sha)[:12]}…, yours "
                 f"{src.sha256[:12]}…); publish a new version with --revision v{_next(tags)}, or pass --force to move the tag")
+        head = next((b.target_commit for b in refs.branches if b.name == "main"), None)
+        if tags[revision] != head:  # the commit goes on main: replacing an older tag would move main back to it
+            raise PublishConflictError(
+                f"{repo_id}@{revision} is not the latest publish (main has moved past it), and --force commits on main, "
+                f"which must not go back to an older version; publish a new version with --revision v{_next(tags)}")
 
     if evaluation is None:
         evaluation = evaluate_archs(ds, archs, seeds)
     files = build_files(src, evaluation, repo_id, revision)
+    if len(files[cards.CARD_FILE]) > bounds.MAX_CARD_BYTES:
+        raise ConfigError(f"{src.path}: its card would be {len(files[cards.CARD_FILE]):,} bytes, over "
+                          f"hades_zoo.bounds.MAX_CARD_BYTES ({bounds.MAX_CARD_BYTES:,}); trim command.txt / config.toml")
     progress.note(f"uploading: {len(files)} files to {repo_id}@{revision}")
     _hub_call(repo_id, api.create_repo, repo_id, repo_type=REPO_TYPE, private=private, exist_ok=True)
     refs = _hub_call(repo_id, _refs, api, repo_id)
@@ -321,7 +346,7 @@ def zoo_revision(src: Source, revision: str | None) -> str | None:
 
 
 def _next(tags: dict) -> int:
-    return max([int(t[1:]) for t in tags if re.fullmatch(r"v\d+", t)] or [0]) + 1
+    return max([int(t[1:]) for t in tags if re.fullmatch(r"v[0-9]+", t)] or [0]) + 1
 
 
 __all__ = ["publish", "zoo_revision", "require_online", "evaluate_archs", "build_files", "parquet_bytes", "PublishResult", "Source",
