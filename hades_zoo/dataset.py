@@ -209,9 +209,9 @@ class SyntheticDataset:
     def _fail(self, msg: str):
         raise IncompatibleDatasetError(f"{self._where()}: {msg}")
 
-    _TYPES = {"env_id": str, "task": str, "method": str, "obs_norm": str, "dynamics": str, "name": (str, type(None)),
+    _TYPES = {"env_id": str, "task": str, "method": str, "obs_norm": (str, ObsNorm), "dynamics": str, "name": (str, type(None)),
               "source": (str, type(None)), "recipe": (Recipe, dict, type(None)), "recorded_return": (dict, type(None)),
-              "provenance": dict, "versions": dict, "extra": dict}
+              "provenance": dict, "versions": dict, "extra": dict, "norm_eps": (float, int)}
 
     def _check_types(self) -> None:
         """Constructor arguments of the wrong kind (``env_id=None``, ``recipe="x"``): one typed error

@@ -97,7 +97,7 @@ class DatasetMeta(_Model):
     size: StrictStr | None = Field(None, pattern=r"^[0-9]{1,12}$")
     recipe: RecipeMeta
     protocol: ProtocolMeta | StrictStr
-    obs_norm: ObsNormMeta
+    obs_norm: ObsNormMeta | StrictStr  # a bare kind ("const") is read with the default eps (recipe.ObsNorm.from_dict)
     recorded_return: RecordedReturn | None = None
     provenance: dict[str, Any] | None = None
     versions: dict[str, Any] | None = None

@@ -16,19 +16,20 @@ import hades_zoo
 from hades_zoo import SyntheticDataset
 from hades_zoo import format as fmt
 from hades_zoo.errors import HadesZooError
-from hades_zoo.sources import ZOO_DIR
+from hades_zoo.sources import ZOO_DIR, catalog
 
-CARTPOLE = ZOO_DIR / "cartpole-hades-r-4.safetensors"
+CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 BIG = 2**70  # what `--seed $((2**70))` means (bash itself wraps it to 0)
 
 
 def _cli(prog, argv, capfd):
-    """``(exit code, stderr lines)`` of one CLI call in this process."""
+    """``(exit code, error lines)`` of one CLI call in this process (progress lines aside; no traceback)."""
     main = __import__(f"{prog}.cli", fromlist=["main"]).main
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in argv])
-    err = [ln for ln in capfd.readouterr().err.splitlines() if ln.strip() and not ln.startswith("warning:")]
-    return e.value.code, err
+    err = capfd.readouterr().err
+    assert "Traceback" not in err, err
+    return e.value.code, [ln for ln in err.splitlines() if ln.startswith("error")]
 
 
 def _hostile_file(tmp_path, **meta_changes):
@@ -56,7 +57,7 @@ CLI_CASES = [  # (id, prog, argv builder, words in the one error line)
     ("unreadable-pickle", "hades_zoo", lambda t: ["import-legacy", "/proc/self/mem", "--env", "cartpole", "--method",
                                                   "r", "-o", t / "x.safetensors"], "cannot be read"),
     ("meta-recipe-list", "hades_zoo", lambda t: ["info", _hostile_file(t, recipe=[1, 2])], "metadata field 'recipe'"),
-    ("meta-obs-norm-str", "hades_zoo", lambda t: ["info", _hostile_file(t, obs_norm="const")],
+    ("meta-obs-norm-list", "hades_zoo", lambda t: ["info", _hostile_file(t, obs_norm=["const"])],
      "metadata field 'obs_norm'"),
     ("meta-recorded-return-str", "hades_zoo", lambda t: ["info", _hostile_file(t, recorded_return="abc")],
      "metadata field 'recorded_return'"),
@@ -104,7 +105,7 @@ API_CASES = [
     ("train-epochs-1.5", lambda: hades_zoo.train(_cartpole(), epochs=1.5), "whole number"),
     ("train-lr-string", lambda: hades_zoo.train(_cartpole(), lr="x"), "finite number"),
     ("train-lr-inf", lambda: hades_zoo.train(_cartpole(), lr=float("inf")), "finite number"),
-    ("from_parts-obs_norm-str", lambda: SyntheticDataset.from_parts(*_parts(obs_norm="const")), "obs_norm"),
+    ("from_parts-obs_norm-int", lambda: SyntheticDataset.from_parts(*_parts(obs_norm=5)), "obs_norm"),
     ("from_parts-meta-str", lambda: SyntheticDataset.from_parts({}, "meta"), "dict of metadata"),
     ("multitask-epochs-1.5", lambda: _multitask(epochs=1.5), "whole number"),
     ("multitask-epochs-str", lambda: _multitask(epochs="9"), "whole number"),
@@ -128,3 +129,7 @@ def test_api_case_is_one_typed_error(case):
     with pytest.raises(HadesZooError) as e:
         call()
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_from_parts_reads_a_bare_obs_norm_kind():
+    assert SyntheticDataset.from_parts(*_parts(obs_norm="const")).obs_norm == "const"  # the default eps

@@ -11,9 +11,9 @@ from hades_zoo import schema
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError
 from hades_zoo.hub import cards
-from hades_zoo.sources import ZOO_DIR
+from hades_zoo.sources import ZOO_DIR, catalog
 
-CARTPOLE = ZOO_DIR / "cartpole-hades-r-4.safetensors"
+CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 
 
 def write_raw(path, tensors, meta: dict) -> None:
@@ -27,7 +27,8 @@ def write_raw(path, tensors, meta: dict) -> None:
 
 @pytest.mark.parametrize("field,value,named", [
     ("recipe", [1, 2], "'recipe'"),
-    ("obs_norm", "const", "'obs_norm'"),
+    ("obs_norm", 5, "'obs_norm'"),
+    ("obs_norm", {"kind": "const", "eps": "x"}, "'obs_norm.eps'"),
     ("recorded_return", "abc", "'recorded_return'"),
     ("recipe", {"arch": "mlp-2x64-tanh", "lr": "x", "epochs": 100, "loss": "xent"}, "'recipe.lr'"),
     ("recipe", {"arch": "mlp-2x64-tanh", "lr": 0.01, "epochs": 1.5, "loss": "xent"}, "'recipe.epochs'"),
@@ -49,7 +50,7 @@ def test_malformed_metadata_is_one_typed_error(tmp_path, field, value, named):
 
 
 def test_valid_metadata_of_every_bundled_file_passes():
-    for path in sorted(ZOO_DIR.glob("*.safetensors")):
+    for path in sorted(ZOO_DIR.rglob("*.safetensors")):
         _, meta = fmt.read(path)
         if meta.get("kind") != "multitask":
             schema.DatasetMeta.model_validate(meta)
@@ -58,7 +59,8 @@ def test_valid_metadata_of_every_bundled_file_passes():
 def test_from_parts_with_wrong_types():
     tensors, meta = fmt.read(CARTPOLE)
     with pytest.raises(IncompatibleDatasetError, match="obs_norm"):
-        SyntheticDataset.from_parts(tensors, {**meta, "obs_norm": "const"})
+        SyntheticDataset.from_parts(tensors, {**meta, "obs_norm": ["const"]})
+    assert SyntheticDataset.from_parts(tensors, {**meta, "obs_norm": "const"}).obs_norm == "const"  # a bare kind
     with pytest.raises(IncompatibleDatasetError, match="dict of metadata"):
         SyntheticDataset.from_parts(tensors, "meta")
 
