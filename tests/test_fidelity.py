@@ -9,12 +9,13 @@ from conftest import LEGACY, needs_shared, run_cli
 
 pytestmark = [needs_shared()]
 
-# (pickle, env, method, reference return (protocol.md section 4), relative tolerance)
+# (pickle, env, method, reference return (protocol.md section 4), relative tolerance): hopper
+# within 3 % (the README measures <= 0.6 %), Breakout's bimodal 8-seed mean within 20 %
 CASES = [
-    ("hopper-R-D64-seed0", "hopper", "r", 1792, 0.10),
-    ("hopper-R-D64-seed1", "hopper", "r", 1811, 0.10),
-    ("hopper-R-D64-seed2", "hopper", "r", 1816, 0.10),
-    ("hopper-F-D64-seed0", "hopper", "f", 1849, 0.10),
+    ("hopper-R-D64-seed0", "hopper", "r", 1792, 0.03),
+    ("hopper-R-D64-seed1", "hopper", "r", 1811, 0.03),
+    ("hopper-R-D64-seed2", "hopper", "r", 1816, 0.03),
+    ("hopper-F-D64-seed0", "hopper", "f", 1849, 0.03),
     ("Breakout-MinAtar-R-D16-seed0", "Breakout-MinAtar", "r", 13.0, 0.20),
 ]
 
