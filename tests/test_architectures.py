@@ -1,5 +1,6 @@
 """HaDES-R datasets train other architectures: four of them, one non-MLP, on the
-authors' hopper dataset, each reaching >= 60 % of the dataset's own recipe."""
+authors' hopper dataset, each reaching >= 90 % of the dataset's own recipe (the README measures
+95-100 %: mlp-3x256-tanh 1697 is the lowest, against 1782 for the own mlp-2x512-tanh)."""
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ def default_return(hopper_r):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_architecture_reaches_60_percent(hopper_r, default_return, arch):
+def test_architecture_reaches_90_percent(hopper_r, default_return, arch):
     res = hades_zoo.evaluate(hades_zoo.train(hopper_r, arch, num_seeds=4))
     assert np.isfinite(res.mean)
-    assert res.mean >= 0.6 * default_return, (arch, res, default_return)
+    assert res.mean >= 0.9 * default_return, (arch, res, default_return)

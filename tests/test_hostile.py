@@ -22,14 +22,17 @@ CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 BIG = 2**70  # what `--seed $((2**70))` means (bash itself wraps it to 0)
 
 
-def _cli(prog, argv, capfd):
-    """``(exit code, error lines)`` of one CLI call in this process (progress lines aside; no traceback)."""
+def _cli(prog, argv, capfd, out: list | None = None):
+    """``(exit code, error lines)`` of one CLI call in this process (progress lines aside; no traceback);
+    stdout is appended to ``out`` when given."""
     main = __import__(f"{prog}.cli", fromlist=["main"]).main
     with pytest.raises(SystemExit) as e:
         main([str(a) for a in argv])
-    err = capfd.readouterr().err
-    assert "Traceback" not in err, err
-    return e.value.code, [ln for ln in err.splitlines() if ln.startswith("error")]
+    captured = capfd.readouterr()
+    assert "Traceback" not in captured.err, captured.err
+    if out is not None:
+        out.append(captured.out)
+    return e.value.code, [ln for ln in captured.err.splitlines() if ln.startswith("error")]
 
 
 def _hostile_file(tmp_path, **meta_changes):
@@ -133,3 +136,36 @@ def test_api_case_is_one_typed_error(case):
 
 def test_from_parts_reads_a_bare_obs_norm_kind():
     assert SyntheticDataset.from_parts(*_parts(obs_norm="const")).obs_norm == "const"  # the default eps
+
+
+HOSTILE_CARD = """---
+license: apache-2.0
+tags: [hades-zoo]
+hades_zoo: {block}
+---
+# a card someone else wrote
+"""
+
+
+def test_hostile_cards_on_the_hub(on_hub, capfd):
+    """`hades_zoo: [1, 2]` in one repo's card must not break `list --remote` for everyone; a sha256
+    that YAML reads as an int, or `bytes: abc`, makes `download` fail with one line."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(endpoint=on_hub.url)
+    blocks = {"list-block": "[1, 2]",
+              "int-sha": "{format: hades-zoo/1, file: x.safetensors, bytes: 10, sha256: " + "0" * 64 + "}",
+              "text-bytes": "{format: hades-zoo/1, file: x.safetensors, bytes: abc, sha256: '" + "0" * 64 + "'}"}
+    for name, block in blocks.items():
+        repo = f"testorg/hostile-{name}"
+        api.create_repo(repo, repo_type="dataset", exist_ok=True)
+        api.create_commit(repo, [CommitOperationAdd("README.md", HOSTILE_CARD.format(block=block).encode()),
+                                 CommitOperationAdd("x.safetensors", b"0123456789")],
+                          commit_message="hostile", repo_type="dataset")
+    out = []
+    code, err = _cli("hades_zoo", ["list", "--remote", "--json"], capfd, out)
+    rows = {r["repo_id"]: r for r in json.loads(out[0])}
+    assert code == 0 and not err and "hades_zoo" in rows["testorg/hostile-list-block"]["invalid"]
+    for name, field in (("int-sha", "sha256"), ("text-bytes", "bytes")):
+        code, err = _cli("hades_zoo", ["download", f"testorg/hostile-{name}"], capfd)
+        assert code == 2 and len(err) == 1 and f"hades_zoo.{field}" in err[0], err
