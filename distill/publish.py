@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill.rundir import read_metrics
+from distill.rundir import held_by, read_metrics
 from hades_zoo.errors import ConfigError
 from hades_zoo.hub import upload
 from hades_zoo.hub.upload import PublishResult, Source
@@ -33,6 +33,9 @@ def resolve_source(source: str | Path, which: str = "mean") -> Source:
         path, run_dir = bundled, None
     else:
         raise ConfigError(f"{source}: no such file, run directory or bundled dataset name")
+    if run_dir is not None and (pid := held_by(run_dir)) is not None:
+        raise ConfigError(f"{run_dir} is still being written by a distill process (pid {pid}); publish it once the run "
+                          "has ended")
     return Source.read(path, **(_recorded(run_dir) if run_dir else {}))
 
 

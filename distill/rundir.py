@@ -67,6 +67,21 @@ def lock(out: Path, enabled: bool = True):
         os.close(fd)  # releases the lock (the kernel does the same if we die)
 
 
+def held_by(out: Path) -> str | None:
+    """The pid (as written) of a live process holding ``<out>/.lock``, or None when no one does."""
+    try:
+        fd = os.open(Path(out) / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except OSError:
+        return os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+    finally:
+        os.close(fd)
+
+
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
@@ -98,4 +113,4 @@ def metrics_text(rows: list[dict]) -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
 
 
-__all__ = ["lock", "write_text", "read_metrics", "metrics_text", "LOCK"]
+__all__ = ["lock", "held_by", "write_text", "read_metrics", "metrics_text", "LOCK"]

@@ -169,3 +169,19 @@ def test_hostile_cards_on_the_hub(on_hub, capfd):
     for name, field in (("int-sha", "sha256"), ("text-bytes", "bytes")):
         code, err = _cli("hades_zoo", ["download", f"testorg/hostile-{name}"], capfd)
         assert code == 2 and len(err) == 1 and f"hades_zoo.{field}" in err[0], err
+
+
+def test_publish_refuses_a_run_directory_still_being_written(tmp_path):
+    import shutil
+
+    from distill import rundir
+    from distill.publish import resolve_source
+    from hades_zoo.errors import ConfigError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(CARTPOLE, run / "mean.safetensors")
+    with rundir.lock(run):
+        with pytest.raises(ConfigError, match="still being written"):
+            resolve_source(run)
+    assert resolve_source(run).dataset.env_id == "CartPole-v1"
