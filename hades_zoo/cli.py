@@ -14,6 +14,7 @@ import time
 import click
 
 from hades_zoo import __version__
+from hades_zoo import format as fmt
 from hades_zoo import progress
 from hades_zoo.errors import ConfigError
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
@@ -81,6 +82,11 @@ def download(name, revision, as_json):
 def info(name_or_path, as_json):
     from hades_zoo.sources import copy_of, load
 
+    if fmt.file_kind(name_or_path) == "policy":  # a saved policy (hades-zoo train --out): its metadata, verified
+        tensors, meta = fmt.read(name_or_path)
+        meta["tensors"] = len(tensors)
+        meta["bytes"] = sum(int(v.nbytes) for v in tensors.values())
+        return click.echo(json.dumps(meta, indent=1, default=str)) if as_json else _print_info(meta)
     ds = load(name_or_path)
     meta = ds.metadata
     meta["size"] = ds.size  # the file stores strings; scripts get a number
@@ -194,10 +200,9 @@ def rollout(name_or_policy, episodes, render_path, frames, index, sample, seed, 
     enable_compilation_cache()
     import hades_zoo
     from hades_zoo import render
-    from hades_zoo.policy_file import is_policy_file
 
     with stdout_to_stderr():
-        if is_policy_file(name_or_policy):
+        if fmt.file_kind(name_or_policy) == "policy":
             with progress.phase("loading", name_or_policy):
                 trained = hades_zoo.load_policy(name_or_policy)
         else:

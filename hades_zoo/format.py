@@ -192,6 +192,20 @@ def read_bounded(path: str | os.PathLike, limit: int) -> bytes:
         return f.read(limit + 1)
 
 
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What a hades-zoo file holds, from its header alone: ``"dataset"``, ``"multitask"`` (a merged
+    dataset) or ``"policy"`` (``hades_zoo.policy_file``); ``None`` for anything else or no file."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        meta = read_header(path).get("__metadata__") or {}
+    except (CorruptDatasetError, OSError):
+        return None
+    if meta.get("format") != FORMAT_VERSION:
+        return None
+    return meta.get("kind") or "dataset"
+
+
 def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
     """Read and verify a dataset file: structure, format version, payload sha256."""
     path = Path(path)

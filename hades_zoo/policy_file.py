@@ -27,7 +27,7 @@ import numpy as np
 from hades_zoo import format as fmt
 from hades_zoo import schema
 from hades_zoo.agent import TrainedPolicy
-from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError
+from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.policies import make_policy
 from hades_zoo.recipe import NormState, ObsNorm, Protocol, Recipe
 
@@ -63,16 +63,6 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def is_policy_file(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an existing file whose header says ``kind: policy`` (reads the header only)."""
-    if not os.path.isfile(path):
-        return False
-    try:
-        return (fmt.read_header(path).get("__metadata__") or {}).get("kind") == KIND
-    except (HadesZooError, OSError):
-        return False
 
 
 def save_policy(trained: TrainedPolicy, path: str | os.PathLike) -> str:

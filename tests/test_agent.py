@@ -172,3 +172,7 @@ def test_rollout_renders_a_gif_from_a_policy_file(tmp_path):
     assert gif.stat().st_size > 1000 and gif.read_bytes()[:6] == b"GIF89a"
     bad = runner.invoke(cli, ["rollout", str(policy), "--index", 5])
     assert bad.exit_code != 0
+    info = runner.invoke(cli, ["info", str(policy), "--json"])
+    assert info.exit_code == 0, info.output
+    meta = json.loads(info.output)
+    assert meta["kind"] == "policy" and meta["policy"]["seeds"] == [0, 1] and meta["policy"]["dataset"]["name"] == "breakout-tiny"
