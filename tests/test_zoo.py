@@ -122,3 +122,24 @@ def test_headline_hopper_hops(name, floor):
     ds = hades_zoo.load(name)
     res = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=8), protocol="paper")
     assert res.mean >= floor, res
+
+
+def test_list_fits_80_columns_with_full_names_and_filters():
+    from click.testing import CliRunner
+
+    from hades_zoo.cli import cli
+
+    runner = CliRunner()
+    out = runner.invoke(cli, ["list"], env={"COLUMNS": "80"})
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    assert any(ln.startswith("inverted-double-pendulum-hades-r-64 ") for ln in lines)  # never truncated
+    hop = next(ln for ln in lines if ln.startswith("hopper-hades-r-64 "))
+    assert "authors+ours" in hop and hop.split()[4] == str(len(cat.catalogue()["hopper-hades-r-64"]["revisions"]))
+    assert "acc 0.873" in next(ln for ln in lines if ln.startswith("digits-hades-r-1ipc"))  # accuracy, not "return"
+    rows = json.loads(runner.invoke(cli, ["list", "--json", "--env", "hopper", "--method", "f", "--source", "ours"]).output)
+    assert [r["name"] for r in rows] == ["hopper-hades-f-64"] and rows[0]["revision"] == cat.default_revision("hopper-hades-f-64")
+    revs = runner.invoke(cli, ["list", "--revisions", "--env", "walker2d"]).output
+    assert "@authors-const-s2" in revs and max(map(len, revs.splitlines())) <= 80
+    assert "no dataset matches" in runner.invoke(cli, ["list", "--env", "nope"]).output
