@@ -50,7 +50,9 @@ def test_malformed_metadata_is_one_typed_error(tmp_path, field, value, named):
 
 
 def test_valid_metadata_of_every_bundled_file_passes():
-    for path in sorted(ZOO_DIR.rglob("*.safetensors")):
+    paths = sorted(ZOO_DIR.rglob("*.safetensors"))
+    assert paths
+    for path in paths:
         _, meta = fmt.read(path)
         if meta.get("kind") != "multitask":
             schema.DatasetMeta.model_validate(meta)

@@ -185,7 +185,7 @@ def test_tiny_pipeline_end_to_end(tmp_path):
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2] and all(-np.log(10) - 1 < r["fitness_mean"] < 0 for r in rows)
     ds = hades_zoo.load(str(out / "mean.safetensors"))
-    assert ds.name == "digits-hades-r-1ipc" and ds.task == TASK and ds.size == 10 and ds.obs_norm == "const"
+    assert ds.name == "digits-hades-r-1ipc-local" and ds.task == TASK and ds.size == 10  # a run never takes a zoo name and ds.obs_norm == "const"
     assert np.allclose(ds.labels.sum(1), 1.0, atol=1e-5) and ds.labels.argmax(1).tolist() == list(range(10))
     assert ds.provenance["generations"] == 2 and ds.versions.get("scikit-learn")
     assert (out / "mean.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
