@@ -122,7 +122,9 @@ def run(task, env, dataset, method, size, generations, popsize, strategy, seed, 
                            generations=generations, popsize=popsize, strategy=strategy, seed=seed)
         path = run_(cfg, Path(out), progress=not no_progress, command=_recorded_command(), session=session)
     if session.is_main:
-        click.echo(f"done: {path}")
+        from distill.runner import done_line
+
+        click.echo(done_line(Path(out), path))
 
 
 @cli.command(help="Continue a killed or stopped run; ends bit-identical to an uninterrupted one.")
@@ -142,7 +144,9 @@ def resume(run_dir, generations, stop_after, no_progress, **launch):
         path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session,
                     generations=generations)
     if session.is_main:
-        click.echo(f"done: {path}")
+        from distill.runner import done_line
+
+        click.echo(done_line(Path(run_dir), path))
 
 
 @cli.command("eval", help="Evaluate the run's final dataset over many seeds; writes the result into its metadata.")

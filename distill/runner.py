@@ -25,6 +25,7 @@ from distill.config import DistillConfig, read_toml
 from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_spec, init_state, make_chunk,
                             make_problem, mean_dataset, population_sharding)
 from hades_zoo import envs
+from hades_zoo import progress as hz_progress  # `progress` is run()'s on/off flag
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
 from hades_zoo.ids import local_name
@@ -165,6 +166,9 @@ def _run(cfg, out, command, resume, progress, stop_after, session, extend) -> Pa
             checkpoint.save(out, key, state, generation, {**extra, "wall_s": wall})
             if bar is not None:
                 bar[0].update(bar[1], completed=generation, best=best, mean=float(metrics["fitness_mean"][-1]))
+            else:  # --no-progress: one plain line per chunk (hades_zoo.progress; nothing under --quiet)
+                hz_progress.note(f"generation {generation}/{cfg.generations}: fitness mean "
+                                 f"{float(metrics['fitness_mean'][-1]):.4g}, best so far {best:.4g}, {wall:.0f} s")
     finally:
         if bar is not None:
             bar[0].stop()
@@ -199,6 +203,17 @@ def _progress(enabled: bool, cfg: DistillConfig, start: int):
     task = prog.add_task(what, total=cfg.generations, completed=start,
                          best=float("nan"), mean=float("nan"))
     return prog, task
+
+
+def done_line(run_dir: Path, path: Path) -> str:
+    """What ``distill run``/``resume`` print at the end: the file, the last generation's fitness and
+    the next command to run."""
+    rows = rundir.read_metrics(Path(run_dir) / METRICS)
+    if not rows:
+        return f"done: {path}; next: distill eval {run_dir}"
+    last, best = rows[-1], max(r["fitness_max"] for r in rows)
+    return (f"done: {path} (generation {last['generation']}, fitness mean {last['fitness_mean']:.4g}, best {best:.4g}); "
+            f"next: distill eval {run_dir}")
 
 
 def load_run_config(run_dir: Path) -> DistillConfig:

@@ -30,10 +30,13 @@ def _distill(*args, **kw):
 
 
 @pytest.mark.parametrize("method", ["r", "f"])
-def test_tiny_run_end_to_end(tmp_path, method):
+def test_tiny_run_end_to_end(tmp_path, method, monkeypatch):
     out = tmp_path / "run"
+    monkeypatch.delenv("HADES_ZOO_QUIET")  # --no-progress still logs a line per chunk
     proc = _distill("run", "--config", _config(tmp_path, method), "--out", out, "--no-progress")
     assert proc.returncode == 0, proc.stderr
+    assert "generation 2/2: fitness mean" in proc.stderr
+    assert proc.stdout.startswith("done: ") and f"next: distill eval {out}" in proc.stdout and "fitness mean" in proc.stdout
     rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in rows] == [1, 2]
     assert {"fitness_mean", "fitness_max", "wall_s", "env_steps"} <= set(rows[0])
