@@ -14,6 +14,8 @@ PyPI packages only:
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import jax
@@ -88,6 +90,27 @@ def write(trained: TrainedPolicy, path: str | Path, frames: list, *, fps: int = 
     if suffix not in (".gif", ".mp4"):
         raise ConfigError(f"{path}: {spec.env_id} renders to .gif or .mp4")
     return _encode(path, [_minatar_frame(f) for f in frames], fps=10)
+
+
+def can_gif(spec) -> bool:
+    """Whether ``write`` can draw this env as a GIF here: MinAtar frames always; brax envs when
+    MuJoCo has an OpenGL backend to render with (``MUJOCO_GL`` set: egl, osmesa or glfw)."""
+    if spec.family == "brax":
+        return bool(os.environ.get("MUJOCO_GL"))
+    return len(spec.obs_shape) == 3
+
+
+def gif_bytes(trained: TrainedPolicy, *, seed: int = 0, frames: int = 300) -> bytes | None:
+    """One episode of seed 0 as GIF bytes (``distill publish`` puts it on the card), or ``None``
+    where no GIF can be drawn here: an env without frames to draw, or brax without OpenGL."""
+    if trained.task != "rl" or not can_gif(trained.spec):
+        return None
+    _, kept = episodes(trained, 1, seed=seed, sample=trained.protocol.sample_actions, keep=frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            return write(trained, Path(tmp) / "rollout.gif", kept).read_bytes()
+        except MissingDependencyError:
+            return None
 
 
 def _minatar_frame(obs: np.ndarray, scale: int = 16) -> np.ndarray:

@@ -176,3 +176,13 @@ def test_rollout_renders_a_gif_from_a_policy_file(tmp_path):
     assert info.exit_code == 0, info.output
     meta = json.loads(info.output)
     assert meta["kind"] == "policy" and meta["policy"]["seeds"] == [0, 1] and meta["policy"]["dataset"]["name"] == "breakout-tiny"
+
+
+def test_publish_puts_a_rollout_gif_on_the_card(tmp_path):
+    from hades_zoo.hub import upload
+
+    src = upload.Source.read(_breakout(tmp_path))
+    evaluation = upload.evaluate_archs(src.dataset, ("own",), seeds=1)
+    files = upload.build_files(src, evaluation, "testorg/breakout-tiny", "v1")
+    assert files["figures/rollout.gif"][:6] == b"GIF89a"
+    assert "(figures/rollout.gif)" in files["README.md"].decode()

@@ -96,7 +96,7 @@ def _fmt(x) -> str:
 
 def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, data: bytes, evaluation: list[dict],
                fitness: list[dict] | None = None, command: str | None = None, config_toml: str | None = None,
-               license: str = "apache-2.0"):
+               license: str = "apache-2.0", rollout: bool = False):
     """The full card (``huggingface_hub.DatasetCard``) rendered from ``dataset_card.md`` (``TEMPLATE``)."""
     from huggingface_hub import DatasetCard
 
@@ -163,7 +163,7 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         returns=rows, measured_by=own.get("measured_by") or "`distill publish` before upload", relative_text=("the return divided by the own architecture's" if own.get("score", "ratio") == "ratio"
                                       else "normalised score, random policy 0, own architecture 1"),
         recorded=recorded, file=file, bytes=len(data), sha256=block["sha256"], format=fmt.FORMAT_VERSION,
-        tensors=tensors, hyperparameters=hyper, provenance=provenance, fitness=bool(fitness),
+        tensors=tensors, hyperparameters=hyper, provenance=provenance, fitness=bool(fitness), rollout=rollout,
         scale=scale_rows(ds, own), limitations=limitations(ds, revision, evaluation),
         credit=(prov.get("credit") or {}).get("data"),
         config=scrub(config_toml.strip()) if config_toml else None, bibtex=BIBTEX)

@@ -37,7 +37,7 @@ from huggingface_hub.errors import RemoteEntryNotFoundError, RepositoryNotFoundE
 import hades_zoo
 from hades_zoo import bounds
 from hades_zoo import format as fmt
-from hades_zoo import progress, reference
+from hades_zoo import progress, reference, render
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (ConfigError, CorruptDatasetError, HubError, IncompatibleDatasetError,
                               PublishConflictError)
@@ -141,6 +141,9 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
                                                      recorded=rec, refs=_refs_of(ds, evaluation))}
     if fitness:
         out["figures/fitness.png"] = figures.fitness_png(fitness, f"{name}: distillation fitness")
+    rollout = _rollout_gif(ds)
+    if rollout is not None:
+        out["figures/rollout.gif"] = rollout
     metrics = {
         "name": name, "repo_id": repo_id, "revision": revision, "file": file, "bytes": len(src.data),
         "sha256": src.sha256, "payload_sha256": fmt.payload_sha256(ds.tensors()), "env_id": ds.env_id,
@@ -155,9 +158,18 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
     out["metrics.json"] = (json.dumps(metrics, indent=1, sort_keys=True) + "\n").encode()
     card = cards.build_card(ds, repo_id=repo_id, revision=revision, file=file, data=src.data, evaluation=evaluation,
                             fitness=fitness, command=(src.command or "").strip() or None,
-                            config_toml=src.config_toml)
+                            config_toml=src.config_toml, rollout=rollout is not None)
     out[cards.CARD_FILE] = str(card).encode()
     return out
+
+
+def _rollout_gif(ds: SyntheticDataset) -> bytes | None:
+    """A GIF of one episode of a policy cloned on ``ds`` (BC seed 0, its own recipe), where this
+    machine can draw the env (``hades_zoo.render``: MinAtar frames; brax with OpenGL)."""
+    if ds.task != "rl" or not render.can_gif(ds.spec):
+        return None
+    with progress.phase("rendering", f"one episode of {ds.env_id} for the card"):
+        return render.gif_bytes(hades_zoo.train(ds, num_seeds=1))
 
 
 def _refs_of(ds: SyntheticDataset, evaluation: list[dict]) -> dict:
