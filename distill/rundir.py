@@ -86,7 +86,7 @@ def write_text(path: Path, text: str) -> None:
     atomic_write(path, text.encode())
 
 
-def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
+def read_metrics(path: Path, upto: int | None = None, warn: bool = True) -> list[dict]:
     """The valid rows of ``metrics.jsonl`` (``generation <= upto``), in generation order, one per
     generation; damaged lines are dropped with one warning on stderr."""
     if not path.is_file():
@@ -102,7 +102,7 @@ def read_metrics(path: Path, upto: int | None = None) -> list[dict]:
             continue
         if upto is None or row["generation"] <= upto:
             rows[row["generation"]] = row
-    if bad:
+    if bad and warn:
         what = f"line {bad[0]}" if len(bad) == 1 else f"{len(bad)} lines (first: {bad[0]})"
         print(f"warning: {path}: dropped {what} that did not parse as a metrics row (a torn write?); "
               "resume rewrites the file", file=sys.stderr)

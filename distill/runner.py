@@ -122,7 +122,7 @@ def _run(cfg, out, command, resume, progress, stop_after, session, extend) -> Pa
     extra = {**extra, "config": cfg.to_dict()}
     agree(session, generation, "the generation to start from")
     key, state = _canonical((key, state))
-    rows = rundir.read_metrics(out / METRICS, generation)
+    rows = rundir.read_metrics(out / METRICS, generation, warn=writer)
     if writer:  # every file whole (atomic, umask), written once the config has passed every check
         out.mkdir(parents=True, exist_ok=True)
         if not resume or extend is not None or not (out / CONFIG).exists():

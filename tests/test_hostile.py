@@ -185,3 +185,15 @@ def test_publish_refuses_a_run_directory_still_being_written(tmp_path):
         with pytest.raises(ConfigError, match="still being written"):
             resolve_source(run)
     assert resolve_source(run).dataset.env_id == "CartPole-v1"
+
+
+def test_metrics_rows_that_do_not_parse_are_dropped_never_fatal(tmp_path, capsys):
+    from distill.rundir import read_metrics
+
+    path = tmp_path / "metrics.jsonl"
+    good = '{"generation": %d, "fitness_mean": 1.0, "fitness_max": 2.0, "fitness_min": 0.0}\n'
+    path.write_bytes((good % 1 + '{"fitness_mean": 1.0}\n' + good % 2 + "\xff\n" + good % 2 + good % 3).encode()
+                     + b"\xff\xfe{\n" + b'{"generation": 4, "fitn')
+    rows = read_metrics(path, upto=3)
+    assert [r["generation"] for r in rows] == [1, 2, 3]  # no generation, bad bytes, torn tail: dropped
+    assert "dropped 4 lines (first: 2)" in capsys.readouterr().err
