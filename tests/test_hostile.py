@@ -197,3 +197,18 @@ def test_metrics_rows_that_do_not_parse_are_dropped_never_fatal(tmp_path, capsys
     rows = read_metrics(path, upto=3)
     assert [r["generation"] for r in rows] == [1, 2, 3]  # no generation, bad bytes, torn tail: dropped
     assert "dropped 4 lines (first: 2)" in capsys.readouterr().err
+
+
+def test_an_oversized_dataset_is_refused_on_load_before_any_evaluation(tmp_path):
+    """The issue's 2M-pair dataset failed in the figure code after publish had evaluated it; the size
+    bound now refuses it when it is read (70,000 pairs: just over bounds.MAX_DATASET_PAIRS)."""
+    from distill.publish import resolve_source
+    from hades_zoo import bounds
+
+    n = bounds.MAX_DATASET_PAIRS + 4464
+    tensors = {"states": np.zeros((n, 4), np.float32), "labels": np.tile(np.eye(2, dtype=np.float32), (n // 2, 1))}
+    _, meta = fmt.read(CARTPOLE)
+    path = tmp_path / "big.safetensors"
+    fmt.write(path, tensors, {**meta, "size": str(n)})
+    with pytest.raises(HadesZooError, match="MAX_DATASET_PAIRS"):
+        resolve_source(path)
