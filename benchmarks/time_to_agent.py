@@ -35,7 +35,7 @@ t_train = time.perf_counter()
 env = envs.make(ds.env_id)
 obs, _ = jax.jit(env.reset)(jax.random.PRNGKey(0))
 t_env = time.perf_counter()
-action = jax.block_until_ready(trained.act(obs))
+action, _ = jax.block_until_ready(trained.act(obs, trained.reset_state()))  # state: running normalisation too
 t_act = time.perf_counter()
 out = {{"import_s": t_import - t0, "load_s": t_load - t_import, "train_s": t_train - t_load,
         "env_reset_s": t_env - t_train, "first_action_s": t_act - t_env, "in_process_s": t_act - t0}}
