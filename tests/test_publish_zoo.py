@@ -64,3 +64,12 @@ def test_zoo_names_refuse_other_bytes(tmp_path):
     ours.replace(states=ours.states + 1e-3).save(other)  # same name, other bytes
     with pytest.raises(PublishConflictError, match="--repo-id"):
         zoo_revision(Source.read(other), None)
+
+
+def test_scrub_cuts_local_paths_and_the_user_name(monkeypatch):
+    from hades_zoo import redact
+
+    monkeypatch.setattr(redact, "_user", lambda: "alice")
+    cmd = "distill run --config /home/alice/cfg/x.toml --out ~/runs/hop alice-data https://github.com/FLAIROx/b rel/dir"
+    assert redact.scrub(cmd) == "distill run --config x.toml --out hop <user>-data https://github.com/FLAIROx/b rel/dir"
+    assert redact.scrub({"a": ["/tmp/p/q.parquet", 3]}) == {"a": ["q.parquet", 3]}
