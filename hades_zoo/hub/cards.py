@@ -180,7 +180,9 @@ def scale_rows(ds: SyntheticDataset, own: dict) -> list[tuple[str, str]]:
 
     sc = reference.scale(ds.name, ds.env_id, own["protocol"] if ds.task == "rl" else ds.protocol.name, ds.dynamics, own["mean"])
     what = "return" if ds.task == "rl" else "test accuracy"
-    return [(f"{what} of `{own['arch']}` (the dataset's own architecture)", f"{_num(own['mean'])} ± {_num(own['std'], own['mean'])}"),
+    mine = (f"{_num(own['mean'])} ± {_num(own['std'], own['mean'])}" if own["returns"]
+            else "unverified (no real test split where this card was made)")
+    return [(f"{what} of `{own['arch']}` (the dataset's own architecture)", mine),
             ("random policy, same protocol and dynamics" if ds.task == "rl" else "chance",
              _num(sc["random"]) if sc["random"] is not None else "not measured (`tools/reference_scores.py`)"),
             ("solved threshold", _num(sc["solved"]) if sc["solved"] is not None else "none defined for this env"),
@@ -203,8 +205,8 @@ def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dic
                       f"{_num(cur['std'], cur['value'])} with the same policies." if cur else ""))
     elif ds.task == "rl":
         out.append(f"Dynamics: today's simulator ({', '.join(f'{k} {v}' for k, v in (ds.versions or {}).items()) or 'as installed'}).")
-    out.append(f"Protocol: the figures are the `{ds.protocol.name}` protocol ({_PROTOCOL_TEXT.get(ds.protocol.name, 'see the hades-zoo README')}); "
-               "other protocols (greedy actions, full episodes) give other numbers.")
+    out.append(f"Protocol: the figures are the `{ds.protocol.name}` protocol ({_PROTOCOL_TEXT.get(ds.protocol.name, 'see the hades-zoo README')})"
+               + ("; other protocols (greedy actions, full episodes) give other numbers." if ds.task == "rl" else "."))
     own = next((r for r in evaluation if r["own"]), evaluation[0])
     others = [r for r in evaluation if not r["own"]]
     if others:
@@ -216,7 +218,8 @@ def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dic
         out.append("HaDES-F: the figures hold for the fixed initialisation stored in the recipe; other initialisations "
                    "or architectures usually score much lower (`--init random`).")
     out.append("Intended use: research on behaviour distillation, fast policy initialisation and pre-training. "
-               "The trained policies are simulator agents, not controllers for anything real.")
+               + ("The trained policies are simulator agents, not controllers for anything real." if ds.task == "rl" else
+                  "Ten synthetic images are a distillation benchmark, not a substitute for the real training set."))
     return out
 
 
