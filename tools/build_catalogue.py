@@ -169,8 +169,10 @@ def table() -> str:
         ref = abs(like if like is not None else x)
         return f"{x:.0f}" if ref >= 100 else f"{x:.1f}" if ref >= 10 else f"{x:.2f}"
 
-    out = ["| name | default revision | verified (BC seeds) | paper | verified / paper | revisions | bundled file |",
-           "|---|---|---|---|---|---|---|"]
+    from hades_zoo.reference import random_score
+
+    out = ["| name | default revision | verified (BC seeds) | random policy | paper | verified / paper | revisions | bundled file |",
+           "|---|---|---|---|---|---|---|---|"]
     for name, g in sorted(registry.items(), key=lambda kv: (kv[1]["family"], kv[1]["env_id"].lower(), kv[1]["size"], kv[0])):
         d = g["revisions"][g["default"]]
         v = d["verified"]
@@ -179,7 +181,10 @@ def table() -> str:
             f"{v['value']:.3f} ± {v['std']:.3f} ({v['seeds']}, test accuracy)" if acc else f"{num(v['value'])} ± {num(v['std'], v['value'])} ({v['seeds']})")
         paper = g.get("paper")
         ratio = f"{v['value'] / paper['value']:.2f}" if v and paper and paper["value"] else ""
-        out.append(f"| {name} | {g['default']} | {ver} | {'' if not paper else num(paper['value'])} | {ratio} | "
+        rnd = random_score(g["env_id"], (v or {}).get("protocol") or ("test-accuracy" if g["task"] != "rl" else ""),
+                           d["dynamics"] if g["task"] == "rl" else "current")
+        rnd = "" if not rnd else (f"{rnd['value']:.2f}" if g["task"] != "rl" else num(rnd["value"], 1 if abs(rnd["value"]) < 10 else None))
+        out.append(f"| {name} | {g['default']} | {ver} | {rnd} | {'' if not paper else num(paper['value'])} | {ratio} | "
                    f"{len(g['revisions'])} | {d['bytes'] / 1000:.1f} kB |")
     return "\n".join(out)
 
