@@ -143,3 +143,14 @@ def test_list_fits_80_columns_with_full_names_and_filters():
     revs = runner.invoke(cli, ["list", "--revisions", "--env", "walker2d"]).output
     assert "@authors-const-s2" in revs and max(map(len, revs.splitlines())) <= 80
     assert "no dataset matches" in runner.invoke(cli, ["list", "--env", "nope"]).output
+
+
+def test_train_and_info_say_which_copy():
+    from conftest import run_cli
+
+    out = run_cli("train", "cartpole-hades-r-4", "--seeds", "1", timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("cartpole-hades-r-4@cpu-v1 (bundled) [CartPole-v1]"), out.stdout
+    info = json.loads(run_cli("info", "hopper-hades-r-64", "--json").stdout)
+    assert info["copy"] == {"where": "bundled", "ref": "hopper-hades-r-64",
+                            "revision": cat.default_revision("hopper-hades-r-64"), "commit": None}
