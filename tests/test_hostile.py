@@ -166,6 +166,8 @@ def test_hostile_cards_on_the_hub(on_hub, capfd):
     code, err = _cli("hades_zoo", ["list", "--remote", "--json"], capfd, out)
     rows = {r["repo_id"]: r for r in json.loads(out[0])}
     assert code == 0 and not err and "hades_zoo" in rows["testorg/hostile-list-block"]["invalid"]
+    code, err = _cli("hades_zoo", ["list", "--remote"], capfd)  # the table too
+    assert code == 0 and not err
     for name, field in (("int-sha", "sha256"), ("text-bytes", "bytes")):
         code, err = _cli("hades_zoo", ["download", f"testorg/hostile-{name}"], capfd)
         assert code == 2 and len(err) == 1 and f"hades_zoo.{field}" in err[0], err
