@@ -93,8 +93,11 @@ class DistillConfig:
         for ok, msg in checks:
             if not ok:
                 raise ConfigError(f"config: {msg}")
-        self.bc_recipe  # validates the recipe
-        self.protocol  # validates the fitness protocol
+        for table, prop in (("recipe", "bc_recipe"), ("fitness_protocol", "protocol")):  # validates both tables
+            try:
+                getattr(self, prop)
+            except ConfigError as e:
+                raise ConfigError(f"config: [{table}] {e}") from None
 
     def _check_bounds(self, spec) -> None:
         """Sizes within ``hades_zoo.bounds``, checked before anything reaches XLA."""
@@ -168,7 +171,8 @@ def read_toml(path: str | Path) -> dict:
 
 def _fields_named(message: str) -> list[str]:
     """The config keys an error message names (``field 'es_lr'``, ``config: seed ...``)."""
-    return [f.name for f in dataclasses.fields(DistillConfig) if f"'{f.name}'" in message or f"config: {f.name} " in message]
+    return [f.name for f in dataclasses.fields(DistillConfig)
+            if f"'{f.name}'" in message or f"[{f.name}]" in message or f"config: {f.name} " in message]
 
 
 def preset(env: str, task: str = "rl") -> dict:

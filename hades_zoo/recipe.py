@@ -22,8 +22,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hades_zoo import bounds
+from hades_zoo import bounds, schema
 from hades_zoo.errors import ConfigError
+
+_FIX = "fix the recipe (a config's [recipe] table, or the dataset's metadata)"
 
 LOSSES = ("gaussian-nll", "xent")
 OPTIMIZERS = ("adam", "sgd")  # sgd: plain SGD, no momentum (the authors' MNIST recipe)
@@ -49,6 +51,7 @@ class InitSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "InitSpec":
+        schema.validate(schema.InitMeta, d, "recipe", _FIX, error=ConfigError, root="init")  # types (hades_zoo.schema)
         if d.get("mode") not in ("random", "fixed"):
             raise ConfigError(f"init mode must be 'random' or 'fixed', got {d.get('mode')!r}")
         return cls(d["mode"], int(d.get("seed", 0)), bool(d.get("threefry_partitionable", True)))
@@ -87,6 +90,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipe":
+        schema.validate(schema.RecipeMeta, d, "recipe", _FIX, error=ConfigError, root="recipe")  # types (hades_zoo.schema)
         d = dict(d)
         init = InitSpec.from_dict(d.pop("init", {"mode": "random"}))
         known = {f.name for f in dataclasses.fields(cls)}
@@ -154,6 +158,8 @@ class Protocol:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Protocol":
+        schema.validate(schema.ProtocolMeta, d, "protocol", "fix the protocol (a config's [fitness_protocol] table, or "
+                        "the dataset's metadata)", error=ConfigError, root="protocol")  # types (hades_zoo.schema)
         try:
             return cls(**d)
         except TypeError as e:

@@ -178,3 +178,20 @@ def test_describe_names_one_field_and_counts_the_rest():
         text = schema.describe(e)
     assert text.startswith("field 'arch'") and "(and 1 more field)" in text
     assert np.isfinite(1.0)
+
+
+@pytest.mark.parametrize("table,value,named", [
+    ("recipe", {"lr": "x"}, "recipe.lr"), ("recipe", {"grad_clip": "x"}, "recipe.grad_clip"),
+    ("recipe", {"init": "x"}, "recipe.init"), ("recipe", {"init": {"mode": "fixed", "seed": "x"}}, "recipe.init.seed"),
+    ("recipe", {"arch": 5}, "recipe.arch"), ("fitness_protocol", {"sample_actions": "yes"}, "protocol.sample_actions"),
+])
+def test_config_tables_are_typed(tmp_path, table, value, named):
+    """The nested [recipe] / [fitness_protocol] tables go through the same schema (Recipe.from_dict,
+    Protocol.from_dict), named in the error with the config file."""
+    from distill.config import build_config
+
+    toml = tmp_path / "c.toml"
+    toml.write_text(f"[{table}]\n" + "".join(f"{k} = {json.dumps(v) if not isinstance(v, dict) else '{' + ', '.join(f'{a} = {json.dumps(b)}' for a, b in v.items()) + '}'}\n" for k, v in value.items()))
+    with pytest.raises(ConfigError) as e:
+        build_config("CartPole-v1", str(toml))
+    assert f"'{named}'" in str(e.value) and str(toml) in str(e.value)
