@@ -52,8 +52,8 @@ def lock(out: Path, enabled: bool = True):
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise ConfigError(f"{out}: cannot lock {LOCK} ({e.strerror}); use a local directory for --out") from None
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            raise ConfigError(f"{out} is in use by another distill process (pid {holder}); wait for it to end, "
-                              "or use another --out") from None
+            raise ConfigError(f"{out} is in use by another distill process (pid {holder}); wait for it to end "
+                              "(a new run: use another --out)") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:

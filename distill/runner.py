@@ -227,10 +227,17 @@ def load_run_config(run_dir: Path) -> DistillConfig:
 
 
 def evaluate_run(run_dir: Path, seeds: int | None = None, which: str = "mean") -> SyntheticDataset:
-    """Evaluate the run's dataset over many seeds and record the result in its metadata."""
+    """Evaluate the run's dataset over many seeds and record the result in its metadata (holding the
+    run directory's lock: it rewrites a file a running ``distill run`` would also write)."""
+    run_dir = Path(run_dir)
+    load_run_config(run_dir)  # not a run directory: refused before a lock file is made
+    with rundir.lock(run_dir):
+        return _evaluate_run(run_dir, seeds, which)
+
+
+def _evaluate_run(run_dir: Path, seeds: int | None, which: str) -> SyntheticDataset:
     import hades_zoo
 
-    run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     path = run_dir / f"{which}.safetensors"
     if not path.is_file():
