@@ -186,3 +186,16 @@ def test_publish_puts_a_rollout_gif_on_the_card(tmp_path):
     files = upload.build_files(src, evaluation, "testorg/breakout-tiny", "v1")
     assert files["figures/rollout.gif"][:6] == b"GIF89a"
     assert "(figures/rollout.gif)" in files["README.md"].decode()
+
+
+@pytest.mark.slow
+def test_authors_hopper_by_hand_matches_evaluate_and_deploys(capsys):
+    """Issue 17's acceptance on the bundled authors' hopper HaDES-R D64 file (running normalisation,
+    paper-brax): the hand loop within 5 % of evaluate, a single-env greedy episode >= 1500."""
+    # 8 seeds: the hand loop's floats differ from the vmapped rollout's in the last bits, and hopper
+    # is chaotic, so now and then one seed falls in one and not the other (2 seeds: 7 % apart once)
+    assert _tool("check_act").main(["hopper-hades-r-64", "--seeds", "8", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["obs_norm"] == "running" and out["protocol"] == "paper-brax"
+    assert out["hand_rel_diff"] < 0.05, out
+    assert out["greedy_mean"] >= 1500, out
