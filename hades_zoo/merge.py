@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from hades_zoo import format as fmt
+from hades_zoo import schema
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError, UnknownEnvError
@@ -181,6 +182,8 @@ class MultiTaskDataset:
             task_info, sources = json.loads(meta["tasks"]), json.loads(meta["sources"])
         except json.JSONDecodeError:
             raise CorruptDatasetError(f"{path}: metadata 'tasks'/'sources' is not valid JSON; write the file again with hades-zoo merge") from None
+        schema.validate(schema.MergedMeta, {"tasks": task_info, "sources": sources}, str(path),
+                        "write the file again with hades-zoo merge", label="metadata field")
         ds = cls(**{k: tensors[k] for k in _TENSORS}, task_info=task_info, sources=sources,
                  name=meta.get("name"), source=str(path))
         if meta.get("size") not in (None, str(ds.size)):

@@ -141,6 +141,27 @@ class PolicyMeta(_Model):
     versions: dict[str, Any] | None = None
 
 
+class MergedTask(_Model):
+    env_id: StrictStr
+    obs_norm: ObsNormMeta | StrictStr
+    protocol: ProtocolMeta | StrictStr
+    sources: list[StrictInt] = Field(min_length=1)
+
+
+class MergedSource(_Model):
+    task: StrictInt = Field(ge=0)
+    rows: list[StrictInt] = Field(min_length=2, max_length=2)
+    metadata: DatasetMeta
+    name: StrictStr | None = None
+
+
+class MergedMeta(_Model):
+    """A merged multi-task dataset's ``tasks`` and ``sources`` metadata (``hades_zoo.merge``)."""
+
+    tasks: list[MergedTask] = Field(min_length=1)
+    sources: list[MergedSource] = Field(min_length=1)
+
+
 # -- run files (distill.runner) -----------------------------------------------------------------
 class MetricsRow(_Model):
     """One generation of a run's ``metrics.jsonl``."""
@@ -243,5 +264,5 @@ def check_fields(obj: Any, where: str, error: type[HadesZooError], fix: str = ""
         raise error(f"{where}: {describe(e)}" + (f"; {fix}" if fix else "")) from None
 
 
-__all__ = ["DatasetMeta", "PolicyMeta", "RecipeMeta", "ProtocolMeta", "ObsNormMeta", "RecordedReturn", "MetricsRow", "CardBlock",
+__all__ = ["DatasetMeta", "MergedMeta", "PolicyMeta", "RecipeMeta", "ProtocolMeta", "ObsNormMeta", "RecordedReturn", "MetricsRow", "CardBlock",
            "validate", "describe", "check_fields"]

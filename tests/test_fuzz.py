@@ -241,3 +241,35 @@ def test_card_reader(edits, shape, garbage):
         assert isinstance(row, dict) and row["name"]
     finally:
         os.unlink(path)
+
+
+# -- merged (multi-task) metadata ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def merged_file(tmp_path_factory):
+    import hades_zoo
+
+    path = tmp_path_factory.mktemp("merged") / "m.safetensors"
+    hades_zoo.merge(["cartpole-hades-r-4", "acrobot-hades-r-4"]).save(path)
+    return path
+
+
+@settings(FUZZ, max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["tasks", "sources"]), st.integers(0, 1),
+       st.sampled_from(["task", "rows", "sources", "env_id", "obs_norm", "metadata"]),
+       st.one_of(st.integers(-3, 20), st.lists(st.integers(-3, 20), max_size=3), st.none(), st.text(max_size=4)))
+def test_merged_metadata(merged_file, which, index, key, value):
+    import hades_zoo
+
+    tensors, meta = fmt.read(merged_file)
+    entries = json.loads(meta[which]) if isinstance(meta[which], str) else meta[which]
+    entries[index][key] = value
+    enc = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in fmt.encode_metadata(meta).items()}
+    enc[which] = json.dumps(entries)
+    path = _in_file(fmt.safetensors_bytes({k: fmt._c_array(v) for k, v in tensors.items()}, enc), ".safetensors")
+    try:
+        merged = _typed_or_valid(hades_zoo.load_merged, path)
+        if merged is not None:
+            for k in range(len(merged.sources)):
+                _typed_or_valid(merged.source_dataset, k)
+    finally:
+        os.unlink(path)
