@@ -1,8 +1,10 @@
 """The one validation layer for structured input read from outside: pydantic v2 models.
 
-What comes through here: a dataset file's ``__metadata__`` (``DatasetMeta``), the ``hades_zoo``
-block of a hub card (``CardBlock``), a run's ``metrics.jsonl`` rows (``MetricsRow``) and a
-distill config (``check_fields`` over ``distill.config.DistillConfig``'s annotated fields).
+What comes through here: a dataset file's ``__metadata__`` (``DatasetMeta``; a merged file's
+``MergedMeta``), every recipe and protocol dict (``Recipe.from_dict``/``Protocol.from_dict`` check
+``RecipeMeta``/``ProtocolMeta``), the ``hades_zoo`` block of a hub card (``CardBlock``), a run's
+``metrics.jsonl`` rows (``MetricsRow``), a distill config (``check_fields`` over
+``distill.config.DistillConfig``'s annotated fields) and a saved policy's metadata (``PolicyMeta``).
 Every model is *strict*: no silent coercion, so ``"4"`` is not an int, ``true`` is not a
 number, ``4.5`` is not a whole number. A ``ValidationError`` never escapes: ``validate`` turns
 it into the caller's typed error (``IncompatibleDatasetError``, ``ConfigError`` ...), one line
@@ -11,8 +13,9 @@ naming the file, the field, what was found and the fix.
 Why pydantic: it validates nested JSON/TOML/YAML-shaped data against declared types with error
 locations (``recipe.lr``) for free, its strict mode refuses the coercions JSON and YAML invite,
 and it is widely used and well kept; msgspec is faster (we parse kilobytes), attrs validators
-would be the hand-written checks again. Types and shapes live here; meaning (a known env, an architecture that
-builds, the bounds) stays with the classes that own it (``Recipe``, ``Protocol``, ``bounds``).
+would be the hand-written checks again. Types and shapes live here; meaning (a known env, an
+architecture that builds, the bounds) stays with the classes that own it (``Recipe``,
+``Protocol``, ``bounds``).
 
 Models allow extra keys (``extra="allow"``) where newer writers may add fields, so an older
 reader keeps reading newer files; a field that is declared is checked. To add a metadata field,
