@@ -171,7 +171,8 @@ def eval_cmd(run_dir, seeds, as_json):
 @click.option("--arch", default=None, help="Classifier architecture (default: the dataset's distillation recipe).")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="Training steps (default: the recipe's).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="Learning rate (default: the recipe's).")
-@click.option("--seeds", type=click.IntRange(1), default=8, show_default=True, help="Draws (draw i: images and init of seed i).")
+@click.option("--seeds", type=click.IntRange(1, 4096), default=8, show_default=True,
+              help="Draws (draw i: images and init of seed i).")
 @click.option("--data-path", default=None, help="Local copy / hub id read with datasets.load_dataset.")
 @click.option("--json", "as_json", is_flag=True)
 def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):

@@ -98,6 +98,10 @@ def run_cli(group: click.Group, prog: str, argv=None) -> None:
         group.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    except click.UsageError as e:  # a bad flag or value: the same one line as every other error
+        hint = f"; see `{e.ctx.command_path} --help`" if e.ctx is not None else ""
+        click.echo(f"error: {e.format_message().rstrip('.')}{hint}", err=True)
+        sys.exit(e.exit_code)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)

@@ -266,6 +266,10 @@ def random_real(dataset: str, per_class: int, seed: int = 0, *, data_path: str |
     splits = load_splits(dataset, data_path)
     spec = splits.spec
     x, y = splits["train"]
+    fewest = int(np.bincount(y, minlength=spec.n_classes).min())
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or not 1 <= per_class <= fewest:
+        raise ConfigError(f"{spec.env_id}: images per class must be a whole number from 1 to {fewest} (the fewest "
+                          f"train images of a class), got {per_class!r}")
     rng = np.random.default_rng(seed)
     idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(spec.n_classes)])
     mean, var = splits.pixel_stats()

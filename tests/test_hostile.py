@@ -70,6 +70,10 @@ CLI_CASES = [  # (id, prog, argv builder, words in the one error line)
     ("eval_seeds=0", "distill", lambda t: _run(t, "eval_seeds = 0"), "'eval_seeds'"),
     ("popsize-string", "distill", lambda t: _run(t, 'popsize = "64"'), "'popsize'"),
     ("resume-not-a-run", "distill", lambda t: ["resume", t], "not a distill run directory"),
+    ("baseline-size-huge", "distill", lambda t: ["baseline", "--dataset", "digits", "--size", 10**8, "--seeds", 1],
+     "images per class"),
+    ("flag-out-of-range", "distill", lambda t: ["baseline", "--dataset", "digits", "--seeds", 10**8], "'--seeds'"),
+    ("unknown-option", "hades_zoo", lambda t: ["train", "--seedz", "3", "x"], "No such option"),
 ]
 
 
