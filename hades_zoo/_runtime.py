@@ -99,6 +99,9 @@ def run_cli(group: click.Group, prog: str, argv=None) -> None:
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
     except click.UsageError as e:  # a bad flag or value: the same one line as every other error
+        if type(e).__name__ == "NoArgsIsHelpError":  # no command at all: click shows the help
+            e.show()
+            sys.exit(e.exit_code)
         hint = f"; see `{e.ctx.command_path} --help`" if e.ctx is not None else ""
         click.echo(f"error: {e.format_message().rstrip('.')}{hint}", err=True)
         sys.exit(e.exit_code)

@@ -74,6 +74,7 @@ CLI_CASES = [  # (id, prog, argv builder, words in the one error line)
      "images per class"),
     ("flag-out-of-range", "distill", lambda t: ["baseline", "--dataset", "digits", "--seeds", 10**8], "'--seeds'"),
     ("unknown-option", "hades_zoo", lambda t: ["train", "--seedz", "3", "x"], "No such option"),
+    ("missing-argument", "hades_zoo", lambda t: ["info"], "Missing argument"),
 ]
 
 
@@ -218,3 +219,11 @@ def test_an_oversized_dataset_is_refused_on_load_before_any_evaluation(tmp_path)
     fmt.write(path, tensors, {**meta, "size": str(n)})
     with pytest.raises(HadesZooError, match="MAX_DATASET_PAIRS"):
         resolve_source(path)
+
+
+@pytest.mark.parametrize("prog", ["hades_zoo", "distill"])
+def test_no_command_shows_the_help(prog, capfd):
+    main = __import__(f"{prog}.cli", fromlist=["main"]).main
+    with pytest.raises(SystemExit):
+        main([])
+    assert "Usage:" in capfd.readouterr().err
