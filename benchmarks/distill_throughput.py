@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 
 from distill.config import build_config
-from distill.engine import env_steps_per_generation, init_state, make_chunk, make_problem
+from distill.engine import init_state, make_chunk
+from distill.tasks import env_steps_per_generation, make_problem
 from hades_zoo import envs
-from hades_zoo.train import make_bc
+from hades_zoo.bc import make_bc
 
 
 def _timed(fn, *args, repeats=2):

@@ -287,7 +287,7 @@ def _canonical(tree):
 
 
 def section_engine(res: Results, plan: Plan, seconds: float) -> dict:
-    from distill.engine import env_steps_per_generation, make_problem
+    from distill.tasks import env_steps_per_generation, make_problem
 
     sec = res.section("engine")
     deadline = time.perf_counter() + seconds
@@ -332,7 +332,7 @@ def section_engine(res: Results, plan: Plan, seconds: float) -> dict:
 
 def section_throughput(res: Results, plan: Plan, engine: dict) -> None:
     from benchmarks.distill_throughput import bc_seconds, raw_env_steps_per_s
-    from distill.engine import make_problem
+    from distill.tasks import make_problem
 
     sec = res.section("throughput")
     cfg = _config(plan)
@@ -357,7 +357,7 @@ def section_throughput(res: Results, plan: Plan, engine: dict) -> None:
 
 
 def section_popsizes(res: Results, plan: Plan, seconds: float, engine: dict) -> None:
-    from distill.engine import make_problem
+    from distill.tasks import make_problem
 
     sec = res.section("popsizes")
     deadline = time.perf_counter() + seconds

@@ -20,11 +20,12 @@ import numpy as np
 
 from benchmarks.common import Result, savefig
 from distill.config import build_config
-from distill.engine import env_steps_per_generation, init_state, make_chunk, make_problem, mean_dataset
+from distill.engine import init_state, make_chunk, mean_dataset
+from distill.tasks import env_steps_per_generation, make_problem
 from distill.strategies import make_strategy
-from hades_zoo.evaluate import make_evaluate
+from hades_zoo.rollout import make_evaluate
 from hades_zoo.recipe import get_protocol
-from hades_zoo.train import make_bc
+from hades_zoo.bc import make_bc
 
 EVAL_SEEDS = 8
 

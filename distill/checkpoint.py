@@ -15,6 +15,8 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as st_load
 
 from hades_zoo.errors import ConfigError, CorruptDatasetError
 from hades_zoo.format import atomic_write, payload_sha256, read_header, safetensors_bytes
@@ -31,9 +33,6 @@ def save(run_dir: Path, key, state, generation: int, extra: dict) -> None:
 
 def load(run_dir: Path, template_state):
     """``(key, state, generation, extra)`` from ``run_dir``, shaped like ``template_state``."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load as st_load
-
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no {CHECKPOINT}; the run never reached its first checkpoint, start it again with `distill run`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -12,7 +13,16 @@ from pathlib import Path
 import click
 import numpy as np
 
+import hades_zoo
+from distill.config import build_config
+from distill.distributed import join
+from distill.publish import publish as publish_dataset
+from distill.runner import done_line, evaluate_run, load_run_config
+from distill.runner import run as run_distillation
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
+from hades_zoo.errors import HadesZooError
+from hades_zoo.redact import scrub
+from hades_zoo.supervised import random_real
 
 
 @click.group(help="HaDES behaviour distillation: evolve a tiny dataset that trains an agent. Add --debug for tracebacks.")
@@ -46,8 +56,6 @@ def _recorded_command() -> str:
     """The command line for the datasets' provenance, without the per-process launch options
     (process 0's ``--process-id 0`` would not reproduce anything), so one process and several
     record the same recipe."""
-    import shlex
-
     args, skip = [], False
     for a in sys.argv[1:]:
         if skip:
@@ -58,8 +66,6 @@ def _recorded_command() -> str:
             pass
         else:
             args.append(a)
-    from hades_zoo.redact import scrub
-
     return scrub(" ".join(shlex.quote(a) for a in ["distill", *args]))  # no local paths or user name in provenance
 
 
@@ -67,9 +73,6 @@ def _recorded_command() -> str:
 def _session(out, coordinator, num_processes, process_id, distributed, join_timeout, peer_timeout):
     """Join the other processes (if any) before anything touches a device; on an error, tell
     them and leave at once with the CLI's one line (a normal exit would wait on them)."""
-    from distill.distributed import join
-    from hades_zoo.errors import HadesZooError
-
     session = join(coordinator, num_processes, process_id, auto=distributed, join_timeout=join_timeout,
                    peer_timeout=peer_timeout)
     if session.distributed:
@@ -114,16 +117,11 @@ def _session(out, coordinator, num_processes, process_id, distributed, join_time
 @distributed_options
 def run(task, env, dataset, method, size, generations, popsize, strategy, seed, config_file, out, no_progress, **launch):
     with _session(out, **launch) as session:
-        from distill.config import build_config
-        from distill.runner import run as run_
-
         enable_compilation_cache()
         cfg = build_config(env, config_file, task=task, dataset=dataset, method=method, size=size,
                            generations=generations, popsize=popsize, strategy=strategy, seed=seed)
-        path = run_(cfg, Path(out), progress=not no_progress, command=_recorded_command(), session=session)
+        path = run_distillation(cfg, Path(out), progress=not no_progress, command=_recorded_command(), session=session)
     if session.is_main:
-        from distill.runner import done_line
-
         click.echo(done_line(Path(out), path))
 
 
@@ -137,15 +135,11 @@ def run(task, env, dataset, method, size, generations, popsize, strategy, seed, 
 @distributed_options
 def resume(run_dir, generations, stop_after, no_progress, **launch):
     with _session(run_dir, **launch) as session:
-        from distill.runner import load_run_config, run as run_
-
         enable_compilation_cache()
         cfg = load_run_config(Path(run_dir))
-        path = run_(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session,
+        path = run_distillation(cfg, Path(run_dir), resume=True, progress=not no_progress, stop_after=stop_after, session=session,
                     generations=generations)
     if session.is_main:
-        from distill.runner import done_line
-
         click.echo(done_line(Path(run_dir), path))
 
 
@@ -155,8 +149,6 @@ def resume(run_dir, generations, stop_after, no_progress, **launch):
 @click.option("--json", "as_json", is_flag=True)
 @quiet_option
 def eval_cmd(run_dir, seeds, as_json):
-    from distill.runner import evaluate_run
-
     enable_compilation_cache()
     with stdout_to_stderr():
         ds = evaluate_run(Path(run_dir), seeds)
@@ -176,9 +168,6 @@ def eval_cmd(run_dir, seeds, as_json):
 @click.option("--data-path", default=None, help="Local copy / hub id read with datasets.load_dataset.")
 @click.option("--json", "as_json", is_flag=True)
 def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):
-    import hades_zoo
-    from hades_zoo.supervised import random_real
-
     enable_compilation_cache()
     accs = []
     for i in range(seeds):
@@ -208,12 +197,10 @@ def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @quiet_option
 def publish(source, repo_id, revision, private, force, seeds, archs, which, as_json):
-    from distill.publish import publish as publish_
-
     enable_compilation_cache()
     arch_list = tuple(a.strip() for a in archs.split(",") if a.strip())
     with stdout_to_stderr():
-        res = publish_(source, repo_id, revision, private=private, force=force, seeds=seeds, archs=arch_list or ("own",),
+        res = publish_dataset(source, repo_id, revision, private=private, force=force, seeds=seeds, archs=arch_list or ("own",),
                        which=which)
     click.echo(json.dumps(res.to_dict()) if as_json else res.summary())
 

@@ -16,14 +16,13 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from hades_zoo import bounds, schema
-from hades_zoo.dataset import TASKS, task_spec
+from distill.tasks import get_task
+from hades_zoo.tasks import DEFAULT_KIND
+from hades_zoo.tasks import get_task as get_kind
 from hades_zoo.errors import ConfigError
-from hades_zoo.recipe import METRICS, NORM_KINDS, PROTOCOLS, Protocol, Recipe, default_recipe
+from hades_zoo.recipe import METRICS, NORM_KINDS, Protocol, Recipe
 
 SHAPINGS = ("raw", "centered_rank", "z_score", "default")
-INITS = ("zeros", "env-states")
-IMAGE_INITS = ("zeros", "real")  # image tasks: zeros, or random real train images of each class
-IMAGE_FITNESS = ("loss", "accuracy")
 OPTIMIZERS = ("adam", "sgd")
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # a finite number > 0
 
@@ -55,7 +54,7 @@ class DistillConfig:
     eval_protocol: str = "episodes"
     recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
     fitness_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
-    # image tasks (distill/supervised.py): size = images per class, eval_protocol/norm_* unused
+    # image tasks (distill/tasks/image.py): size = images per class, eval_protocol/norm_* unused
     task: str = "rl"  # "rl" | "image-classification"
     dataset: str = ""  # image dataset id: digits, mnist, fashion-mnist
     image_fitness: str = "loss"  # -cross-entropy or accuracy of the inner classifiers on the held-out split
@@ -65,11 +64,9 @@ class DistillConfig:
     def __post_init__(self):
         # types and ranges of every field (hades_zoo.schema): `size = 4.5`, `es_lr = inf`, `eval_seeds = 0`
         schema.check_fields(self, "config", ConfigError, "fix it in the config file or the command line")
-        if self.task not in TASKS:
-            raise ConfigError(f"config: task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        kind = get_task(self.task)
         spec = self.spec
-        object.__setattr__(self, "env" if self.task == "rl" else "dataset", spec.env_id)
-        image = self.task != "rl"
+        object.__setattr__(self, kind.target, spec.env_id)
         self._check_bounds(spec)
         checks = [
             (self.method in ("r", "f"), f"method must be 'r' or 'f', got {self.method!r}"),
@@ -82,13 +79,11 @@ class DistillConfig:
             (self.rollouts >= 1, "rollouts must be >= 1"),
             (self.method == "f" or self.rollouts >= 2, "HaDES-R needs rollouts >= 2 (fresh inits per candidate)"),
             (self.obs_norm in NORM_KINDS, "obs_norm must be const, running or none"),
-            (self.init in (IMAGE_INITS if image else INITS), f"init must be one of {IMAGE_INITS if image else INITS}"),
-            (not image or self.obs_norm in ("const", "none"), "obs_norm of an image task must be const (pixel standardisation) or none"),
-            (not image or self.image_fitness in IMAGE_FITNESS, f"image_fitness must be one of {IMAGE_FITNESS}"),
+            (self.init in kind.inits, f"init must be one of {kind.inits}"),
             (self.image_batch >= 0, "image_batch must be >= 0"),
             (self.chunk >= 1, "chunk must be >= 1"),
             (not self.learn_labels or spec.discrete, "learn_labels needs a discrete-action env"),
-            (image or self.eval_protocol in PROTOCOLS or self.eval_protocol == "paper", f"unknown eval_protocol {self.eval_protocol!r}"),
+            *kind.checks(self),
         ]
         for ok, msg in checks:
             if not ok:
@@ -108,7 +103,7 @@ class DistillConfig:
         bounds.check_seed("config: seed", self.seed)
         bounds.check_seed("config: init_seed", self.init_seed)
         per_pair = spec.obs_dim + spec.action_dim  # states plus actions or learned labels
-        pairs = self.size * (spec.action_dim if self.task != "rl" else 1)  # image tasks: size per class
+        pairs = self.size * get_task(self.task).items_per_size(spec)  # image tasks: size per class
         if pairs > bounds.MAX_DATASET_PAIRS:
             raise ConfigError(f"config: {pairs} images is over the bound of {bounds.MAX_DATASET_PAIRS} "
                               "(hades_zoo.bounds.MAX_DATASET_PAIRS)")
@@ -116,12 +111,12 @@ class DistillConfig:
 
     @property
     def spec(self):
-        """The env's ``EnvSpec``, or the image dataset's ``ImageSpec`` (same field names)."""
-        return task_spec(self.task, self.env if self.task == "rl" else self.dataset)
+        """The env's ``EnvSpec``, or the image dataset's ``ImageSpec``."""
+        return get_kind(self.task).get_spec(getattr(self, get_task(self.task).target))
 
     @property
     def bc_recipe(self) -> Recipe:
-        base = default_recipe(self.spec).to_dict()
+        base = get_kind(self.task).default_recipe(self.spec).to_dict()
         base.update(self.recipe)
         return Recipe.from_dict(base)
 
@@ -177,7 +172,7 @@ def _fields_named(message: str) -> list[str]:
 
 def preset(env: str, task: str = "rl") -> dict:
     """The preset for an env or image dataset (``presets/<slug>.toml``), or {} when there is none."""
-    slug = task_spec(task, env).slug
+    slug = get_kind(task).get_spec(env).slug
     res = resources.files("distill") / "presets" / f"{slug}.toml"
     return tomllib.loads(res.read_text()) if res.is_file() else {}
 
@@ -186,18 +181,14 @@ def build_config(env: str | None = None, config_file: str | None = None, **overr
     """preset(env or dataset) <- config file <- overrides (None values are ignored)."""
     user = read_toml(config_file) if config_file else {}
     given = {k: v for k, v in overrides.items() if v is not None}
-    task = given.get("task") or user.get("task") or "rl"
-    if task == "rl":
-        env = env or user.get("env")
-        if env is None:
-            raise ConfigError("no env given: pass --env or set env in the config file "
-                              "(image datasets: --task image-classification --dataset NAME)")
-        merged = {**preset(env), **user, **given, "env": env}
-    else:
-        dataset = given.get("dataset") or user.get("dataset")
-        if env or not dataset:
-            raise ConfigError(f"task {task} needs --dataset (e.g. digits, mnist, fashion-mnist) and no --env")
-        merged = {**preset(dataset, task), **user, **given, "task": task, "dataset": dataset}
+    task = given.get("task") or user.get("task") or DEFAULT_KIND
+    kind = get_task(task)
+    if kind.target != "env" and env:  # the env argument belongs to the RL task alone
+        raise ConfigError(kind.missing)
+    target = env if kind.target == "env" and env else given.get(kind.target) or user.get(kind.target)
+    if not target:
+        raise ConfigError(kind.missing)
+    merged = {**preset(target, task), **user, **given, "task": task, kind.target: target}
     fields = {f.name for f in dataclasses.fields(DistillConfig)}
     unknown = set(merged) - fields
     if unknown:

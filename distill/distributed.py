@@ -21,7 +21,10 @@ import threading
 import time
 from typing import Any
 
+import jax
 import numpy as np
+from jax._src import distributed as jax_dist
+from jax.experimental import multihost_utils
 
 from hades_zoo.errors import ConfigError
 
@@ -105,8 +108,6 @@ class Session:
         """Success: stop watching, say so, and leave through JAX's shutdown barrier."""
         if self.client is None:
             return
-        import jax
-
         self.client.key_value_set(f"{PREFIX}/done/{self.process_id}", "1", allow_overwrite=True)
         self._stop.set()
         jax.distributed.shutdown()
@@ -122,9 +123,6 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
     Open MPI, TPU pods, ``JAX_COORDINATOR_ADDRESS``) for whatever is not given."""
     if not auto and coordinator is None and num_processes is None and process_id is None:
         return SINGLE
-    import jax
-    from jax._src import distributed as jax_dist
-
     if jax_dist.global_state.client is not None:
         raise ConfigError("jax.distributed is already initialized in this process; call distill's entry point instead")
     coordinator = coordinator or os.environ.get("JAX_COORDINATOR_ADDRESS")
@@ -239,13 +237,9 @@ def _try_get(client, key: str) -> str | None:
 def to_host(tree):
     """Numpy copies of a pytree of (possibly global) arrays. With several processes an array
     may span devices of other processes; those are gathered (a collective every process runs)."""
-    import jax
-
     def one(x):
         if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
             return np.asarray(x)
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
     return jax.tree.map(one, tree)
@@ -256,8 +250,6 @@ def agree(session: Session, value: int, what: str) -> None:
     directory that is not on a filesystem shared by all processes is caught here."""
     if not session.distributed:
         return
-    from jax.experimental import multihost_utils
-
     session.barrier("agree")
     values = np.asarray(multihost_utils.process_allgather(np.int64(value))).ravel()
     if len(set(values.tolist())) > 1:

@@ -9,55 +9,25 @@ the same chunk boundaries, so it ends bit-identical to an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shlex
 import sys
 import time
 from pathlib import Path
 
 import jax
-import numpy as np
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-import distill
+import hades_zoo
 from distill import checkpoint, rundir
 from distill.distributed import SINGLE, Session, agree, to_host
 from distill.config import DistillConfig, read_toml
-from distill.engine import (best_dataset, env_steps_per_generation, fixed_init_spec, init_state, make_chunk,
-                            make_problem, mean_dataset, population_sharding)
-from hades_zoo import envs
+from distill.engine import best_dataset, init_state, make_chunk, mean_dataset, population_sharding
+from distill.tasks import env_steps_per_generation, get_task, make_problem, to_dataset
 from hades_zoo import progress as hz_progress  # `progress` is run()'s on/off flag
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
-from hades_zoo.ids import local_name
-from hades_zoo.recipe import InitSpec
 
 CONFIG, METRICS, COMMAND = "config.toml", "metrics.jsonl", "command.txt"
-
-
-def to_dataset(problem, tree, cfg: DistillConfig, generation: int, command: str) -> SyntheticDataset:
-    """A ``SyntheticDataset`` of one ES solution, with the recipe and provenance of the run."""
-    from distill.engine import dataset_targets
-
-    if cfg.task != "rl":
-        from distill.supervised import to_dataset as image_dataset
-
-        return image_dataset(problem, tree, cfg, generation, command)
-    spec = cfg.spec
-    states = np.asarray(tree["states"], np.float32).reshape(cfg.size, *spec.obs_shape)
-    targets = np.asarray(dataset_targets(problem, tree), np.float32)
-    recipe = dataclasses.replace(cfg.bc_recipe, init=fixed_init_spec(cfg) if cfg.method == "f" else InitSpec())
-    kw = {"labels": targets} if spec.discrete else {"actions": targets}
-    norm = {}
-    if cfg.obs_norm == "const":
-        norm = {"obs_mean": np.asarray(problem.obs_mean).reshape(spec.obs_shape), "obs_var": np.asarray(problem.obs_var).reshape(spec.obs_shape)}
-    return SyntheticDataset(
-        states=states, env_id=spec.env_id, method=f"hades-{cfg.method}", recipe=recipe,
-        protocol=cfg.eval_protocol, obs_norm=cfg.obs_norm, name=local_name(spec.slug, f"hades-{cfg.method}", cfg.size),
-        provenance={"engine": f"distill {distill.__version__}", "command": command, "config": cfg.to_dict(),
-                    "seed": cfg.seed, "generations": generation, "population": cfg.popsize, "strategy": cfg.strategy,
-                    "env_steps": generation * env_steps_per_generation(cfg)},
-        versions=envs.simulator_versions(spec), **kw, **norm,
-    )
 
 
 def run(cfg: DistillConfig, out: Path, *, command: str | None = None, resume: bool = False, progress: bool = True,
@@ -172,10 +142,9 @@ def _run(cfg, out, command, resume, progress, stop_after, session, extend) -> Pa
     finally:
         if bar is not None:
             bar[0].stop()
-    if writer and cfg.task != "rl" and (out / "mean.safetensors").exists():
-        from hades_zoo.supervised import image_grid_png
-
-        image_grid_png(SyntheticDataset.load(out / "mean.safetensors"), out / "mean.png")
+    finish = get_task(cfg.task).finish
+    if writer and finish is not None:
+        finish(out)
     return out / "mean.safetensors"
 
 
@@ -192,14 +161,11 @@ def _warn_nan(n: int) -> None:
 def _progress(enabled: bool, cfg: DistillConfig, start: int):
     if not enabled:
         return None
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("gen {task.completed}/{task.total}"),
-                    TextColumn("best {task.fields[best]:.%(d)df} mean {task.fields[mean]:.%(d)df}" % {"d": 1 if cfg.task == "rl" else 4}),
+                    TextColumn("best {task.fields[best]:.%(d)df} mean {task.fields[mean]:.%(d)df}" % {"d": get_task(cfg.task).digits}),
                     TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
     prog.start()
-    what = f"{cfg.env} HaDES-{cfg.method.upper()} D={cfg.size}" if cfg.task == "rl" else \
-        f"{cfg.dataset} HaDES-{cfg.method.upper()} {cfg.size} per class"
+    what = get_task(cfg.task).describe(cfg)
     task = prog.add_task(what, total=cfg.generations, completed=start,
                          best=float("nan"), mean=float("nan"))
     return prog, task
@@ -236,8 +202,6 @@ def evaluate_run(run_dir: Path, seeds: int | None = None, which: str = "mean") -
 
 
 def _evaluate_run(run_dir: Path, seeds: int | None, which: str) -> SyntheticDataset:
-    import hades_zoo
-
     cfg = load_run_config(run_dir)
     path = run_dir / f"{which}.safetensors"
     if not path.is_file():

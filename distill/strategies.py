@@ -12,13 +12,13 @@ _ALIASES = {"openes": "Open_ES", "open-es": "Open_ES", "cmaes": "CMA_ES", "cma-e
 
 
 def _algorithms() -> dict:
-    from evosax import algorithms
+    from evosax import algorithms  # evosax takes seconds to import: loaded when a run starts, not by the CLI
 
     return dict(algorithms.algorithms)
 
 
 def _shaping(name: str):
-    from evosax.core import fitness_shaping as fs
+    from evosax.core import fitness_shaping as fs  # evosax: see _algorithms
 
     return {
         "raw": fs.identity_fitness_shaping_fn,

@@ -16,7 +16,7 @@ import argparse
 import json
 import time
 
-from hades_zoo.merge import load_merged
+from hades_zoo.multitask import load_merged
 from hades_zoo.multitask import DEFAULT_VARIANT, VARIANTS, evaluate_multitask, train_multitask
 from hades_zoo.scores import relative_score
 

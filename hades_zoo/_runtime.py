@@ -1,5 +1,5 @@
 """What both CLIs (``hades-zoo`` and ``distill``) share: the error contract, JAX's compilation
-cache and stdout routing. The client owns it; the engine's CLI imports it from here.
+cache (and ``compiled``: compile ahead, shown as a phase) and stdout routing. The client owns it; the engine's CLI imports it from here.
 
 Every command exits 0 on success; on a ``HadesZooError`` it prints one line ``error: ...`` and
 exits 2 (any other failure: one line and exit 1), with the traceback only under ``--debug``.
@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import click
+import jax
 
 from hades_zoo import progress
 from hades_zoo.errors import HadesZooError, HadesZooWarning
@@ -36,8 +37,6 @@ def enable_compilation_cache() -> None:
     The CLIs call it first thing, the Python API at the start of ``train``/``evaluate``
     (JAX reads the setting at its first compile with a cache dir set, so late is fine).
     A cache dir the user configured in JAX themselves is left alone."""
-    import jax
-
     path = compilation_cache_dir()
     current = jax.config.jax_compilation_cache_dir
     if path is None or (current is not None and current != _OURS.get("dir")):
@@ -48,6 +47,19 @@ def enable_compilation_cache() -> None:
 
 
 _OURS: dict = {}
+_COMPILED: dict = {}
+
+
+def compiled(fn, what: str, *args):
+    """``fn`` (a jitted function) compiled for ``args``: ahead of the call, so that compiling
+    shows as its own phase; kept per argument types (the jit cache does not see AOT compiles)."""
+    key = (fn, jax.tree.structure(args), tuple(jax.typeof(x) for x in jax.tree.leaves(args)))
+    if key not in _COMPILED:
+        with progress.phase("compiling", what):
+            if len(_COMPILED) >= 128:
+                _COMPILED.pop(next(iter(_COMPILED)))
+            _COMPILED[key] = fn.lower(*args).compile()
+    return _COMPILED[key]
 
 
 def quiet_option(command):

@@ -25,6 +25,7 @@ policy as a function of numpy arrays.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import jax
@@ -33,11 +34,13 @@ import numpy as np
 
 from hades_zoo import envs
 from hades_zoo import format as fmt
-from hades_zoo.dataset import SyntheticDataset, task_spec
-from hades_zoo.errors import ConfigError, StatefulPolicyError
-from hades_zoo.evaluate import make_norm_stats
-from hades_zoo.policies import MLP, Policy
-from hades_zoo.recipe import NormState, ObsNorm, Protocol, Recipe
+from hades_zoo import policy_file, schema
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import ConfigError, IncompatibleDatasetError, StatefulPolicyError
+from hades_zoo.policies import MLP, Policy, make_policy
+from hades_zoo.recipe import NormState, ObsNorm, Protocol, Recipe, get_protocol
+from hades_zoo.rollout import make_norm_stats
+from hades_zoo.tasks import get_task
 
 
 @dataclasses.dataclass(eq=False, repr=False)
@@ -94,7 +97,7 @@ class TrainedPolicy:
     @property
     def spec(self):
         """The env's (or image task's) spec: observation shape, action size, kind."""
-        return task_spec(self.task, self.env_id)
+        return get_task(self.task).get_spec(self.env_id)
 
     def params_of(self, index: int = 0):
         return jax.tree.map(lambda x: x[index], self.params)
@@ -172,7 +175,7 @@ class TrainedPolicy:
     def to_env_action(self, action):
         """The simulator's own action: continuous ones clipped to [-1, 1] and rescaled to the env's
         range, discrete ones as ``int32`` (what ``trained.env().step`` does itself)."""
-        if self.task != "rl":
+        if not get_task(self.task).acts_in_env:
             raise ConfigError(f"{self.env_id} is an image task: its actions are class labels already")
         return envs.to_env_action(self.spec, jnp.asarray(action))
 
@@ -185,8 +188,6 @@ class TrainedPolicy:
         """
         if self.norm.kind != "running":
             return self
-        from hades_zoo.recipe import get_protocol
-
         proto = self.protocol if protocol is None else get_protocol(protocol, self.spec)
         fn = jax.jit(jax.vmap(make_norm_stats(self.env_id, self.policy, proto, self.norm, self.dynamics),
                               in_axes=(0, 0, None, None)))
@@ -207,7 +208,7 @@ class TrainedPolicy:
         if self.norm.kind == "running":
             self._stateless("as_numpy()")
         stats = NormState(*(np.asarray(x, np.float64) for x in self.reset_state(index)))
-        eps, kind, obs_dim = self.norm.eps, self.norm.kind, self.policy.obs_dim
+        norm, obs_dim = self.norm, self.policy.obs_dim
         spec = self.spec
         params = jax.tree.map(np.asarray, self.params_of(index))
         net = self.policy.net
@@ -216,10 +217,9 @@ class TrainedPolicy:
         def policy(obs: np.ndarray) -> np.ndarray:
             x = np.asarray(obs, np.float64)
             x = x.reshape((*x.shape[: x.ndim - len(spec.obs_shape)], obs_dim))
-            if kind != "none":
-                x = (x - stats.mean) / np.sqrt(stats.var + eps)
+            x = norm.normalize(x, stats)
             out = forward(x)
-            if self.task != "rl" or spec.discrete:
+            if spec.discrete:  # actions, or an image task's class labels
                 return np.argmax(out, axis=-1).astype(np.int32)
             a = np.clip(out, -1.0, 1.0)
             return (spec.action_low + (a + 1.0) * 0.5 * (np.asarray(spec.action_high) - spec.action_low)).astype(np.float32)
@@ -228,9 +228,7 @@ class TrainedPolicy:
 
     def save(self, path) -> str:
         """Write this policy to one ``.safetensors`` file (``hades_zoo.policy_file``); returns its sha256."""
-        from hades_zoo.policy_file import save_policy
-
-        return save_policy(self, path)
+        return policy_file.save_policy(self, path)
 
 
 def _dataset_info(ds: SyntheticDataset) -> dict:
@@ -270,3 +268,44 @@ def _numpy_mlp(net: MLP, params: dict):
 def _jax_forward(policy: Policy, params):
     fn = jax.jit(policy.__call__)
     return lambda x: np.asarray(fn(params, jnp.asarray(x, jnp.float32)), np.float64)
+
+
+def load_policy(path: str | os.PathLike) -> TrainedPolicy:
+    """Read a policy file written by ``TrainedPolicy.save`` (sha256 and format verified).
+
+    Example:
+        >>> trained = hades_zoo.load_policy("policy.safetensors")
+        >>> action = trained.act(obs)   # a running-normalised one: action, state = trained.act(obs, state)
+
+    Raises:
+        CorruptDatasetError: truncated, not safetensors, or the sha256 does not match.
+        IncompatibleDatasetError: not a policy file (a dataset, say), or metadata and tensors disagree.
+    """
+    tensors, meta = fmt.read(path)
+    if meta.get("kind") != policy_file.KIND:
+        raise IncompatibleDatasetError(f"{path}: not a policy file (a dataset? load it with hades_zoo.load, or train "
+                                       "one with hades-zoo train ... --out policy.safetensors)")
+    fix = "the file is damaged or was not written by hades-zoo; save the policy again"
+    checked = schema.validate(schema.PolicyMeta, meta, str(path), fix, label="metadata field")
+    p = checked.policy
+    try:
+        recipe, protocol, norm = Recipe.from_dict(meta["recipe"]), Protocol.from_dict(meta["protocol"]), ObsNorm.from_dict(meta["obs_norm"])
+        policy = make_policy(p.arch, tuple(p.obs_shape), p.action_dim, p.discrete)
+    except ConfigError as e:
+        raise IncompatibleDatasetError(f"{path}: {e}; {fix}") from None
+    params = policy_file.unflatten(tensors, "params")
+    expected = jax.eval_shape(policy.init, jax.random.PRNGKey(0))
+    n = len(p.seeds)
+    want = jax.tree.map(lambda s: (n, *s.shape), expected)
+    got = jax.tree.map(lambda a: tuple(a.shape), params)
+    if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
+        raise IncompatibleDatasetError(f"{path}: its parameters do not fit {p.arch} for {p.env_id} with {n} seeds; {fix}")
+    stats = None
+    if norm.kind != "none":
+        if not {"norm/mean", "norm/var", "norm/count"} <= set(tensors):
+            raise IncompatibleDatasetError(f"{path}: {norm.kind} normalisation without its norm/mean, norm/var, norm/count; {fix}")
+        stats = NormState(tensors["norm/mean"], tensors["norm/var"], tensors["norm/count"])
+    info = {"dataset": dict(p.dataset or {}), "versions": dict(meta.get("versions") or {}), "returns": p.returns,
+            "source": str(path)}
+    return TrainedPolicy(policy, params, None, recipe, p.arch, list(p.seeds), {}, env_id=p.env_id, task=p.task,
+                         dynamics=p.dynamics, protocol=protocol, norm=norm, norm_state=stats, frozen=p.frozen, info=info)

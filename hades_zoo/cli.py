@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import time
 
 import click
+from rich.console import Console
+from rich.table import Table
 
-from hades_zoo import __version__
+import hades_zoo
 from hades_zoo import format as fmt
-from hades_zoo import progress
-from hades_zoo.errors import ConfigError
+from hades_zoo import hub, progress, render
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
+from hades_zoo._version import __version__
+from hades_zoo.cli_list import list_cmd
+from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import ConfigError
+from hades_zoo.grid import generalize
+from hades_zoo.legacy import convert
+from hades_zoo.multitask.cli import COMMANDS as MULTITASK_COMMANDS
+from hades_zoo.sources import copy_of, load
 
 
 @click.group(help="Behaviour-distillation datasets: list, inspect, train agents, import the authors' files. "
@@ -27,43 +38,11 @@ def cli():
     pass
 
 
-def _list_remote(org, as_json):
-    from hades_zoo import hub
-
-    def cells(r):
-        ret = r.get("return") or {}
-        return (r["repo_id"], str(r["env_id"]), str(r["method"]), str(r["size"]),
-                f"{ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f}", (r["commit"] or "")[:12],
-                str(r["private"]))
-
-    _print_rows(hub.list_remote(org), as_json, ("repo", "env", "method", "pairs", "return (own arch)", "commit", "private"),
-                cells, f"(no dataset repos tagged {hub.HUB_TAG!r} for org {org or hub.hub_org()!r} on {hub.endpoint()})")
-
-
-def _print_rows(rows, as_json, columns, cells, empty):
-    """``list``'s output: JSON rows, or a rich table (and ``empty`` when there are none)."""
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns)
-    for r in rows:
-        table.add_row(*cells(r))
-    Console().print(table)
-    if not rows:
-        click.echo(empty)
-
-
 @cli.command(help="Download a published dataset from the hub into the HF cache and verify it (NAME, ORG/NAME, @REV).")
 @click.argument("name")
 @click.option("--revision", default=None, help="Tag, branch or commit (default: main, or the @REV in NAME).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def download(name, revision, as_json):
-    from hades_zoo import hub
-    from hades_zoo.dataset import SyntheticDataset
-
     got = hub.download(name, revision)
     ds = SyntheticDataset.load(got.path)
     out = {"repo_id": got.ref.repo_id, "revision": got.ref.revision, "commit": got.commit, "path": str(got.path),
@@ -80,8 +59,6 @@ def download(name, revision, as_json):
 @click.argument("name_or_path")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (numbers typed) instead of a table.")
 def info(name_or_path, as_json):
-    from hades_zoo.sources import copy_of, load
-
     if fmt.file_kind(name_or_path) == "policy":  # a saved policy (hades-zoo train --out): its metadata, verified
         tensors, meta = fmt.read(name_or_path)
         meta["tensors"] = len(tensors)
@@ -94,8 +71,6 @@ def info(name_or_path, as_json):
     meta["source"] = ds.source
     meta["copy"] = copy_of(ds)
     if " commit " in (ds.source or "") and ("(hub," in ds.source or "(cache," in ds.source):  # from the hub: its card too
-        from hades_zoo import hub
-
         meta["card"] = hub.card(ds.source.split(" ")[0])
     if as_json:
         click.echo(json.dumps(meta, indent=1, default=str))
@@ -105,9 +80,6 @@ def info(name_or_path, as_json):
 
 def _print_info(meta: dict) -> None:
     """``info`` for people: one row per field, structured values in short ``k=v`` form."""
-    from rich.console import Console
-    from rich.table import Table
-
     def short(v, depth=0):
         if isinstance(v, dict):
             if depth:  # nested settings (a run's whole config): --json has them
@@ -151,9 +123,6 @@ def _print_info(meta: dict) -> None:
 def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, out_path, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
-    import hades_zoo
-    from hades_zoo.sources import copy_of, load
-
     with stdout_to_stderr():
         with progress.phase("loading", name_or_path):
             ds = load(name_or_path)
@@ -198,9 +167,6 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
 @quiet_option
 def rollout(name_or_policy, episodes, render_path, frames, index, sample, seed, as_json):
     enable_compilation_cache()
-    import hades_zoo
-    from hades_zoo import render
-
     with stdout_to_stderr():
         if fmt.file_kind(name_or_policy) == "policy":
             with progress.phase("loading", name_or_policy):
@@ -235,17 +201,67 @@ def rollout(name_or_policy, episodes, render_path, frames, index, sample, seed, 
 @click.option("--method", required=True, type=click.Choice(["r", "f"], case_sensitive=False), help="HaDES-R or HaDES-F (checked).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
 def import_legacy(pickle_file, env, method, out):
-    from hades_zoo.legacy import convert
-
     ds = convert(pickle_file, env, method)
     digest = ds.save(out)
     click.echo(f"wrote {out} ({ds.name}, {ds.size} pairs, recorded return {ds.recorded_return['value']:.2f}, sha256 {digest[:12]}…)")
 
 
-from hades_zoo.cli_list import list_cmd as _list_cmd  # noqa: E402 - list (the catalogue's table)
-from hades_zoo.cli_multitask import COMMANDS as _MULTITASK_COMMANDS  # noqa: E402 - merge, train-multitask, generalize
+def _two(x) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
-for _command in (_list_cmd, *_MULTITASK_COMMANDS):
+
+def _split(text: str | None, cast, what: str):
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"--{what} is empty; give a comma-separated list, e.g. --{what} {'mlp-2x64-tanh,mlp-4x256-relu' if what == 'archs' else '0.01,0.003' if what == 'lrs' else '100,200'}")
+    try:
+        return [cast(t) for t in items]
+    except ValueError:
+        raise ConfigError(f"--{what} {text!r}: not a comma-separated list of {cast.__name__} values") from None
+
+
+@cli.command("generalize", help="Train a grid of architectures and recipes on one dataset; return relative to its own recipe.")
+@click.argument("name_or_path")
+@click.option("--archs", default=None, help="Comma-separated architectures (default: a grid of widths 64-1024, depths 1-4, "
+              "relu/tanh/gelu, residual and attention).")
+@click.option("--lrs", default=None, help="Comma-separated learning rates (default: the dataset's own).")
+@click.option("--epochs", default=None, help="Comma-separated BC step counts (default: the dataset's own).")
+@click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 4096), help="Seeds per cell (one vmap).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
+@click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
+@quiet_option
+def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_json, plot_path):
+    enable_compilation_cache()
+    archs, lrs, epochs = _split(archs, str, "archs"), _split(lrs, float, "lrs"), _split(epochs, int, "epochs")
+    if plot_path is not None and not str(plot_path).lower().endswith(".png"):
+        raise ConfigError(f"--plot {plot_path}: the heatmap is written as PNG; give a file name ending in .png")
+    if plot_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(plot_path))):
+        raise ConfigError(f"--plot {plot_path}: its directory does not exist; create it first (checked before training)")
+    def report(row):
+        if not as_json:
+            click.echo(f"  {row.arch:<20} lr {row.lr:<8g} {row.epochs:>5} steps: {row.mean:9.2f} ± {row.result.std:<7.2f} "
+                       f"relative {_two(row.relative)}  ({row.seconds:.1f} s)", err=True)
+
+    with stdout_to_stderr():
+        with progress.phase("loading", name_or_path):
+            ds = load(name_or_path)
+        result = generalize(ds, archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
+                            progress=report)
+    if plot_path is not None:
+        result.plot(plot_path)
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        click.echo(result.to_markdown("matrix"))
+        if plot_path is not None:
+            click.echo(f"heatmap: {plot_path}")
+
+
+for _command in (list_cmd, *MULTITASK_COMMANDS):
     cli.add_command(_command)
 
 main = functools.partial(run_cli, cli, "hades-zoo")

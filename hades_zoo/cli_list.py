@@ -10,6 +10,11 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from hades_zoo import catalogue as cat
+from hades_zoo import hub
 
 
 def _figure(v: dict | None) -> str:
@@ -42,13 +47,36 @@ def select(rows: list[dict], env=None, method=None, source=None) -> list[dict]:
 
 
 def catalogue_rows(revisions: bool) -> list[dict]:
-    from hades_zoo import catalogue as cat
-
     groups = cat.catalogue()
     rows = cat.all_revisions() if revisions else cat.rows()
     for r in rows:
         r["sources"] = sorted({e["source"] for e in groups[r["name"]]["revisions"].values()})
     return rows
+
+
+def _list_remote(org, as_json):
+    def cells(r):
+        ret = r.get("return") or {}
+        return (r["repo_id"], str(r["env_id"]), str(r["method"]), str(r["size"]),
+                f"{ret.get('mean', float('nan')):.1f} ± {ret.get('std', float('nan')):.1f}", (r["commit"] or "")[:12],
+                str(r["private"]))
+
+    _print_rows(hub.list_remote(org), as_json, ("repo", "env", "method", "pairs", "return (own arch)", "commit", "private"),
+                cells, f"(no dataset repos tagged {hub.HUB_TAG!r} for org {org or hub.hub_org()!r} on {hub.endpoint()})")
+
+
+def _print_rows(rows, as_json, columns, cells, empty):
+    """``list``'s output: JSON rows, or a rich table (and ``empty`` when there are none)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    table = Table(*columns)
+    for r in rows:
+        table.add_row(*cells(r))
+    Console().print(table)
+    if not rows:
+        click.echo(empty)
+
 
 
 @click.command("list", help="List the zoo's datasets: one row per name (its default revision), grouped by env. "
@@ -63,8 +91,6 @@ def catalogue_rows(revisions: bool) -> list[dict]:
 @click.option("--org", default=None, help="With --remote: the org (default $HADES_ZOO_HUB_ORG or hades-zoo; '*': all).")
 def list_cmd(env, method, source, revisions, as_json, remote, org):
     if remote:
-        from hades_zoo.cli import _list_remote
-
         return _list_remote(org, as_json)
     rows = select(catalogue_rows(revisions), env, method, source)
     if as_json:

@@ -16,25 +16,13 @@ import numpy as np
 from hades_zoo import bounds, schema
 from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
-from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
-from hades_zoo.recipe import NORM_EPS, NormState, ObsNorm, Protocol, Recipe, default_recipe, get_protocol
+from hades_zoo.policies import parse_arch
+from hades_zoo.recipe import NORM_EPS, NormState, ObsNorm, Protocol, Recipe
+from hades_zoo.tasks import DEFAULT_KIND, Task, get_task
 
 METHODS = ("hades-r", "hades-f", "imported", "random-real")  # random-real: the image tasks' baseline
-TASKS = ("rl", "image-classification")
 _NORM_TENSORS = ("obs_mean", "obs_var")
-
-
-def task_spec(task: str, ident: str):
-    """The spec a dataset is checked against: an ``EnvSpec`` for RL, an image task's
-    ``ImageSpec`` (same field names) for ``image-classification``."""
-    if task == "rl":
-        return get_spec(ident)
-    if task == "image-classification":
-        from hades_zoo.supervised import get_image_spec
-
-        return get_image_spec(ident)
-    raise ConfigError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -58,14 +46,14 @@ class SyntheticDataset:
     name: str | None = None
     extra: dict = dataclasses.field(default_factory=dict)
     source: str | None = None  # where it was read from (not stored)
-    task: str = "rl"  # "image-classification": env_id is the image dataset id (hades_zoo.supervised)
+    task: str = DEFAULT_KIND  # its kind (hades_zoo.tasks); "image-classification": env_id is the image dataset id
     dynamics: str = "current"  # the env behaviour it was distilled on: "current" or "2023" (envs.make)
     norm_eps: float = NORM_EPS  # the eps of its observation normalisation (stored in the file)
 
     def __post_init__(self):
         self._check_types()
         try:
-            spec = task_spec(self.task, self.env_id)
+            spec = self.kind.get_spec(self.env_id)
         except (UnknownEnvError, ConfigError) as e:
             raise IncompatibleDatasetError(f"{self._where()}: {e}") from None
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -74,15 +62,10 @@ class SyntheticDataset:
             set_("norm_eps", self.obs_norm.eps)
             set_("obs_norm", self.obs_norm.kind)
         if self.recipe is None:
-            set_("recipe", default_recipe(spec))
+            set_("recipe", self.kind.default_recipe(spec))
         elif isinstance(self.recipe, dict):
             set_("recipe", Recipe.from_dict(self.recipe))
-        if self.task == "rl":
-            set_("protocol", get_protocol(self.protocol, spec))
-        else:
-            from hades_zoo.supervised import get_image_protocol
-
-            set_("protocol", get_image_protocol(self.protocol))
+        set_("protocol", self.kind.get_protocol(self.protocol, spec))
         for k in ("states", "actions", "labels", "obs_mean", "obs_var"):
             v = getattr(self, k)
             if v is not None:
@@ -97,8 +80,14 @@ class SyntheticDataset:
 
     # -- properties -------------------------------------------------------------------
     @property
-    def spec(self) -> EnvSpec:
-        return task_spec(self.task, self.env_id)
+    def kind(self) -> Task:
+        """Its task kind's ``Task`` (spec lookup, protocols, evaluation)."""
+        return get_task(self.task)
+
+    @property
+    def spec(self):
+        """Its ``EnvSpec``, or the image task's ``ImageSpec``."""
+        return self.kind.get_spec(self.env_id)
 
     @property
     def norm(self) -> ObsNorm:
@@ -127,7 +116,7 @@ class SyntheticDataset:
         """Everything stored in the file's ``__metadata__`` (decoded); an image dataset
         has ``task`` and ``dataset_id`` where an RL one has ``env_id``."""
         spec = self.spec
-        ident = {"env_id": self.env_id} if self.task == "rl" else {"task": self.task, "dataset_id": self.env_id}
+        ident = self.kind.ident(self.env_id)
         return {
             "name": self.name,
             **ident,
@@ -178,8 +167,11 @@ class SyntheticDataset:
         if meta.get("kind") == "multitask":
             raise IncompatibleDatasetError(f"{where}: a merged multi-task dataset; read it with hades_zoo.load_merged "
                                            "or train it with hades-zoo train-multitask")
-        task = meta.get("task", "rl")
-        id_key = "env_id" if task == "rl" else "dataset_id"
+        task = meta.get("task", DEFAULT_KIND)
+        try:
+            id_key = get_task(task).id_key
+        except ConfigError as e:
+            raise IncompatibleDatasetError(f"{where}: {e}") from None
         missing = [k for k in (id_key, "recipe", "protocol", "obs_norm") if k not in meta]
         if missing or "states" not in tensors:
             raise IncompatibleDatasetError(f"{where}: missing {missing or ['states tensor']}; the file was not written by hades-zoo")
@@ -235,14 +227,12 @@ class SyntheticDataset:
     def _check_arch(self, spec) -> None:
         """The recipe's architecture must build for this env, within ``bounds``: else ``train``
         would fail (or abort in XLA) long after the dataset was accepted."""
-        from hades_zoo.policies import parse_arch
-
         try:
             parse_arch(self.recipe.arch, spec.action_dim, spec.obs_shape)
         except ConfigError as e:
             self._fail(f"its recipe's {e}")
 
-    def _validate(self, spec: EnvSpec) -> None:
+    def _validate(self, spec) -> None:
         if self.method not in METHODS:
             self._fail(f"unknown method {self.method!r}; use one of {', '.join(METHODS)}")
         if self.states.ndim < 1 or self.states.shape[0] < 1:

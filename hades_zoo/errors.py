@@ -7,6 +7,8 @@ The CLIs print ``str(error)`` as one line and exit with status 2.
 
 from __future__ import annotations
 
+import difflib
+
 
 class HadesZooError(Exception):
     """Root of every error raised on purpose by hades-zoo."""
@@ -76,7 +78,5 @@ class HadesZooWarning(UserWarning):
 
 def close_matches(word: str, choices, n: int = 3) -> str:
     """A ' Did you mean: a, b?' suffix for error messages ('' when none is close)."""
-    import difflib
-
     found = difflib.get_close_matches(word, list(choices), n=n, cutoff=0.5)
     return f" Did you mean: {', '.join(found)}?" if found else ""

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+import safetensors.numpy
 
 from hades_zoo.bounds import MAX_DATASET_BYTES
 from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError
@@ -224,9 +225,7 @@ def read(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
                                        "(hades_zoo.bounds.MAX_DATASET_BYTES); not a hades-zoo dataset")
     header = read_header(data, path)
     try:
-        from safetensors.numpy import load
-
-        tensors = load(data)
+        tensors = safetensors.numpy.load(data)
     except Exception as e:  # safetensors raises its own SafetensorError for bad layouts
         raise CorruptDatasetError(f"{path}: not a readable safetensors file ({type(e).__name__}); download or export it again") from None
     raw_meta = header.get("__metadata__") or {}

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import re
 
+from hades_zoo.catalogue import is_bundled_name
 from hades_zoo.errors import ConfigError, UnknownDatasetError
 
 DEFAULT_ORG = "hades-zoo"
@@ -107,7 +108,5 @@ def local_name(slug: str, method: str, size: int, unit: str = "") -> str:
     """The name a run or an import gives its dataset: the zoo name, with ``-local`` appended when
     the catalogue already uses it (so a local file never passes for the zoo's own copy, and
     ``distill publish`` does not aim it at the zoo's repo)."""
-    from hades_zoo.catalogue import is_bundled_name
-
     name = format_id(slug, method, size, unit=unit)
     return name + LOCAL_SUFFIX if is_bundled_name(name) else name

@@ -20,7 +20,7 @@ from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, HadesZooError, IncompatibleDatasetError, LegacyFormatError, UnknownEnvError
 from hades_zoo.ids import local_name
 from hades_zoo.legacy_pickle import LegacyRun, load_legacy_pickle
-from hades_zoo.supervised import TASK, ImageProtocol, get_image_spec
+from hades_zoo.tasks.image import KIND as IMAGE_KIND, ImageProtocol, get_image_spec
 from hades_zoo.recipe import InitSpec, Protocol, Recipe, paper_protocol
 
 # The simulators the authors' 2023 runs used (implied by the pickles, protocol.md).
@@ -219,7 +219,7 @@ def _image_dataset(run: LegacyRun, path: Path, dataset: str | None) -> Synthetic
                     epochs=int(cfg["UPDATE_EPOCHS"]), grad_clip=None, loss="xent", optimizer="sgd")
     fitness = np.asarray(run.fitness_over_gen, np.float64)
     return SyntheticDataset(
-        states=vec.reshape(D, *spec.obs_shape), labels=_fixed_labels(D, spec.n_classes), env_id=spec.env_id, task=TASK,
+        states=vec.reshape(D, *spec.obs_shape), labels=_fixed_labels(D, spec.n_classes), env_id=spec.env_id, task=IMAGE_KIND,
         method="hades-r", recipe=recipe, protocol=ImageProtocol(), obs_norm="none",
         name=local_name(spec.slug, "hades-r", D // spec.n_classes, unit="ipc"),
         recorded_return={

@@ -1,6 +1,7 @@
 """A trained policy on disk: one ``.safetensors`` file that acts without its dataset.
 
-``trained.save("policy.safetensors")`` / ``hades_zoo.load_policy(path)``. The file is a dataset
+``trained.save("policy.safetensors")`` (``save_policy``) / ``hades_zoo.load_policy(path)``
+(``hades_zoo.agent``, which builds the ``TrainedPolicy`` from this module's reader). The file is a dataset
 file's sibling, written and read by ``hades_zoo.format`` (atomic write, payload sha256, format
 version, size bound), so it has the same integrity checks. Tensors:
 
@@ -25,11 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import format as fmt
-from hades_zoo import schema
-from hades_zoo.agent import TrainedPolicy
-from hades_zoo.errors import ConfigError, IncompatibleDatasetError
-from hades_zoo.policies import make_policy
-from hades_zoo.recipe import NormState, ObsNorm, Protocol, Recipe
+from hades_zoo.errors import ConfigError
 
 KIND = "policy"
 
@@ -42,7 +39,7 @@ def _flatten(tree, prefix: str) -> dict[str, np.ndarray]:
     return out
 
 
-def _unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict:
+def unflatten(tensors: dict[str, np.ndarray], prefix: str) -> dict:
     tree: dict = {}
     for name, arr in tensors.items():
         if not name.startswith(prefix + "/"):
@@ -65,7 +62,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def save_policy(trained: TrainedPolicy, path: str | os.PathLike) -> str:
+def save_policy(trained, path: str | os.PathLike) -> str:
     """Write ``trained`` atomically; returns the sha256 of the file written."""
     if not isinstance(trained.arch, str) or trained.arch == "random":
         raise ConfigError(f"only policies of an architecture string can be saved, this one is {trained.arch!r} "
@@ -86,44 +83,3 @@ def save_policy(trained: TrainedPolicy, path: str | os.PathLike) -> str:
             "recipe": trained.recipe.to_dict(), "protocol": trained.protocol.to_dict(),
             "obs_norm": trained.norm.to_dict(), "versions": {**(info.get("versions") or {}), **_versions()}}
     return fmt.write(path, tensors, meta)
-
-
-def load_policy(path: str | os.PathLike) -> TrainedPolicy:
-    """Read a policy file written by ``TrainedPolicy.save`` (sha256 and format verified).
-
-    Example:
-        >>> trained = hades_zoo.load_policy("policy.safetensors")
-        >>> action = trained.act(obs)   # a running-normalised one: action, state = trained.act(obs, state)
-
-    Raises:
-        CorruptDatasetError: truncated, not safetensors, or the sha256 does not match.
-        IncompatibleDatasetError: not a policy file (a dataset, say), or metadata and tensors disagree.
-    """
-    tensors, meta = fmt.read(path)
-    if meta.get("kind") != KIND:
-        raise IncompatibleDatasetError(f"{path}: not a policy file (a dataset? load it with hades_zoo.load, or train "
-                                       "one with hades-zoo train ... --out policy.safetensors)")
-    fix = "the file is damaged or was not written by hades-zoo; save the policy again"
-    checked = schema.validate(schema.PolicyMeta, meta, str(path), fix, label="metadata field")
-    p = checked.policy
-    try:
-        recipe, protocol, norm = Recipe.from_dict(meta["recipe"]), Protocol.from_dict(meta["protocol"]), ObsNorm.from_dict(meta["obs_norm"])
-        policy = make_policy(p.arch, tuple(p.obs_shape), p.action_dim, p.discrete)
-    except ConfigError as e:
-        raise IncompatibleDatasetError(f"{path}: {e}; {fix}") from None
-    params = _unflatten(tensors, "params")
-    expected = jax.eval_shape(policy.init, jax.random.PRNGKey(0))
-    n = len(p.seeds)
-    want = jax.tree.map(lambda s: (n, *s.shape), expected)
-    got = jax.tree.map(lambda a: tuple(a.shape), params)
-    if jax.tree.structure(want) != jax.tree.structure(got) or want != got:
-        raise IncompatibleDatasetError(f"{path}: its parameters do not fit {p.arch} for {p.env_id} with {n} seeds; {fix}")
-    stats = None
-    if norm.kind != "none":
-        if not {"norm/mean", "norm/var", "norm/count"} <= set(tensors):
-            raise IncompatibleDatasetError(f"{path}: {norm.kind} normalisation without its norm/mean, norm/var, norm/count; {fix}")
-        stats = NormState(tensors["norm/mean"], tensors["norm/var"], tensors["norm/count"])
-    info = {"dataset": dict(p.dataset or {}), "versions": dict(meta.get("versions") or {}), "returns": p.returns,
-            "source": str(path)}
-    return TrainedPolicy(policy, params, None, recipe, p.arch, list(p.seeds), {}, env_id=p.env_id, task=p.task,
-                         dynamics=p.dynamics, protocol=protocol, norm=norm, norm_state=stats, frozen=p.frozen, info=info)

@@ -19,6 +19,8 @@ import os
 import sys
 import time
 
+from rich.console import Console
+
 from hades_zoo.errors import ConfigError
 
 MODES = ("auto", "rich", "plain", "quiet")
@@ -71,8 +73,6 @@ def phase(name: str, detail: str = ""):
         finally:
             outer.update(before)
         return
-    from rich.console import Console
-
     console = Console(stderr=True)
     t0 = time.perf_counter()
     with console.status(f"{text} …") as status:
@@ -90,6 +90,4 @@ def note(text: str) -> None:
     if how == "plain":
         print(text, file=sys.stderr, flush=True)
     elif how == "rich":
-        from rich.console import Console
-
         Console(stderr=True).print(text, highlight=False)

@@ -4,7 +4,7 @@ The one home of these concepts, written without jax so that reading a dataset fi
 listing the catalog or validating a config never imports it:
 
 - ``Recipe`` / ``InitSpec``: how a policy is behaviour-cloned on the dataset;
-  ``default_recipe(spec)`` the paper's recipe per env family (or image task),
+  ``default_recipe(spec)`` the paper's recipe per env family, ``IMAGE_RECIPE`` the image tasks',
   ``joint_recipe(recipes)`` the one a merged multi-task dataset trains with.
 - ``Protocol``: how a policy is scored in its env; ``paper_protocol(spec)`` the
   family's paper protocol, ``get_protocol`` resolves a name, dict or ``Protocol``.
@@ -101,10 +101,7 @@ class Recipe:
 
 
 def default_recipe(spec) -> Recipe:
-    """The paper's recipe for an env family (brax hopper/IDP: 200 steps, else 400), or
-    the image tasks' inner-loop classifier (full-batch Adam, cross-entropy)."""
-    if spec.family == "image":
-        return Recipe("mlp-1x128-relu", 0.01, 100, None, "xent")
+    """The paper's recipe for an env's family (``EnvSpec``; brax hopper/IDP: 200 steps, else 400)."""
     if spec.minatar:
         return Recipe("mlp-2x512-relu", 0.03, 64, None, "xent")
     if spec.discrete:
@@ -113,6 +110,8 @@ def default_recipe(spec) -> Recipe:
         return Recipe("mlp-2x64-tanh", 0.01, 100, 1.0, "gaussian-nll")
     return Recipe(epochs=200 if spec.env_id in ("hopper", "inverted_double_pendulum") else 400)
 
+
+IMAGE_RECIPE = Recipe("mlp-1x128-relu", 0.01, 100, None, "xent")  # image tasks: the inner-loop classifier (full-batch Adam)
 
 _WIDTH_RE = re.compile(r"-(\d+)x(\d+)-", re.ASCII)
 

@@ -15,6 +15,8 @@ import math
 from importlib import resources
 from pathlib import Path
 
+from hades_zoo.catalogue import catalogue
+
 DATA = Path(str(resources.files("hades_zoo") / "data" / "reference_scores.json"))
 
 
@@ -38,8 +40,6 @@ def solved(env_id: str) -> float | None:
 
 def paper(name: str | None) -> dict | None:
     """The catalogue's paper figure of a zoo name (``value``, ``definition``), else None."""
-    from hades_zoo.catalogue import catalogue
-
     return (catalogue().get(name or "") or {}).get("paper")
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.errors import ConfigError, MissingDependencyError
+from hades_zoo.tasks import get_task
 
 # MinAtar channels in a fixed palette (black background), like MinAtar's own display.
 _PALETTE = np.array([[0, 0, 0], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
@@ -33,7 +34,7 @@ def episodes(trained: TrainedPolicy, n: int = 1, *, seed: int = 0, index: int = 
              keep: int = 0) -> tuple[list[float], list]:
     """Run ``n`` episodes of seed ``index`` in one env; returns ``(returns, frames)`` where
     ``frames`` holds what ``write`` draws for the first ``keep`` steps."""
-    if trained.task != "rl":
+    if not get_task(trained.task).acts_in_env:
         raise ConfigError(f"{trained.env_id} is an image task: there is no env to roll out")
     env = trained.env()
     reset, step = jax.jit(env.reset), jax.jit(env.step)
@@ -70,14 +71,14 @@ def write(trained: TrainedPolicy, path: str | Path, frames: list, *, fps: int = 
     if spec.family == "brax":
         sys_ = trained.env().upstream.sys
         if suffix == ".html":
-            from brax.io import html
+            from brax.io import html  # brax's viewer (seconds to import): loaded when an .html is drawn
 
             path.write_text(html.render(sys_, frames))
             return path
         if suffix not in (".gif", ".mp4"):
             raise ConfigError(f"{path}: brax envs render to .html (brax's viewer) or .gif/.mp4; pick one of those")
         try:
-            from brax.io import image
+            from brax.io import image  # brax's renderer (needs OpenGL): loaded when a brax frame is drawn
 
             images = image.render_array(sys_, frames, 320, 240)
         except Exception as e:  # noqa: BLE001 - no OpenGL context: mujoco raises several kinds
@@ -103,7 +104,7 @@ def can_gif(spec) -> bool:
 def gif_bytes(trained: TrainedPolicy, *, seed: int = 0, frames: int = 300) -> bytes | None:
     """One episode of seed 0 as GIF bytes (``distill publish`` puts it on the card), or ``None``
     where no GIF can be drawn here: an env without frames to draw, or brax without OpenGL."""
-    if trained.task != "rl" or not can_gif(trained.spec):
+    if not get_task(trained.task).acts_in_env or not can_gif(trained.spec):
         return None
     _, kept = episodes(trained, 1, seed=seed, sample=trained.protocol.sample_actions, keep=frames)
     with tempfile.TemporaryDirectory() as tmp:

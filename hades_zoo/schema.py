@@ -35,6 +35,7 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, Stric
 
 from hades_zoo import bounds
 from hades_zoo.errors import HadesZooError, IncompatibleDatasetError
+from hades_zoo.tasks import get_task
 
 SHA256 = r"^[0-9a-f]{64}$"
 Number = float  # strict: an int or a float, never a bool or a string
@@ -109,7 +110,7 @@ class DatasetMeta(_Model):
 
     @model_validator(mode="after")
     def _ident(self):
-        key = "env_id" if self.task == "rl" else "dataset_id"
+        key = get_task(self.task).id_key
         if getattr(self, key) is None:
             raise ValueError(f"a {self.task} dataset needs the {key} field")
         return self

@@ -20,7 +20,8 @@ import math
 
 import jax.numpy as jnp
 
-from hades_zoo.api import TrainedPolicy, evaluate
+from hades_zoo.agent import TrainedPolicy
+from hades_zoo.api import evaluate
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy

@@ -161,7 +161,7 @@ def test_bad_configs():
     with pytest.raises(ConfigError, match="popsize"):
         build_config("CartPole-v1", popsize=7)
     with pytest.raises(ConfigError, match="unknown evosax strategy"):
-        from distill.engine import make_problem
+        from distill.tasks import make_problem
 
         make_problem(build_config("CartPole-v1", strategy="OpenESS", popsize=8))
     with pytest.raises(ConfigError, match="unknown config keys"):

@@ -51,7 +51,7 @@ def test_hades_f_carries_its_exact_init(imported):
     import hades_zoo
     from hades_zoo.policies import make_policy
     from hades_zoo.recipe import InitSpec
-    from hades_zoo.train import init_params
+    from hades_zoo.bc import init_params
 
     ds = hades_zoo.load(imported["hopper-F-D64-seed0"])
     assert ds.recipe.init == InitSpec("fixed", 420, False)

@@ -13,11 +13,11 @@ from conftest import run_cli
 import hades_zoo
 from hades_zoo import format as fmt
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
-from hades_zoo.merge import MultiTaskDataset, load_merged, merge
+from hades_zoo.multitask import MultiTaskDataset, load_merged, merge
 from hades_zoo.multitask import (VARIANTS, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask,
                                  visited_states)
 from hades_zoo.sources import catalog
-from hades_zoo.train import bc_loss
+from hades_zoo.bc import bc_loss
 
 CP, MC, AC = "cartpole-hades-r-4", "mountaincar-continuous-hades-r-4", "acrobot-hades-r-4"
 

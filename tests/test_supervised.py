@@ -17,7 +17,9 @@ from conftest import _JAX_CACHE, run_cli
 from hades_zoo import SyntheticDataset
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
 from hades_zoo.ids import format_id, parse_id
-from hades_zoo.supervised import TASK, image_grid_png, load_splits, random_real
+from hades_zoo.hub.figures import image_grid_png
+from hades_zoo.supervised import random_real
+from hades_zoo.tasks.image import KIND as TASK, load_splits
 
 TINY = """
 task = "image-classification"
@@ -140,7 +142,7 @@ def test_image_fitness_ranks_right_labels_above_wrong_ones():
     """The inner loop (init -> make_bc -> held-out score) prefers real images under their
     own labels to the same images under shifted labels, for both fitness kinds."""
     from distill.config import build_config
-    from distill.engine import make_problem
+    from distill.tasks import make_problem
 
     for kind in ("loss", "accuracy"):
         cfg = build_config(task="image-classification", dataset="digits", size=3, init="real", popsize=4,

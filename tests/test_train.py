@@ -10,7 +10,7 @@ import hades_zoo
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.policies import make_policy
 from hades_zoo.recipe import InitSpec, Recipe
-from hades_zoo.train import bc_loss, init_params, make_bc
+from hades_zoo.bc import bc_loss, init_params, make_bc
 
 
 def test_bc_lowers_the_loss_and_fits_the_labels(cartpole_dataset):

@@ -80,7 +80,7 @@ def verify_one(rf, release: Path, seeds: int, image_data: str | None) -> dict:
            "D": a["D"], "seed": a["seed"], "variant": rf.variant, "protocol": ds.protocol.name,
            "dynamics": ds.dynamics, "fitness_last10_gens": a["fitness_last10_gens"], "metric": a["metric"]}
     if ds.task != "rl":
-        from hades_zoo.supervised import load_splits
+        from hades_zoo.tasks.image import load_splits
 
         if image_data:
             ds = ds.replace(extra={**ds.extra, "data_path": image_data})

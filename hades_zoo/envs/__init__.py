@@ -22,12 +22,13 @@ import dataclasses
 import functools
 import io
 import warnings
+from importlib.metadata import version
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
-from hades_zoo.envs.dynamics_2023 import CHANGED_2023, DYNAMICS, check_dynamics
+from hades_zoo.envs.dynamics_2023 import CHANGED_2023, DYNAMICS, brax_env, check_dynamics, gymnax_env
 from hades_zoo.envs.specs import ENV_SPECS, EnvSpec, get_spec
 
 __all__ = ["Env", "EnvSpec", "ENV_SPECS", "DYNAMICS", "CHANGED_2023", "check_dynamics", "get_spec", "make", "simulator_versions", "to_env_action"]
@@ -55,12 +56,10 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
     # warp" twice on stdout (an optional GPU backend); neither is ours to act on.
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        from brax import envs as brax_envs
+        from brax import envs as brax_envs  # a simulator (seconds to import): loaded when an env is made
         from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
 
         if dynamics == "2023":
-            from hades_zoo.envs.dynamics_2023 import brax_env
-
             env = brax_env(spec.env_id)
         else:
             env = brax_envs.get_environment(spec.env_id, backend="positional")
@@ -78,11 +77,9 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
-    import gymnax
+    import gymnax  # a simulator (seconds to import): loaded when an env is made
 
     if dynamics == "2023":
-        from hades_zoo.envs.dynamics_2023 import gymnax_env
-
         env, params = gymnax_env(spec.env_id)
     else:
         env, params = gymnax.make(spec.env_id)
@@ -122,7 +119,5 @@ def _make(env_id: str, dynamics: str) -> Env:
 
 def simulator_versions(spec: EnvSpec) -> dict[str, str]:
     """Versions of the packages that define this env's dynamics (recorded in datasets)."""
-    from importlib.metadata import version
-
     names = ["brax", "mujoco"] if spec.family == "brax" else ["gymnax"]
     return {n: version(n) for n in names}

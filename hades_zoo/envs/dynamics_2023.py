@@ -45,7 +45,7 @@ def brax_env(env_id: str):
     """The positional brax env ``env_id`` with its 2023 behaviour (unwrapped)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from brax import base
+        from brax import base  # a simulator (seconds to import): loaded when an env is made
         from brax.envs import get_environment
         from brax.envs.base import Wrapper
         from brax.envs.inverted_double_pendulum import InvertedDoublePendulum
@@ -84,12 +84,12 @@ def brax_env(env_id: str):
 
 def gymnax_env(env_id: str):
     """``(env, params)`` of gymnax ``env_id`` with its 2023 behaviour."""
-    import gymnax
+    import gymnax  # a simulator (seconds to import): loaded when an env is made
 
     env, params = gymnax.make(env_id)
     if env_id != "SpaceInvaders-MinAtar":
         return env, params
-    from gymnax.environments.minatar.space_invaders import MinSpaceInvaders
+    from gymnax.environments.minatar.space_invaders import MinSpaceInvaders  # a simulator (seconds to import): loaded when an env is made
 
     class MinSpaceInvaders2023(MinSpaceInvaders):
         def reset_env(self, key: jax.Array, params):

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-import hades_zoo
-from hades_zoo import bounds, schema
+from hades_zoo import bounds, reference, schema
 from hades_zoo import format as fmt
+from hades_zoo._version import __version__
+from hades_zoo.catalogue import revision_entry
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import CorruptDatasetError, IncompatibleDatasetError, MissingDependencyError
 from hades_zoo.redact import scrub
@@ -59,12 +60,12 @@ def size_category(n: int) -> str:
 
 def columns(ds: SyntheticDataset) -> list[str]:
     """Columns of the parquet mirror (one row per pair)."""
-    return ["index", "state" if ds.task == "rl" else "image", "label" if ds.discrete else "action"]
+    return ["index", ds.kind.card.item, "label" if ds.discrete else "action"]
 
 
 def card_data(ds: SyntheticDataset, *, file: str, data: bytes, evaluation: list[dict], license: str = "apache-2.0"):
     """The YAML half of the card (``DatasetCardData``)."""
-    from huggingface_hub import DatasetCardData
+    from huggingface_hub import DatasetCardData  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     own = next((r for r in evaluation if r["own"]), evaluation[0] if evaluation else None)
     rec = ds.recorded_return or {}
@@ -79,12 +80,12 @@ def card_data(ds: SyntheticDataset, *, file: str, data: bytes, evaluation: list[
         "evaluation": {"protocol": own["protocol"] if own else None, "seeds": len(own["returns"]) if own else 0,
                        "returns": {r["arch"]: {"mean": round(r["mean"], 4), "std": round(r["std"], 4)} for r in evaluation
                                    if r["returns"]}},
-        "engine": prov.get("engine") or f"hades-zoo {hades_zoo.__version__}",
+        "engine": prov.get("engine") or f"hades-zoo {__version__}",
         "generations": prov.get("generations"), "population": prov.get("population"),
     }
     return DatasetCardData(
-        license=license, pretty_name=ds.name or Path(file).stem, task_categories=["reinforcement-learning" if ds.task == "rl" else ds.task],
-        tags=[HUB_TAG, "behaviour-distillation" if ds.task == "rl" else "dataset-distillation", ds.env_id, ds.method], size_categories=[size_category(ds.size)],
+        license=license, pretty_name=ds.name or Path(file).stem, task_categories=[ds.kind.card.category],
+        tags=[HUB_TAG, ds.kind.card.tag, ds.env_id, ds.method], size_categories=[size_category(ds.size)],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": PARQUET_GLOB}]}],
         **{BLOCK: {k: v for k, v in block.items() if v is not None}},
     )
@@ -98,7 +99,7 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
                fitness: list[dict] | None = None, command: str | None = None, config_toml: str | None = None,
                license: str = "apache-2.0", rollout: bool = False):
     """The full card (``huggingface_hub.DatasetCard``) rendered from ``dataset_card.md`` (``TEMPLATE``)."""
-    from huggingface_hub import DatasetCard
+    from huggingface_hub import DatasetCard  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     if not TEMPLATE.is_file():
         raise MissingDependencyError(f"card template {TEMPLATE} is missing from this install (package data of "
@@ -107,34 +108,14 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
     block = getattr(data_, BLOCK)
     own = next((r for r in evaluation if r["own"]), evaluation[0])
     prov = ds.provenance or {}
-    spec, recipe, rec = ds.spec, ds.recipe, ds.recorded_return or {}
+    recipe, rec = ds.recipe, ds.recorded_return or {}
     kind = {"hades-r": "HaDES-R (a fresh policy initialisation for every evaluation)",
             "hades-f": "HaDES-F (one fixed policy initialisation)", "imported": "an import of the authors' release"}[ds.method]
-    summary = (
-        f"{ds.size} synthetic state-action pairs for `{ds.env_id}` ({spec.backend}), made by behaviour distillation "
-        f"with {kind} (Lupu et al., ICLR 2024): plain behaviour cloning on these {ds.size} pairs alone trains a "
-        f"`{own['arch']}` policy to a return of {own['mean']:.2f} ± {own['std']:.2f} over {len(own['returns'])} seeds "
-        f"(`{own['protocol']}` protocol). The file is a `{fmt.FORMAT_VERSION}` safetensors file read by the "
-        "`hades-zoo` client, which trains any architecture on it in seconds.")
-    if ds.task != "rl" and not own["returns"]:  # not verifiable here: no real test split offline
-        summary = (
-            f"{ds.size} synthetic images ({ds.size // spec.n_classes} per class) for `{ds.env_id}` ({spec.backend}), made "
-            f"by HaDES dataset distillation with {kind} (Lupu et al., ICLR 2024). Its test accuracy was not measured "
-            "for this card (no copy of the real test split where it was published); `hades-zoo train` measures it "
-            "where one is present. The file is a `hades-zoo/1` safetensors file read by the `hades-zoo` client.")
-    elif ds.task != "rl":  # hades_zoo.supervised: images + labels, scored by test accuracy
-        summary = (
-            f"{ds.size} synthetic images ({ds.size // spec.n_classes} per class) for `{ds.env_id}` ({spec.backend}), made "
-            f"by HaDES dataset distillation with {kind} (Lupu et al., ICLR 2024): a `{own['arch']}` classifier trained "
-            f"from scratch on these {ds.size} images alone reaches a test accuracy of {own['mean']:.4f} ± {own['std']:.4f} "
-            f"over {len(own['returns'])} seeds. The file is a `{fmt.FORMAT_VERSION}` safetensors file read by the "
-            "`hades-zoo` client, which trains any architecture on it in seconds.")
+    summary = ds.kind.card.summary(ds, kind, own)
     hyper = [("policy architecture (recipe)", f"`{recipe.arch}`"), ("BC learning rate", _fmt(recipe.lr)),
              ("BC epochs (full-batch Adam steps)", recipe.epochs), ("gradient clip", _fmt(recipe.grad_clip)),
              ("loss", recipe.loss), ("Adam eps", _fmt(recipe.adam_eps)), ("init", _fmt(recipe.init.to_dict())),
-             ("evaluation protocol", f"`{ds.protocol.name}` (the real {ds.protocol.split} split)" if ds.task != "rl" else
-              f"`{ds.protocol.name}` ({ds.protocol.n_envs} envs × "
-              + (f"{ds.protocol.n_steps} steps)" if ds.protocol.n_steps else "one full episode)")),
+             ("evaluation protocol", ds.kind.card.protocol_text(ds.protocol)),
              ("observation normalisation", ds.obs_norm)]
     cfg = prov.get("config") or {}
     for key in ("strategy", "popsize", "sigma", "es_lr", "fitness_shaping", "rollouts", "generations"):
@@ -146,14 +127,14 @@ def build_card(ds: SyntheticDataset, *, repo_id: str, revision: str, file: str, 
         ("strategy", prov.get("strategy")), ("seed", prov.get("seed")), ("env steps", prov.get("env_steps")),
         ("simulator versions", ds.versions or None), ("source file", prov.get("source_file")),
         ("release file", prov.get("release_path")), ("pickle sha256", prov.get("pickle_sha256")),
-        ("published with", f"hades-zoo {hades_zoo.__version__}"))) if v not in (None, "", {})]
+        ("published with", f"hades-zoo {__version__}"))) if v not in (None, "", {})]
     recorded = None
     if rec.get("value") is not None and rec.get("seeds"):
         recorded = f"{rec['value']:.2f} ± {rec.get('std', 0.0):.2f} ({rec['seeds']} seeds, `{rec.get('protocol', '?')}` protocol)"
     elif rec.get("value") is not None:  # the authors' figure: no seeds, its own definition
         recorded = f"{rec['value']:.2f} ({rec.get('definition') or rec.get('protocol', '')})"
     tensors = ", ".join(f"`{k}` {tuple(v.shape)} {v.dtype}" for k, v in sorted(ds.tensors().items()))
-    digits = 1 if ds.task == "rl" else 3
+    digits = ds.kind.card.digits
     rows = [{**r, "per_seed": ", ".join(f"{x:.{digits}f}" for x in r["returns"])} for r in evaluation]
     return DatasetCard.from_template(
         data_, template_path=str(TEMPLATE), pretty_name=data_.pretty_name, summary=summary, repo_id=repo_id,
@@ -176,14 +157,12 @@ def _num(x: float, like: float | None = None) -> str:
 
 def scale_rows(ds: SyntheticDataset, own: dict) -> list[tuple[str, str]]:
     """The card's scale: the own return next to the random policy, the solved threshold, the paper, normalised."""
-    from hades_zoo import reference
-
-    sc = reference.scale(ds.name, ds.env_id, own["protocol"] if ds.task == "rl" else ds.protocol.name, ds.dynamics, own["mean"])
-    what = "return" if ds.task == "rl" else "test accuracy"
+    card = ds.kind.card
+    sc = reference.scale(ds.name, ds.env_id, card.scale_protocol(ds, own), ds.dynamics, own["mean"])
     mine = (f"{_num(own['mean'])} ± {_num(own['std'], own['mean'])}" if own["returns"]
             else "unverified (no real test split where this card was made)")
-    return [(f"{what} of `{own['arch']}` (the dataset's own architecture)", mine),
-            ("random policy, same protocol and dynamics" if ds.task == "rl" else "chance",
+    return [(f"{card.score} of `{own['arch']}` (the dataset's own architecture)", mine),
+            (card.baseline,
              _num(sc["random"]) if sc["random"] is not None else "not measured (`tools/reference_scores.py`)"),
             ("solved threshold", _num(sc["solved"]) if sc["solved"] is not None else "none defined for this env"),
             ("paper's figure", f"{_num(sc['paper'])} ({sc['paper_definition']})" if sc["paper"] is not None
@@ -193,20 +172,18 @@ def scale_rows(ds: SyntheticDataset, own: dict) -> list[tuple[str, str]]:
 
 def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dict]) -> list[str]:
     """Intended use and limits, as measured: dynamics, protocol, the architectures it transfers to."""
-    from hades_zoo.catalogue import revision_entry
-
     out = []
-    if ds.task == "rl" and ds.dynamics == "2023":
+    if ds.kind.acts_in_env and ds.dynamics == "2023":
         cur = ((revision_entry(ds.name, revision or "") or {}).get("verified") or {}).get("current")
         sim = "brax 0.9.x" if ds.spec.backend.startswith("brax") else "gymnax 0.0.6"
         out.append(f"Dynamics: distilled on the 2023 behaviour of `{ds.env_id}` ({sim}), which "
                    "hades-zoo restores by default (`envs.make(env, dynamics=\"2023\")`)."
                    + (f" Today's simulator differs for this env: `--dynamics current` gives {_num(cur['value'])} ± "
                       f"{_num(cur['std'], cur['value'])} with the same policies." if cur else ""))
-    elif ds.task == "rl":
+    elif ds.kind.acts_in_env:
         out.append(f"Dynamics: today's simulator ({', '.join(f'{k} {v}' for k, v in (ds.versions or {}).items()) or 'as installed'}).")
     out.append(f"Protocol: the figures are the `{ds.protocol.name}` protocol ({_PROTOCOL_TEXT.get(ds.protocol.name, 'see the hades-zoo README')})"
-               + ("; other protocols (greedy actions, full episodes) give other numbers." if ds.task == "rl" else "."))
+               + ds.kind.card.protocol_note)
     own = next((r for r in evaluation if r["own"]), evaluation[0])
     others = [r for r in evaluation if not r["own"]]
     if others:
@@ -218,8 +195,7 @@ def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dic
         out.append("HaDES-F: the figures hold for the fixed initialisation stored in the recipe; other initialisations "
                    "or architectures usually score much lower (`--init random`).")
     out.append("Intended use: research on behaviour distillation, fast policy initialisation and pre-training. "
-               + ("The trained policies are simulator agents, not controllers for anything real." if ds.task == "rl" else
-                  "Ten synthetic images are a distillation benchmark, not a substitute for the real training set."))
+               + ds.kind.card.intended_use)
     return out
 
 
@@ -233,7 +209,7 @@ def read_card(path: str | os.PathLike, ref="card") -> dict:
         IncompatibleDatasetError: no ``hades_zoo`` block with ``REQUIRED``, another format, or a
             field of the wrong type or form (not a hades-zoo dataset, or a newer one).
     """
-    from huggingface_hub import DatasetCard
+    from huggingface_hub import DatasetCard  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     path = Path(path)
     if path.stat().st_size > bounds.MAX_CARD_BYTES:

@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-import hades_zoo
+from hades_zoo._version import __version__
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (CorruptDatasetError, DatasetNotCachedError, HadesZooError, HubAuthError,
                               HubConnectionError, HubError, HubNotFoundError, close_matches)
@@ -78,7 +78,7 @@ def download(name: str, revision: str | None = None) -> HubFile:
 
 
 def _in_cache(ref: DatasetId, filename: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import try_to_load_from_cache  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     return isinstance(try_to_load_from_cache(ref.repo_id, filename, repo_type=REPO_TYPE, revision=ref.revision,
                                              cache_dir=str(cache_dir())), str)
@@ -117,14 +117,14 @@ def _fetch_verified(ref: DatasetId, filename: str, sha256: str | None = None, si
 
 
 def _fetch(ref: DatasetId, filename: str, local_only: bool, force: bool = False) -> Path:
-    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     kw = dict(repo_type=REPO_TYPE, revision=ref.revision, cache_dir=str(cache_dir()))
     try:
         if not local_only and not force and not isinstance(try_to_load_from_cache(ref.repo_id, filename, **kw), str):
             _probe(ref, filename)  # one request, no retries: a missing name or a dead hub fails at once
         return Path(hf_hub_download(ref.repo_id, filename, **kw, endpoint=endpoint(), local_files_only=local_only,
-                                    force_download=force, library_name="hades-zoo", library_version=hades_zoo.__version__))
+                                    force_download=force, library_name="hades-zoo", library_version=__version__))
     except HubError:
         raise
     except Exception as e:  # noqa: BLE001 - translated into one typed error below
@@ -132,7 +132,7 @@ def _fetch(ref: DatasetId, filename: str, local_only: bool, force: bool = False)
 
 
 def _probe(ref: DatasetId, filename: str) -> None:
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     url = hf_hub_url(ref.repo_id, filename, repo_type=REPO_TYPE, revision=ref.revision, endpoint=endpoint())
     get_hf_file_metadata(url, token=token(), timeout=10, endpoint=endpoint(), retry_on_errors=False)
@@ -140,7 +140,7 @@ def _probe(ref: DatasetId, filename: str) -> None:
 
 def translate(e: Exception, ref: DatasetId | str, filename: str | None = None, local_only: bool = False) -> HadesZooError:
     """One typed hades-zoo error, whose message says what to check, for a ``huggingface_hub`` error."""
-    from huggingface_hub import errors as hf
+    from huggingface_hub import errors as hf  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     where = f"the hub at {endpoint()}"
     if isinstance(e, (hf.LocalEntryNotFoundError, hf.OfflineModeIsEnabled)) and (local_only or offline()):
@@ -188,7 +188,7 @@ def _first_line(e: BaseException) -> str:
 
 def _versions(ref) -> str:
     """' (it has: main, v1, v2)' from the repo's refs (best effort, one request)."""
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     try:
         refs = HfApi(endpoint=endpoint(), token=token()).list_repo_refs(ref.repo_id, repo_type=REPO_TYPE)
@@ -246,7 +246,7 @@ def list_remote(org: str | None = None) -> list[dict]:
     Raises:
         HubConnectionError: offline or unreachable. HubError: the endpoint cannot list (e.g. a read-only mirror).
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     if offline():
         raise HubConnectionError("listing the hub needs the network and HF_HUB_OFFLINE is set; unset it, or use "

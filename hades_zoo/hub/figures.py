@@ -13,22 +13,25 @@ same bytes.
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 
 from hades_zoo.dataset import SyntheticDataset
-from hades_zoo.supervised import image_grid_png
+from hades_zoo.errors import ConfigError
+from hades_zoo.tasks.image import KIND as IMAGE_KIND
 
 
 MAX_ROWS = 128  # pairs drawn by dataset_png: 17 inches high at most
 MAX_IMAGES_PER_CLASS = 10  # rows of images_png's grid
 
 
-def _plt():
-    import matplotlib
+def _plt(force: bool = True):
+    import matplotlib  # matplotlib (a second to import) loads with the first figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    matplotlib.use("Agg", force=force)
+    import matplotlib.pyplot as plt  # matplotlib (a second to import) loads with the first figure
 
     return plt
 
@@ -149,4 +152,50 @@ def images_png(ds: SyntheticDataset) -> bytes:
     return buf.getvalue()
 
 
-__all__ = ["fitness_png", "dataset_png", "returns_png", "images_png"]
+def image_grid_png(dataset, path, *, cell_inches: float = 0.8):
+    """Write the dataset's images as a PNG grid (one column per class, its label above
+    each image: the class, and the target probability when the label is soft) to
+    ``path`` (a path, or a binary file object such as ``io.BytesIO()``); returns ``path``.
+
+    Pixels are shown de-normalised (the real [0, 1] scale), on one grey scale spanning
+    [0, 1] and whatever the synthetic images reach beyond it.
+    """
+    if dataset.kind.card.figure != "images":
+        raise ConfigError(f"{dataset.name or 'dataset'} is not an image dataset; an image grid needs task {IMAGE_KIND!r}")
+    plt = _plt(force=False)
+    spec = dataset.spec
+    images = dataset.states.astype(np.float64)
+    if dataset.obs_norm == "const":
+        images = dataset.norm.denormalize(images, dataset.norm.init_state(spec.obs_shape, dataset.obs_mean, dataset.obs_var))
+    classes = dataset.labels.argmax(1)
+    ncols = spec.n_classes
+    rows_per_class = np.bincount(classes, minlength=ncols)
+    nrows = max(int(rows_per_class.max()), 1)
+    lo, hi = min(0.0, float(images.min())), max(1.0, float(images.max()))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_inches * ncols, (cell_inches + 0.25) * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    filled = np.zeros(ncols, int)
+    names = spec.classes or tuple(str(i) for i in range(ncols))
+    for img, c, label in zip(images, classes, dataset.labels):
+        ax = axes[filled[c], c]
+        filled[c] += 1
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else np.clip(img, 0, 1), cmap="gray", vmin=lo, vmax=hi,
+                  interpolation="nearest")
+        ax.set_title(names[c] if label.max() > 0.999 else f"{names[c]} {label.max():.2f}", fontsize=7)
+    fig.suptitle(f"{dataset.name or dataset.env_id}: {dataset.size} images", fontsize=8)
+    fig.tight_layout()
+    if isinstance(path, (str, os.PathLike)):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def dataset_figure(ds: SyntheticDataset, title: str) -> bytes:
+    """The dataset's own figure: its pairs as heat maps, or its images as a grid (its task's ``card.figure``)."""
+    return images_png(ds) if ds.kind.card.figure == "images" else dataset_png(ds, title)
+
+
+__all__ = ["fitness_png", "dataset_png", "returns_png", "images_png", "image_grid_png", "dataset_figure"]

@@ -22,14 +22,14 @@ _TRUE = {"1", "on", "yes", "true"}
 
 def endpoint() -> str:
     """``$HF_ENDPOINT`` (a hub or a mirror), else ``huggingface_hub``'s default, without a trailing slash."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
 def offline() -> bool:
     """``$HF_HUB_OFFLINE``: use cached copies only."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     value = os.environ.get("HF_HUB_OFFLINE")
     return value.strip().lower() in _TRUE if value is not None else bool(constants.HF_HUB_OFFLINE)
@@ -51,7 +51,7 @@ def cache_dir() -> Path:
 
 def token() -> str | None:
     """``HF_TOKEN`` or the saved ``hf auth login``, as ``huggingface_hub`` finds it; never printed or stored."""
-    from huggingface_hub import get_token
+    from huggingface_hub import get_token  # huggingface_hub (0.6 s to import) loads with the first hub call
 
     return get_token()
 

@@ -38,10 +38,11 @@ import hades_zoo
 from hades_zoo import bounds
 from hades_zoo import format as fmt
 from hades_zoo import progress, reference, render
+from hades_zoo.catalogue import catalogue
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import (ConfigError, CorruptDatasetError, HubError, IncompatibleDatasetError,
                               PublishConflictError)
-from hades_zoo.generalize import generalize
+from hades_zoo.grid import generalize
 from hades_zoo.redact import scrub
 from hades_zoo.hub import cards, figures
 from hades_zoo.hub.fetch import auth_error, translate
@@ -94,7 +95,7 @@ class Source:
 
 def evaluate_archs(ds: SyntheticDataset, archs=DEFAULT_ARCHS, seeds: int = 8) -> list[dict]:
     """Behaviour-clone every architecture on the dataset (``seeds`` seeds, one vmap each) and evaluate
-    with the dataset's protocol: ``hades_zoo.generalize`` over the architectures, so every row also
+    with the dataset's protocol: ``hades_zoo.grid.generalize`` over the architectures, so every row also
     carries its score relative to the dataset's own architecture, which comes first (``"own"`` names it)."""
     own = ds.recipe.arch
     others = [a for a in dict.fromkeys(own if a in ("own", "dataset") else a for a in archs) if a != own]
@@ -135,8 +136,7 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
     fitness = src.fitness
     rec = (ds.recorded_return or {}).get("value")
     out = {file: src.data, PARQUET_FILE: parquet_bytes(ds),
-           "figures/dataset.png": figures.dataset_png(ds, f"{name}: {ds.size} pairs ({ds.env_id})") if ds.task == "rl"
-           else figures.images_png(ds),
+           "figures/dataset.png": figures.dataset_figure(ds, f"{name}: {ds.size} pairs ({ds.env_id})"),
            "figures/returns.png": figures.returns_png(evaluation, f"{name}: behaviour cloning, {len(evaluation[0]['returns'])} seeds",
                                                      recorded=rec, refs=_refs_of(ds, evaluation))}
     if fitness:
@@ -166,7 +166,7 @@ def build_files(src: Source, evaluation: list[dict], repo_id: str, revision: str
 def _rollout_gif(ds: SyntheticDataset) -> bytes | None:
     """A GIF of one episode of a policy cloned on ``ds`` (BC seed 0, its own recipe), where this
     machine can draw the env (``hades_zoo.render``: MinAtar frames; brax with OpenGL)."""
-    if ds.task != "rl" or not render.can_gif(ds.spec):
+    if not ds.kind.acts_in_env or not render.can_gif(ds.spec):
         return None
     with progress.phase("rendering", f"one episode of {ds.env_id} for the card"):
         return render.gif_bytes(hades_zoo.train(ds, num_seeds=1))
@@ -174,7 +174,7 @@ def _rollout_gif(ds: SyntheticDataset) -> bytes | None:
 
 def _refs_of(ds: SyntheticDataset, evaluation: list[dict]) -> dict:
     own = next((r for r in evaluation if r["own"]), evaluation[0])
-    return reference.scale(ds.name, ds.env_id, own["protocol"] if ds.task == "rl" else ds.protocol.name, ds.dynamics, own["mean"])
+    return reference.scale(ds.name, ds.env_id, ds.kind.card.scale_protocol(ds, own), ds.dynamics, own["mean"])
 
 
 # -- the hub side -----------------------------------------------------------------------------
@@ -339,8 +339,6 @@ def zoo_revision(src: Source, revision: str | None) -> str | None:
         PublishConflictError: the name is catalogued and these bytes are not one of its files, or
             ``revision`` is not the label the catalogue gives these bytes.
     """
-    from hades_zoo.catalogue import catalogue
-
     name = src.dataset.name
     group = catalogue().get(name)
     if group is None:

@@ -41,6 +41,8 @@ from hades_zoo import schema
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError, UnknownEnvError
+from hades_zoo.catalogue import bundled_path
+from hades_zoo.sources import _looks_like_path, bundled_origin, load
 
 KIND = "multitask"
 _TENSORS = ("states", "targets", "tasks", "obs_mask", "action_mask", "obs_mean", "obs_var")
@@ -256,9 +258,6 @@ def _file_format(path: Path) -> str | None:
 
 def _provenance(ds: SyntheticDataset, given) -> dict:
     """name, revision, sha256 (of the tensors, as in the file's own metadata), file sha256, location."""
-    from hades_zoo.catalogue import bundled_path
-    from hades_zoo.sources import bundled_origin
-
     name, revision, file_sha, location = ds.name, None, None, ds.source
     if (origin := bundled_origin(ds)) is not None:
         _, revision, entry = origin
@@ -271,8 +270,6 @@ def _provenance(ds: SyntheticDataset, given) -> dict:
 
 def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
     """(dataset, provenance) of every source, loading names/paths and flattening merged inputs."""
-    from hades_zoo.sources import _looks_like_path, load
-
     paths = [Path(os.fspath(x)) for x in items if isinstance(x, (str, os.PathLike)) and _looks_like_path(os.fspath(x))]
     versions = {str(p): _file_format(p) for p in paths if p.is_file()}
     if len(set(versions.values())) > 1:
@@ -296,7 +293,7 @@ def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
             ds = x
         else:
             raise ConfigError(f"merge takes datasets, names or paths, got {type(x).__name__}")
-        if getattr(ds, "task", "rl") != "rl":
+        if not ds.kind.acts_in_env:
             raise ConfigError(f"{_label(ds)} is a {ds.task} dataset; merge combines RL datasets (one task per env) only")
         out.append((ds, _provenance(ds, x)))
     return out

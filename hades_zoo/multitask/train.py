@@ -1,7 +1,7 @@
 """One policy for every task of a merged dataset: train, evaluate per task, fine-tune.
 
 ``train_multitask(merged, model)`` behaviour-clones one network
-(``hades_zoo.multitask_policy``) on the padded pairs of all tasks with the client's
+(``hades_zoo.multitask.policy``) on the padded pairs of all tasks with the client's
 own ``make_bc`` (full-batch Adam under ``lax.scan``, vmapped over seeds); only the
 loss is the multi-task one: per pair, the loss of its task's own recipe (Gaussian
 NLL over the task's action dims with a per-task learned log-std, or cross-entropy
@@ -28,11 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import bounds, progress
-from hades_zoo.api import TrainedPolicy, _batched_bc, evaluate, train
+from hades_zoo.agent import TrainedPolicy
+from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.evaluate import make_visited_states
-from hades_zoo.merge import MultiTaskDataset, load_merged
-from hades_zoo.multitask_policy import (
+from hades_zoo.rollout import make_visited_states
+from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged
+from hades_zoo.multitask.policy import (
     DEFAULT_VARIANT,
     STD_FLOOR,
     VARIANTS,
@@ -44,7 +45,7 @@ from hades_zoo.multitask_policy import (
 from hades_zoo.policies import Policy
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
 from hades_zoo.scores import needs_random, random_return, relative_score
-from hades_zoo.train import init_params, make_bc
+from hades_zoo.bc import init_params, make_bc
 
 
 def _steps(what: str, value) -> int:

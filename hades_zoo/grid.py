@@ -23,7 +23,7 @@ from hades_zoo.api import _as_dataset, evaluate, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import parse_arch
 from hades_zoo.progress import phase
-from hades_zoo.recipe import EvalResult, get_protocol
+from hades_zoo.recipe import EvalResult
 from hades_zoo.scores import needs_random, random_return, relative_score
 
 # widths 64-1024, depths 1-4, relu/tanh/gelu, and two non-MLPs (residual, attention)
@@ -109,10 +109,10 @@ class GeneralizationResult:
 
     def plot(self, path) -> None:
         """A heatmap of ``relative`` (architectures x recipes), written as PNG."""
-        import matplotlib
+        import matplotlib  # matplotlib (a second to import) loads with the first figure
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # matplotlib (a second to import) loads with the first figure
 
         mat, archs, cols = self.matrix(), self._archs(), self._columns()
         fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 1.0 + 0.45 * len(archs)))
@@ -182,10 +182,7 @@ def generalize(
     _check_grid(ds, archs, lrs, epochs)
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
-    if getattr(ds, "task", "rl") == "rl":
-        proto = get_protocol(ds.protocol if protocol is None else protocol, ds.spec)
-    else:  # image datasets score accuracy on their own splits (hades_zoo.supervised)
-        proto = protocol
+    proto = ds.kind.get_protocol(ds.protocol if protocol is None else protocol, ds.spec)
     own = evaluate(train(ds, seed=seed, num_seeds=num_seeds), protocol=proto, seed=seed)
     rand = random_return(ds, proto, seed=seed, num_seeds=num_seeds) if needs_random(own.mean) else None
     rand_mean = None if rand is None else rand.mean

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo.errors import ConfigError
-from hades_zoo.merge import MultiTaskDataset
+from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
 
 CONDITIONINGS = ("none", "onehot", "embedding")

@@ -1,4 +1,4 @@
-"""HaDES for supervised dataset distillation: the image-classification task of the engine.
+"""HaDES for supervised dataset distillation: the ``image-classification`` task of the engine.
 
 The generation loop is the RL one (``distill.engine``: ask -> vmapped inner loop ->
 tell, scanned in chunks, checkpoints, resume); only the inner loop differs:
@@ -17,21 +17,30 @@ classes (class ``c`` owns rows ``c*size ... c*size + size - 1``), and with
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import distill
-from distill.config import DistillConfig
 from distill.engine import Problem, dataset_targets, fixed_init_spec, fixed_labels, make_inner_train
 from distill.strategies import make_strategy
+from distill.tasks.base import DistillTask
+from hades_zoo.bc import init_params
 from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.hub.figures import image_grid_png
 from hades_zoo.ids import local_name
 from hades_zoo.policies import make_policy
-from hades_zoo.supervised import TASK, ImageProtocol, load_splits, source_versions
 from hades_zoo.recipe import InitSpec, ObsNorm
-from hades_zoo.train import init_params
+from hades_zoo.tasks.image import KIND, ImageProtocol, load_splits, source_versions
+
+if TYPE_CHECKING:  # annotations only: the config imports the task registry
+    from distill.config import DistillConfig
+
+INITS = ("zeros", "real")  # zeros, or random real train images of each class
+FITNESS = ("loss", "accuracy")  # image_fitness: -cross-entropy or accuracy on the held-out split
 
 
 def make_problem(cfg: DistillConfig) -> Problem:
@@ -109,7 +118,7 @@ def to_dataset(problem: Problem, tree, cfg: DistillConfig, generation: int, comm
         norm = {"obs_mean": np.asarray(problem.obs_mean, np.float32), "obs_var": np.asarray(problem.obs_var, np.float32)}
     n_val = len(splits["val"][1])
     return SyntheticDataset(
-        states=states, labels=targets, env_id=spec.env_id, task=TASK, method=f"hades-{cfg.method}", recipe=recipe,
+        states=states, labels=targets, env_id=spec.env_id, task=KIND, method=f"hades-{cfg.method}", recipe=recipe,
         protocol=ImageProtocol(), obs_norm=cfg.obs_norm,
         name=local_name(spec.slug, f"hades-{cfg.method}", cfg.size, unit="ipc"),
         provenance={"engine": f"distill {distill.__version__}", "command": command, "config": cfg.to_dict(),
@@ -124,4 +133,22 @@ def to_dataset(problem: Problem, tree, cfg: DistillConfig, generation: int, comm
     )
 
 
-__all__ = ["make_problem", "make_image_fitness", "to_dataset"]
+def _checks(cfg: DistillConfig) -> list:
+    return [(cfg.obs_norm in ("const", "none"), "obs_norm of an image task must be const (pixel standardisation) or none"),
+            (cfg.image_fitness in FITNESS, f"image_fitness must be one of {FITNESS}")]
+
+
+def _finish(out: Path) -> None:
+    """The run's mean images as a grid, beside the dataset."""
+    if (out / "mean.safetensors").exists():
+        image_grid_png(SyntheticDataset.load(out / "mean.safetensors"), out / "mean.png")
+
+
+TASK = DistillTask(
+    kind=KIND, target="dataset", inits=INITS, items_per_size=lambda spec: spec.n_classes, checks=_checks,
+    missing=f"task {KIND} needs --dataset (e.g. digits, mnist, fashion-mnist) and no --env",
+    make_problem=make_problem, to_dataset=to_dataset, env_steps=lambda cfg: 0,
+    describe=lambda cfg: f"{cfg.dataset} HaDES-{cfg.method.upper()} {cfg.size} per class", digits=4, finish=_finish,
+)
+
+__all__ = ["make_problem", "make_image_fitness", "to_dataset", "TASK"]

@@ -1,33 +1,17 @@
-"""``hades-zoo merge``, ``train-multitask`` and ``generalize`` (registered on the main group).
-
-Helpers of ``hades_zoo.cli`` are imported inside the commands: ``cli.py`` imports
-this module while it is being built.
-"""
+"""``hades-zoo merge`` and ``train-multitask`` (registered on the main group by ``hades_zoo.cli``)."""
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import time
 
 import click
 
-from hades_zoo._runtime import quiet_option
-from hades_zoo.errors import ConfigError
+from hades_zoo._runtime import enable_compilation_cache, quiet_option, stdout_to_stderr
+from hades_zoo.multitask.dataset import load_merged, merge
+from hades_zoo.multitask.train import evaluate_multitask, train_multitask
 from hades_zoo.progress import phase
-
-
-def _split(text: str | None, cast, what: str):
-    if text is None:
-        return None
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise ConfigError(f"--{what} is empty; give a comma-separated list, e.g. --{what} {'mlp-2x64-tanh,mlp-4x256-relu' if what == 'archs' else '0.01,0.003' if what == 'lrs' else '100,200'}")
-    try:
-        return [cast(t) for t in items]
-    except ValueError:
-        raise ConfigError(f"--{what} {text!r}: not a comma-separated list of {cast.__name__} values") from None
 
 
 def _fmt(x) -> str:
@@ -39,8 +23,6 @@ def _fmt(x) -> str:
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
 @click.option("--name", default=None, help="Name stored in the file (default: the source names joined by '+').")
 def merge_cmd(datasets, out, name):
-    from hades_zoo.merge import merge
-
     merged = merge(list(datasets), name=name)
     digest = merged.save(out)
     click.echo(f"wrote {out} ({merged.size} pairs, {merged.n_tasks} tasks, padded to {merged.obs_dim} observation and "
@@ -78,13 +60,8 @@ def merge_cmd(datasets, out, name):
 @quiet_option
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, epochs, lr,
                         protocol, seeds, seed, compare, as_json):
-    from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
-
     t0 = time.perf_counter()
     enable_compilation_cache()
-    from hades_zoo.merge import load_merged
-    from hades_zoo.multitask import evaluate_multitask, train_multitask
-
     with stdout_to_stderr():
         with phase("loading", ", ".join(merged)):
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
@@ -114,48 +91,4 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
                    f"{_fmt(single):>12} {_fmt(s.relative):>9}")
 
 
-@click.command("generalize", help="Train a grid of architectures and recipes on one dataset; return relative to its own recipe.")
-@click.argument("name_or_path")
-@click.option("--archs", default=None, help="Comma-separated architectures (default: a grid of widths 64-1024, depths 1-4, "
-              "relu/tanh/gelu, residual and attention).")
-@click.option("--lrs", default=None, help="Comma-separated learning rates (default: the dataset's own).")
-@click.option("--epochs", default=None, help="Comma-separated BC step counts (default: the dataset's own).")
-@click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 4096), help="Seeds per cell (one vmap).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
-@click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
-@quiet_option
-def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_json, plot_path):
-    from hades_zoo.cli import enable_compilation_cache, stdout_to_stderr
-
-    enable_compilation_cache()
-    archs, lrs, epochs = _split(archs, str, "archs"), _split(lrs, float, "lrs"), _split(epochs, int, "epochs")
-    if plot_path is not None and not str(plot_path).lower().endswith(".png"):
-        raise ConfigError(f"--plot {plot_path}: the heatmap is written as PNG; give a file name ending in .png")
-    if plot_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(plot_path))):
-        raise ConfigError(f"--plot {plot_path}: its directory does not exist; create it first (checked before training)")
-    from hades_zoo.generalize import generalize
-    from hades_zoo.sources import load
-
-    def progress(row):
-        if not as_json:
-            click.echo(f"  {row.arch:<20} lr {row.lr:<8g} {row.epochs:>5} steps: {row.mean:9.2f} ± {row.result.std:<7.2f} "
-                       f"relative {_fmt(row.relative)}  ({row.seconds:.1f} s)", err=True)
-
-    with stdout_to_stderr():
-        with phase("loading", name_or_path):
-            ds = load(name_or_path)
-        result = generalize(ds, archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
-                            progress=progress)
-    if plot_path is not None:
-        result.plot(plot_path)
-    if as_json:
-        click.echo(json.dumps(result.to_json()))
-    else:
-        click.echo(result.to_markdown("matrix"))
-        if plot_path is not None:
-            click.echo(f"heatmap: {plot_path}")
-
-
-COMMANDS = (merge_cmd, train_multitask_cmd, generalize_cmd)
+COMMANDS = (merge_cmd, train_multitask_cmd)

@@ -7,7 +7,7 @@ import pytest
 from conftest import run_cli
 
 from hades_zoo.errors import ConfigError
-from hades_zoo.generalize import generalize
+from hades_zoo.grid import generalize
 from hades_zoo.scores import relative_score
 
 

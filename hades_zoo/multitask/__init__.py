@@ -1,0 +1,20 @@
+"""Multi-task: several single-task datasets merged into one file, and one policy for all their envs.
+
+- ``dataset``: ``merge`` / ``load_merged`` / ``MultiTaskDataset`` (the merged file format);
+- ``policy``: ``MultiTaskConfig``, the ``VARIANTS`` and the network (``make_multitask_policy``);
+- ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, anchors;
+- ``cli``: ``hades-zoo merge`` and ``train-multitask``.
+
+>>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])  # doctest: +SKIP
+>>> trained = hades_zoo.train_multitask(merged, "mlp-2x64-tanh", num_seeds=2)            # doctest: +SKIP
+"""
+
+from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged, merge
+from hades_zoo.multitask.policy import (DEFAULT_VARIANT, VARIANTS, MultiTaskConfig, MultiTaskPolicy, make_multitask_policy,
+                                        packed_states)
+from hades_zoo.multitask.train import (MultiTaskTrained, TaskScore, evaluate_multitask, finetune, make_anchors,
+                                       train_multitask, visited_states)
+
+__all__ = ["MultiTaskDataset", "load_merged", "merge", "DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy",
+           "make_multitask_policy", "packed_states", "MultiTaskTrained", "TaskScore", "evaluate_multitask", "finetune",
+           "make_anchors", "train_multitask", "visited_states"]
