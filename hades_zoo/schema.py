@@ -35,7 +35,6 @@ from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, Stric
 
 from hades_zoo import bounds
 from hades_zoo.errors import HadesZooError, IncompatibleDatasetError
-from hades_zoo.tasks import get_task
 
 SHA256 = r"^[0-9a-f]{64}$"
 Number = float  # strict: an int or a float, never a bool or a string
@@ -87,6 +86,11 @@ class RecordedReturn(_Model):
     definition: StrictStr | None = None
 
 
+# The field naming what a dataset is for, per task kind: ``hades_zoo.tasks``' ``Task.id_key`` (which
+# imports this module through the recipe, so the schema keeps its own copy; tests/test_recipe.py checks they agree).
+ID_KEYS = {"rl": "env_id", "image-classification": "dataset_id"}
+
+
 class DatasetMeta(_Model):
     """A single-task dataset's decoded ``__metadata__`` (``SyntheticDataset.metadata``)."""
 
@@ -110,7 +114,7 @@ class DatasetMeta(_Model):
 
     @model_validator(mode="after")
     def _ident(self):
-        key = get_task(self.task).id_key
+        key = ID_KEYS[self.task]
         if getattr(self, key) is None:
             raise ValueError(f"a {self.task} dataset needs the {key} field")
         return self

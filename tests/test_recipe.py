@@ -113,3 +113,10 @@ def test_dataset_reads_back_stored_eps(tmp_path, cartpole_dataset):
     np.testing.assert_allclose(again.norm.normalize(np.ones(4, np.float32), again.norm_state()), 1 / np.sqrt(1 + 1e-3))
     with pytest.raises(IncompatibleDatasetError, match="unknown observation normalisation"):
         cartpole_dataset.replace(obs_norm="sometimes")
+
+
+def test_schema_id_keys_match_the_task_registry():
+    from hades_zoo import schema
+    from hades_zoo.tasks import TASKS
+
+    assert schema.ID_KEYS == {kind: task.id_key for kind, task in TASKS.items()}
