@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hades_zoo.dataset import SyntheticDataset
+from hades_zoo.errors import ConfigError
 from hades_zoo.ids import format_id
 from hades_zoo.recipe import IMAGE_RECIPE, ObsNorm, Recipe
 from hades_zoo.tasks.image import KIND, ImageProtocol, load_splits
