@@ -48,6 +48,17 @@ class Result:
         print(f"  {self.name}: {name} = {shown} {unit}{f'  (goal {goal})' if goal else ''}{verdict}", flush=True)
 
 
+def installed_versions(packages) -> dict:
+    """Installed version of each package that is present: stated beside every figure."""
+    versions = {}
+    for p in packages:
+        try:
+            versions[p] = version(p)
+        except PackageNotFoundError:
+            pass
+    return versions
+
+
 def hardware() -> dict:
     """CPU model, cores, accelerator and library versions: stated in every output."""
     cpu = platform.processor() or platform.machine()
@@ -60,12 +71,7 @@ def hardware() -> dict:
         pass
     import jax
 
-    versions = {}
-    for p in PACKAGES:
-        try:
-            versions[p] = version(p)
-        except PackageNotFoundError:
-            pass
+    versions = installed_versions(PACKAGES)
     dev = jax.devices()[0]
     return {"cpu": cpu, "cores": os.cpu_count(), "accelerator": None if dev.platform == "cpu" else dev.device_kind,
             "jax_backend": dev.platform, "python": platform.python_version(), "versions": versions}

@@ -35,10 +35,11 @@ import sys
 import tempfile
 import threading
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.common import installed_versions
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parent / "reference" / "hopper-hades-r-64-authors.json"
@@ -207,12 +208,7 @@ def section_device(res: Results) -> None:
     import jax
 
     sec = res.section("device")
-    versions = {}
-    for p in PACKAGES:
-        try:
-            versions[p] = version(p)
-        except PackageNotFoundError:
-            pass
+    versions = installed_versions(PACKAGES)
     devs = jax.devices()
     dev = devs[0]
     mem = None
