@@ -172,7 +172,7 @@ def baseline(dataset, size, arch, epochs, lr, seeds, data_path, as_json):
     accs = []
     for i in range(seeds):
         ds = random_real(dataset, size, seed=i, data_path=data_path)
-        trained = hades_zoo.train(ds, arch, seed=i, epochs=epochs, lr=lr)
+        trained = hades_zoo.train(ds, arch, seed=i, epochs=epochs, lr=lr, transfer="none")  # the baseline is plain BC
         accs.append(hades_zoo.evaluate(trained).returns[0])
     out = {"dataset": ds.env_id, "per_class": size, "arch": trained.arch, "protocol": "test-accuracy",
            "returns": accs, "mean": float(sum(accs) / len(accs)), "std": float(np.std(accs)),

@@ -66,6 +66,7 @@ class TrainedPolicy:
     norm_state: NormState | None = None  # const: the dataset's; frozen: per seed, stacked on axis 0
     frozen: dict | None = None  # how frozen statistics were gathered (protocol, seed); None: not frozen
     info: dict = dataclasses.field(default_factory=dict)  # dataset name/revision/sha256, versions, returns
+    teacher: "TrainedPolicy | None" = dataclasses.field(default=None, repr=False, compare=False)  # transfer: the own recipe
 
     def __post_init__(self):
         ds = self.dataset

@@ -13,9 +13,11 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hades_zoo import bounds, progress
 from hades_zoo._runtime import compiled, enable_compilation_cache
+from hades_zoo import anchors as anchors_mod
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.bc import init_params, make_bc
 from hades_zoo.dataset import SyntheticDataset
@@ -47,6 +49,8 @@ def train(
     epochs: int | None = None,
     lr: float | None = None,
     init: str | InitSpec = "dataset",
+    transfer: str = "auto",
+    anchors: int | None = None,
 ) -> TrainedPolicy:
     """Behaviour-clone ``num_seeds`` policies on ``dataset`` at once (vmapped).
 
@@ -60,6 +64,15 @@ def train(
         init: ``"dataset"`` (default) uses the dataset's own init: the fixed one of a
             HaDES-F dataset when training its own architecture, else random;
             ``"random"``; or an explicit ``InitSpec``.
+        transfer: ``"auto"`` (default): ``"teacher"`` when the architecture, ``epochs``, ``lr``
+            or init differ from the dataset's own recipe of an env task, else ``"none"`` (plain BC;
+            image datasets always).
+            ``"teacher"``: first train the dataset's own recipe (the *teacher*, with the
+            dataset's init), then the requested network on the pairs plus ``anchors`` states
+            around them labelled by the teacher, seed ``i`` by teacher seed ``i``
+            (``hades_zoo.anchors``; no env step). ``"teacher-env"``: the anchors are states
+            the teacher visits in its env. The teacher is ``trained.teacher``.
+        anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (512 data, 2048 env).
 
     Returns:
         A ``TrainedPolicy``; pass it to ``evaluate``.
@@ -97,16 +110,65 @@ def train(
     keys = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds]
     with progress.phase("initialising", f"{num_seeds} polic{'ies' if num_seeds > 1 else 'y'} of {arch_name}"):
         params0 = init_params(policy, init_spec, keys)
+    mode = _transfer_mode(transfer, ds, recipe)
+    teacher, t1 = None, time.perf_counter()
+    if mode == "none":
+        args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
+        batched = _batched_bc(policy, recipe)
+    else:
+        teacher, states, targets = _teacher_targets(ds, mode, anchors, seed, num_seeds)
+        args = (params0, jnp.asarray(states), jnp.asarray(targets))
+        batched = anchors_mod.batched_bc_per_seed(policy, recipe)
+    t_teacher = time.perf_counter() - t1
     t1 = time.perf_counter()
-    args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
-    what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs"
-    bc = compiled(_batched_bc(policy, recipe), f"behaviour cloning, {what}", *args)
+    what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
+        f" + {len(states) - ds.size} {mode} anchors" if teacher is not None else "")
+    bc = compiled(batched, f"behaviour cloning, {what}", *args)
     t2 = time.perf_counter()
     with progress.phase("behaviour cloning", what):
         params = jax.block_until_ready(bc(*args))
     t3 = time.perf_counter()
-    timing = {"load_s": 0.0, "init_s": t1 - t0, "compile_s": t2 - t1, "bc_s": t3 - t2}
-    return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing)
+    timing = {"load_s": 0.0, "init_s": t1 - t0 - t_teacher, "compile_s": t2 - t1, "bc_s": t3 - t2}
+    info = {}
+    if teacher is not None:
+        timing["teacher_s"] = t_teacher
+        info["transfer"] = {"mode": mode, "anchors": len(targets[0]) - ds.size, "teacher_arch": teacher.arch}
+    return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing, info=info,
+                         teacher=teacher)
+
+
+TRANSFERS = ("auto", "teacher", "teacher-env", "none")
+TRANSFER_ANCHORS = {"teacher": 512, "teacher-env": 2048}
+
+
+def _transfer_mode(transfer: str, ds: SyntheticDataset, recipe: Recipe) -> str:
+    """``auto`` -> ``teacher`` when the student's recipe is not the dataset's own, else ``none``."""
+    if transfer not in TRANSFERS:
+        raise ConfigError(f"transfer must be one of {', '.join(TRANSFERS)}, got {transfer!r}")
+    if transfer == "teacher-env" and not get_task(ds.task).acts_in_env:
+        raise ConfigError(f"transfer='teacher-env' needs an env; {ds.task} datasets have none: use transfer='teacher'")
+    if transfer != "auto":
+        return transfer
+    if not get_task(ds.task).acts_in_env:  # a classifier on distilled images: plain BC unless asked
+        return "none"
+    own = ds.recipe
+    same = (recipe.arch, recipe.epochs, recipe.lr, recipe.init) == (own.arch, own.epochs, own.lr, own.init)
+    return "none" if same else "teacher"
+
+
+def _teacher_targets(ds: SyntheticDataset, mode: str, anchors: int | None, seed: int, num_seeds: int):
+    """The teacher (the dataset's own recipe, same seeds) and the student's training set: the
+    pairs plus anchors labelled by each teacher seed: ``(teacher, states (N + K, O), targets (S, N + K, A))``."""
+    n = TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
+        "anchors", anchors, 0, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
+    with progress.phase("training the teacher", f"{ds.recipe.arch}, the dataset's own recipe"):
+        teacher = train(ds, seed=seed, num_seeds=num_seeds, transfer="none")
+    points = anchors_mod.anchor_states(teacher, n, "env" if mode == "teacher-env" else "data", seed=seed)
+    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
+    states = np.concatenate([x, points])
+    targets = np.concatenate([np.repeat(np.asarray(ds.targets, np.float32)[None], num_seeds, 0),
+                              anchors_mod.label(teacher, points)], axis=1)
+    return teacher, states, targets
 
 
 def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0,

@@ -110,6 +110,11 @@ def _print_info(meta: dict) -> None:
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: recipe).")
 @click.option("--init", "init", default="dataset", type=click.Choice(["dataset", "random"]), show_default=True,
               help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
+@click.option("--transfer", default="auto", show_default=True, type=click.Choice(["auto", "teacher", "teacher-env", "none"]),
+              help="teacher: train the dataset's own recipe first, then ARCH on the pairs plus anchor states around them "
+              "labelled by it (teacher-env: anchors from the teacher's env rollouts); none: plain BC; auto: teacher "
+              "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
+@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512; 2048 for teacher-env).")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
@@ -120,15 +125,21 @@ def _print_info(meta: dict) -> None:
               ".safetensors file: hades-zoo rollout FILE, hades_zoo.load_policy(FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @quiet_option
-def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics, out_path, as_json):
+def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, protocol, dynamics, out_path, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
     with stdout_to_stderr():
         with progress.phase("loading", name_or_path):
             ds = load(name_or_path)
         t_load = time.perf_counter() - t0
-        trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init)
+        trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init,
+                                  transfer=transfer, anchors=anchors)
         result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed, dynamics=dynamics)
+        teacher = None
+        if trained.teacher is not None:
+            t_eval = time.perf_counter()
+            teacher = hades_zoo.evaluate(trained.teacher, protocol=protocol, seed=seed, dynamics=dynamics)
+            trained.timing["teacher_eval_s"] = time.perf_counter() - t_eval
     dynamics = dynamics or ds.dynamics
     timing = {"import_and_load_s": t_load, **{k: v for k, v in trained.timing.items() if k != "load_s"}}
     timing["total_s"] = time.perf_counter() - t0
@@ -138,7 +149,13 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
         "seeds": trained.seeds, "returns": result.returns, "mean": result.mean, "std": result.std,
         "recorded_return": (ds.recorded_return or {}).get("value"),
         "recipe": trained.recipe.to_dict(), "timing": {k: round(v, 3) for k, v in timing.items()},
+        "transfer": (trained.info.get("transfer") or {}).get("mode", "none"),
     }
+    if teacher is not None:
+        out["anchors"] = trained.info["transfer"]["anchors"]
+        out["teacher"] = {"arch": trained.teacher.arch, "recipe": trained.teacher.recipe.to_dict(),
+                          "returns": teacher.returns, "mean": teacher.mean, "std": teacher.std}
+        out["student_over_teacher"] = result.mean / teacher.mean if teacher.mean else None
     if out_path is not None:
         out["policy"] = {"path": out_path, "sha256": trained.save(out_path)}
     if as_json:
@@ -149,6 +166,9 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, protocol, dynamics,
         click.echo(f"{ds.source or ds.name} [{ds.env_id}{dyn}] {trained.arch}: {result}"
                    + (f"  (recorded: {rec:.2f})" if rec is not None else "")
                    + f"  in {timing['total_s']:.1f} s")
+        if teacher is not None:
+            click.echo(f"  through the teacher ({out['transfer']}, {out['anchors']} anchors): "
+                       f"teacher {trained.teacher.arch}: {teacher}")
         if out_path is not None:
             click.echo(f"saved {trained.num_seeds} policies to {out_path}; watch one: hades-zoo rollout {out_path} --render run.gif")
 

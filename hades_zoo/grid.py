@@ -193,7 +193,7 @@ def generalize(
     for k, (arch, lr, ep) in enumerate(cells, 1):
         with phase("grid", f"cell {k} of {len(cells)} ({arch}, lr {lr:g}, {ep} steps)"):
             t1 = time.perf_counter()
-            res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr), protocol=proto, seed=seed)
+            res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr, transfer="none"), protocol=proto, seed=seed)
             row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1)
         rows.append(row)
         if progress is not None:

@@ -2,7 +2,7 @@
 
 - ``dataset``: ``merge`` / ``load_merged`` / ``MultiTaskDataset`` (the merged file format);
 - ``policy``: ``MultiTaskConfig``, the ``VARIANTS`` and the network (``make_multitask_policy``);
-- ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, anchors;
+- ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, ``make_anchors`` (through ``hades_zoo.anchors``);
 - ``cli``: ``hades-zoo merge`` and ``train-multitask``.
 
 >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])  # doctest: +SKIP
@@ -12,8 +12,9 @@
 from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged, merge
 from hades_zoo.multitask.policy import (DEFAULT_VARIANT, VARIANTS, MultiTaskConfig, MultiTaskPolicy, make_multitask_policy,
                                         packed_states)
+from hades_zoo.anchors import visited_states
 from hades_zoo.multitask.train import (MultiTaskTrained, TaskScore, evaluate_multitask, finetune, make_anchors,
-                                       train_multitask, visited_states)
+                                       train_multitask)
 
 __all__ = ["MultiTaskDataset", "load_merged", "merge", "DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy",
            "make_multitask_policy", "packed_states", "MultiTaskTrained", "TaskScore", "evaluate_multitask", "finetune",

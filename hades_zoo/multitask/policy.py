@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hades_zoo.anchors import ANCHOR_STATES
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
@@ -42,7 +43,6 @@ HEADS = ("shared", "per-task")
 BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint")
-ANCHOR_STATES = ("data", "env")
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 

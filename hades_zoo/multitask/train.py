@@ -19,7 +19,6 @@ it like any policy, so fine-tuning one env is plain BC on the view.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from typing import Any
 
@@ -28,24 +27,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import bounds, progress
+from hades_zoo.anchors import anchor_states, batched_bc_per_seed, label
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.rollout import make_visited_states
 from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged
 from hades_zoo.multitask.policy import (
     DEFAULT_VARIANT,
-    STD_FLOOR,
     VARIANTS,
     MultiTaskConfig,
     MultiTaskPolicy,
     make_multitask_policy,
     packed_states,
 )
-from hades_zoo.policies import Policy
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
 from hades_zoo.scores import needs_random, random_return, relative_score
-from hades_zoo.bc import init_params, make_bc
+from hades_zoo.bc import init_params
 
 
 def _steps(what: str, value) -> int:
@@ -152,23 +149,12 @@ def train_multitask(
         targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
     t2 = time.perf_counter()
     if cfg.anchors:
-        params = _batched_bc_seed_targets(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
+        params = batched_bc_per_seed(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
     else:
         params = _batched_bc(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
     params = jax.block_until_ready(params)
     timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2}
     return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers)
-
-
-@functools.lru_cache(maxsize=16)
-def _batched_bc_seed_targets(policy, recipe: Recipe):
-    """``make_bc`` vmapped over seeds with one target set per seed (each seed's own teacher)."""
-    return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, 0)))
-
-
-@functools.lru_cache(maxsize=64)
-def _batched_apply(policy: Policy):
-    return jax.jit(jax.vmap(policy.__call__, in_axes=(0, None)))
 
 
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
@@ -177,7 +163,7 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     Every source is behaviour-cloned with its own recipe (``train``, seeds as the
     student's); ``config.anchors`` states are drawn around its states (a random pair's
     state plus Gaussian noise of the per-dim std of its states times ``anchor_scale``,
-    in the task's normalised space), or with ``anchor_states="env"`` from the states
+    in the task's normalised space; ``hades_zoo.anchors``), or with ``anchor_states="env"`` from the states
     its teachers visit in their env (``visited_states``: one protocol rollout per seed,
     env steps spent), and labelled by each seed's teacher: action means, or the
     softmax of its logits as label distributions. Pinning the student to its
@@ -194,39 +180,12 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
         ds = merged.source_dataset(k)
         teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
-        x = ds.states.reshape(ds.size, -1)
-        if config.anchor_states == "env":
-            anchors = visited_states(teacher, K, seed=seed)
-        else:
-            std = np.maximum(x.std(0), STD_FLOOR) * config.anchor_scale
-            anchors = (x[rng.integers(ds.size, size=K)] + rng.normal(size=(K, x.shape[1])) * std).astype(np.float32)
-        out = _batched_apply(teacher.policy)(teacher.params, jnp.asarray(anchors))
-        labels = np.asarray(jax.nn.softmax(out, axis=-1) if ds.discrete else out, np.float32)
-        states.append(np.concatenate([np.pad(anchors, ((0, 0), (0, O - x.shape[1]))),
+        points = anchor_states(teacher, K, config.anchor_states, seed=seed, scale=config.anchor_scale, rng=rng)
+        labels = label(teacher, points)
+        states.append(np.concatenate([np.pad(points, ((0, 0), (0, O - points.shape[1]))),
                                       np.repeat(np.eye(T, dtype=np.float32)[src["task"]][None], K, 0)], axis=1))
         targets.append(np.pad(labels, ((0, 0), (0, 0), (0, A - labels.shape[-1]))))
     return teachers, np.concatenate(states), np.concatenate(targets, axis=1)
-
-
-def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarray:
-    """``n`` states (flattened, in the dataset's normalised space) drawn from the rollouts of
-    every seed of ``trained`` under its dataset's protocol: where its behaviour matters."""
-    ds = trained.dataset
-    spec, proto = ds.spec, ds.protocol
-    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.norm)
-    mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
-    var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
-    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)
-    states = np.asarray(fn(keys, trained.params, mean, var), np.float32).reshape(-1, int(np.prod(spec.obs_shape)))
-    if not np.all(np.isfinite(states)):
-        raise ConfigError(f"the rollouts of {ds.name or ds.env_id}'s own policy gave non-finite states; use anchor_states='data'")
-    rng = np.random.default_rng(seed)
-    return states[rng.choice(len(states), size=n, replace=len(states) < n)]
-
-
-@functools.lru_cache(maxsize=16)
-def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm):
-    return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
 
 
 def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:

@@ -1,0 +1,92 @@
+"""Teacher-labelled anchor states: what a network should do *between* a dataset's pairs.
+
+A 64-pair dataset says nothing about the states around its pairs, and a student of
+another architecture (or a multi-task network pulled by other tasks) fills them in its
+own way. An *anchor* is a state near the pairs, labelled by a *teacher*: the dataset's
+own recipe, behaviour-cloned on the same pairs, whose behaviour there is the one the
+dataset was distilled for. Two ways to pick the states:
+
+- ``data`` (no env step): a random pair's state plus Gaussian noise of the per-dim std
+  of the dataset's states times ``scale``, in the dataset's normalised space;
+- ``env``: states the teacher visits in its env (one protocol rollout per seed).
+
+Labels (``label``) are per teacher seed: action means, or the softmax of the logits as
+label distributions, so that student seed ``i`` learns from teacher seed ``i``
+(``batched_bc_per_seed``). Used by ``hades_zoo.train(..., transfer=...)`` and by the
+multi-task ``anchored`` / ``anchored-env`` variants.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hades_zoo.agent import TrainedPolicy
+from hades_zoo.bc import make_bc
+from hades_zoo.errors import ConfigError
+from hades_zoo.policies import Policy
+from hades_zoo.recipe import Recipe
+from hades_zoo.rollout import make_visited_states
+
+ANCHOR_STATES = ("data", "env")
+STD_FLOOR = 0.1  # smallest per-dim std of the noise around a pair (a dim constant over the pairs still moves)
+
+
+def data_states(states: np.ndarray, n: int, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+    """``n`` states around ``states`` (flattened ``(N, O)``): a random row plus Gaussian noise
+    of the per-dim std (at least ``STD_FLOOR``) times ``scale``."""
+    x = np.asarray(states, np.float32).reshape(len(states), -1)
+    std = np.maximum(x.std(0), STD_FLOOR) * scale
+    return (x[rng.integers(len(x), size=n)] + rng.normal(size=(n, x.shape[1])) * std).astype(np.float32)
+
+
+def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarray:
+    """``n`` states (flattened, in the dataset's normalised space) drawn from the rollouts of
+    every seed of ``trained`` under its dataset's protocol: where its behaviour matters."""
+    ds = trained.dataset
+    spec, proto = ds.spec, ds.protocol
+    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.norm)
+    mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
+    var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)
+    states = np.asarray(fn(keys, trained.params, mean, var), np.float32).reshape(-1, int(np.prod(spec.obs_shape)))
+    if not np.all(np.isfinite(states)):
+        raise ConfigError(f"the rollouts of {ds.name or ds.env_id}'s own policy gave non-finite states; use anchor_states='data'")
+    rng = np.random.default_rng(seed)
+    return states[rng.choice(len(states), size=n, replace=len(states) < n)]
+
+
+def anchor_states(teacher: TrainedPolicy, n: int, kind: str = "data", *, seed: int = 0, scale: float = 1.0,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """``n`` anchor states for ``teacher``'s dataset, ``kind`` ``data`` or ``env`` (module docstring)."""
+    if kind not in ANCHOR_STATES:
+        raise ConfigError(f"anchor_states must be one of {', '.join(ANCHOR_STATES)}, got {kind!r}")
+    if kind == "env":
+        return visited_states(teacher, n, seed=seed)
+    return data_states(teacher.dataset.states, n, np.random.default_rng(seed) if rng is None else rng, scale)
+
+
+def label(teacher: TrainedPolicy, states: np.ndarray) -> np.ndarray:
+    """Every teacher seed's labels of ``states``: ``(seeds, M, A)`` action means, or softmax
+    distributions over the logits for a discrete action space."""
+    out = _batched_apply(teacher.policy)(teacher.params, jnp.asarray(states))
+    return np.asarray(jax.nn.softmax(out, axis=-1) if teacher.policy.discrete else out, np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def batched_bc_per_seed(policy: Policy, recipe: Recipe):
+    """``make_bc`` vmapped over seeds with one target set per seed (each seed's own teacher)."""
+    return jax.jit(jax.vmap(make_bc(policy, recipe), in_axes=(0, None, 0)))
+
+
+@functools.lru_cache(maxsize=64)
+def _batched_apply(policy: Policy):
+    return jax.jit(jax.vmap(policy.__call__, in_axes=(0, None)))
+
+
+@functools.lru_cache(maxsize=16)
+def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm):
+    return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))

@@ -1,0 +1,66 @@
+"""Teacher transfer in ``train``: the dataset's own recipe labels anchor states for another
+architecture; ``auto`` keeps plain BC for the dataset's own recipe."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import run_cli
+
+import hades_zoo
+from hades_zoo.api import _teacher_targets
+from hades_zoo.errors import ConfigError
+
+CP = "cartpole-hades-r-4"
+
+
+def test_auto_keeps_plain_bc_for_the_datasets_own_recipe():
+    ds = hades_zoo.load(CP)
+    auto = hades_zoo.train(ds, num_seeds=2, epochs=ds.recipe.epochs)  # an override equal to the recipe is no change
+    plain = hades_zoo.train(ds, num_seeds=2, transfer="none")
+    assert auto.teacher is None and "transfer" not in auto.info and "teacher_s" not in auto.timing
+    jax.tree.map(np.testing.assert_array_equal, auto.params, plain.params)
+
+
+@pytest.mark.parametrize("kwargs", [{"model": "mlp-1x8-relu"}, {"lr": 0.02}, {"epochs": 7}, {"init": "random"}])
+def test_auto_uses_the_teacher_when_the_recipe_differs(kwargs):
+    ds = hades_zoo.load(CP)
+    if kwargs.get("init") == "random" and ds.recipe.init.mode != "fixed":
+        pytest.skip("a HaDES-R dataset's own init is already random")
+    trained = hades_zoo.train(ds, num_seeds=2, anchors=8, **kwargs)
+    assert trained.info["transfer"] == {"mode": "teacher", "anchors": 8, "teacher_arch": ds.recipe.arch}
+    assert trained.teacher.recipe == hades_zoo.train(ds, num_seeds=2).recipe and trained.teacher.teacher is None
+    assert trained.timing["teacher_s"] > 0
+
+
+def test_anchors_are_the_pairs_plus_states_labelled_by_each_teacher_seed():
+    ds = hades_zoo.load(CP)
+    teacher, states, targets = _teacher_targets(ds, "teacher", 16, seed=3, num_seeds=2)
+    own = hades_zoo.train(ds, seed=3, num_seeds=2)
+    assert teacher.seeds == own.seeds and teacher.recipe == own.recipe
+    assert states.shape == (ds.size + 16, 4) and targets.shape == (2, ds.size + 16, 2)
+    np.testing.assert_array_equal(states[: ds.size], ds.states)
+    np.testing.assert_array_equal(targets[:, : ds.size], np.repeat(ds.targets[None], 2, 0))
+    for i in range(2):
+        want = jax.nn.softmax(own.policy(own.params_of(i), jnp.asarray(states[ds.size:])), axis=-1)
+        np.testing.assert_allclose(targets[i, ds.size:], want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(targets[0, ds.size:], targets[1, ds.size:])  # each student seed has its own teacher
+
+
+def test_bad_transfer_names_the_choices():
+    with pytest.raises(ConfigError, match="transfer must be one of auto, teacher, teacher-env, none"):
+        hades_zoo.train(CP, "mlp-1x8-relu", transfer="distil")
+
+
+def test_cli_reports_the_teacher_beside_the_student():
+    r = run_cli("train", CP, "--arch", "mlp-1x8-relu", "--seeds", "2", "--epochs", "50", "--anchors", "64", "--json", "-q")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["transfer"] == "teacher" and out["anchors"] == 64 and out["arch"] == "mlp-1x8-relu"
+    assert out["teacher"]["arch"] == out["teacher"]["recipe"]["arch"] != "mlp-1x8-relu"
+    assert len(out["teacher"]["returns"]) == 2 and out["timing"]["teacher_s"] > 0
+    assert out["student_over_teacher"] == pytest.approx(out["mean"] / out["teacher"]["mean"])
+    plain = json.loads(run_cli("train", CP, "--seeds", "1", "--json", "-q").stdout)
+    assert plain["transfer"] == "none" and "teacher" not in plain
