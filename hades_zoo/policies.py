@@ -11,7 +11,9 @@ match the authors' ``Dense_0/Dense_1/Dense_2`` exactly.
 Architecture strings (``parse_arch``):
   ``mlp-{depth}x{width}-{act}``      plain MLP, e.g. ``mlp-2x512-tanh``
   ``resmlp-{blocks}x{width}-{act}``  residual MLP blocks with layer norm
-  ``attn-{layers}x{width}-{act}``    self-attention over observation features
+  ``attn-{layers}x{width}-{act}``    self-attention over observation features (the published ``attn-1x64-gelu``)
+  ``tfm-{layers}x{width}-{act}``     a transformer over observation tokens (one per dim, or per image cell)
+                                     with a learned dimension embedding, pre-norm blocks, a pooled head
   ``conv-{channels}-{act}``           small conv-net for image observations (MinAtar)
   ``cnn-{channels}x{width}-{act}``    the authors' MNIST CNN: conv 3x3 SAME -> act -> dense(width)
                                      -> act -> dense, flax default inits, biases U(0, 0.05)
@@ -147,6 +149,39 @@ class FeatureAttention(nn.Module):
         return _dense(self.out_dim, head=True)(act(h.mean(axis=-2)))
 
 
+class ObsTransformer(nn.Module):
+    """A small transformer over observation tokens: token ``d`` of a flat observation is
+    ``x_d * value_d + embed_d`` (its own scale per dim: a dim's number means nothing
+    without knowing which dim it is); an image ``(H, W, C)`` gives one token per cell,
+    ``Dense(C)`` plus the cell's embedding. Pre-norm blocks (attention, then a 4x MLP),
+    a final layer norm, mean pooling and a small-init head."""
+
+    layers: int
+    width: int
+    out_dim: int
+    activation: str = "gelu"
+    image_shape: Sequence[int] = ()
+    heads: int = 4
+
+    @nn.compact
+    def __call__(self, x):
+        act = ACTIVATIONS[self.activation]
+        lead = x.shape[:-1]
+        x = x.reshape((-1, x.shape[-1]))
+        if len(self.image_shape) == 3:
+            cells = x.reshape((-1, self.image_shape[0] * self.image_shape[1], self.image_shape[2]))
+            h = _dense(self.width)(cells)
+        else:
+            value = self.param("value", nn.initializers.normal(1.0), (x.shape[-1], self.width))
+            h = x[..., None] * value
+        h = h + self.param("embed", nn.initializers.normal(0.02), (h.shape[-2], self.width))
+        for _ in range(self.layers):
+            h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(h))
+            h = h + _dense(self.width)(act(_dense(4 * self.width)(nn.LayerNorm()(h))))
+        out = _dense(self.out_dim, head=True)(nn.LayerNorm()(h).mean(axis=-2))
+        return out.reshape((*lead, self.out_dim))
+
+
 class ConvNet(nn.Module):
     """A small conv-net for image observations, given flat and reshaped here."""
 
@@ -187,8 +222,8 @@ class AuthorsCNN(nn.Module):
         return nn.Dense(self.out_dim)(h).reshape((*lead, self.out_dim))
 
 
-_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|cnn)-(\d+)x(\d+)-([a-z_]+)\Z|^(conv)-(\d+)-([a-z_]+)\Z", re.ASCII)
-ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "attn-1x64-gelu", "conv-16-relu", "cnn-16x128-relu")
+_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|tfm|cnn)-(\d+)x(\d+)-([a-z_]+)\Z|^(conv)-(\d+)-([a-z_]+)\Z", re.ASCII)
+ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "tfm-1x64-gelu", "attn-1x64-gelu", "conv-16-relu", "cnn-16x128-relu")
 
 
 def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Module:
@@ -221,6 +256,8 @@ def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Mod
         return ResidualMLP(depth, width, out_dim, act)
     if width % 4:
         raise ConfigError(f"architecture {spec!r}: attention width must be a multiple of 4 heads")
+    if kind == "tfm":
+        return ObsTransformer(depth, width, out_dim, act, tuple(obs_shape) if len(obs_shape) == 3 else ())
     return FeatureAttention(depth, width, out_dim, act)
 
 
@@ -249,6 +286,10 @@ def n_params(kind: str, depth: int, width: int, obs_shape: Sequence[int], out_di
     if kind == "attn":
         per_layer = 2 * width + 4 * dense(width, width) + 2 * width + 2 * dense(width, width)
         return dense(1, width) + obs_dim * width + depth * per_layer + dense(width, out_dim)
+    if kind == "tfm":
+        tokens = dense(c, width) + h * w * width if len(obs_shape) == 3 else 2 * obs_dim * width
+        per_layer = 2 * width + 4 * dense(width, width) + 2 * width + dense(width, 4 * width) + dense(4 * width, width)
+        return tokens + depth * per_layer + 2 * width + dense(width, out_dim)
     if kind == "conv":
         return dense(9 * c, width) + dense(h * w * width, 128) + dense(128, out_dim)
     if kind == "cnn":

@@ -18,7 +18,7 @@ HUMANOID_OBS, HUMANOID_ACT = (244,), 17
 
 @pytest.mark.parametrize("spec,obs_shape,out", [
     ("mlp-2x64-tanh", (4,), 2), ("mlp-0x8-relu", (3,), 1), ("mlp-3x5-relu", (7,), 3), ("resmlp-2x16-relu", (5,), 2),
-    ("attn-2x8-gelu", (6,), 3), ("conv-4-relu", (10, 10, 4), 3), ("cnn-4x16-relu", (28, 28, 1), 10),
+    ("attn-2x8-gelu", (6,), 3), ("tfm-2x8-gelu", (6,), 3), ("tfm-1x8-relu", (10, 10, 4), 3), ("conv-4-relu", (10, 10, 4), 3), ("cnn-4x16-relu", (28, 28, 1), 10),
 ])
 def test_parameter_count_is_exact(spec, obs_shape, out):
     """The closed form the bound uses equals the parameters ``init`` creates (every arch kind)."""

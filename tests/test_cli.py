@@ -42,7 +42,7 @@ def test_train_json_contract(saved):
 
 def test_train_says_its_phases_on_stderr(saved, monkeypatch):
     monkeypatch.delenv("HADES_ZOO_QUIET")
-    args = ("train", saved, "--arch", "mlp-1x16-tanh", "--seeds", 2, "--epochs", 20, "--json")
+    args = ("train", saved, "--arch", "mlp-1x16-tanh", "--seeds", 2, "--epochs", 20, "--transfer", "none", "--json")
     proc = run_cli(*args)
     assert proc.returncode == 0, proc.stderr
     phases = [ln.split(":")[0] for ln in proc.stderr.splitlines() if ":" in ln]

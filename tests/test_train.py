@@ -62,11 +62,29 @@ def test_user_module_trains(cartpole_dataset):
     assert np.isfinite(hades_zoo.evaluate(trained).mean)
 
 
-@pytest.mark.parametrize("arch", ["resmlp-1x16-relu", "attn-1x8-gelu", "mlp-3x8-elu"])
+@pytest.mark.parametrize("arch", ["resmlp-1x16-relu", "attn-1x8-gelu", "tfm-1x8-gelu", "mlp-3x8-elu"])
 def test_arch_strings_build_and_train(arch, cartpole_dataset):
     trained = hades_zoo.train(cartpole_dataset, arch, epochs=5)
     out = trained.act(np.zeros(4, np.float32))
     assert out.shape == ()
+
+
+def test_transformer_tokens_at_shape():
+    """tfm: one token per observation dim (or per image cell) with a learned dimension
+    embedding, pre-norm blocks, a pooled head: outputs at shape for any batch, on CPU
+    init (no LAPACK QR), and permuting the dims changes the output (the embedding tells them apart)."""
+    from hades_zoo.policies import ObsTransformer, parse_arch
+
+    net = parse_arch("tfm-2x16-gelu", 3, (5,))
+    assert isinstance(net, ObsTransformer)
+    params = net.init(jax.random.PRNGKey(0), jnp.zeros((5,)))
+    assert params["params"]["embed"].shape == (5, 16) and params["params"]["value"].shape == (5, 16)
+    x = jax.random.normal(jax.random.PRNGKey(1), (7, 5))
+    assert net.apply(params, x).shape == (7, 3) and net.apply(params, x[0]).shape == (3,)
+    assert not np.allclose(net.apply(params, x), net.apply(params, x[:, ::-1]))
+    img = parse_arch("tfm-1x8-relu", 4, (6, 5, 2))  # MinAtar-like: one token per cell
+    p_img = img.init(jax.random.PRNGKey(0), jnp.zeros((60,)))
+    assert p_img["params"]["embed"].shape == (30, 8) and img.apply(p_img, jnp.ones((3, 60))).shape == (3, 4)
 
 
 @pytest.mark.parametrize("bad", ["mlp-2x", "cnn-3x3", "mlp-2x64-sigmoidx", 42])
