@@ -174,7 +174,7 @@ class ObsTransformer(nn.Module):
         else:
             value = self.param("value", nn.initializers.normal(1.0), (x.shape[-1], self.width))
             h = x[..., None] * value
-        h = h + self.param("embed", nn.initializers.normal(0.02), (h.shape[-2], self.width))
+        h = h + self.param("embed", nn.initializers.normal(1.0), (h.shape[-2], self.width))
         for _ in range(self.layers):
             h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(h))
             h = h + _dense(self.width)(act(_dense(4 * self.width)(nn.LayerNorm()(h))))
