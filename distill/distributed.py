@@ -16,7 +16,6 @@ import dataclasses
 import json
 import os
 import socket
-import sys
 import threading
 import time
 from typing import Any

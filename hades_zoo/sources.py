@@ -16,7 +16,6 @@ import re
 from hades_zoo import catalogue as cat
 from hades_zoo import format as fmt
 from hades_zoo import hub
-from hades_zoo.catalogue import ZOO_DIR
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, CorruptDatasetError, DatasetNotCachedError, HubError, UnknownDatasetError, close_matches
 from hades_zoo.ids import match, parse_id
