@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from hades_zoo import format as fmt
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import HadesZooError
-from hades_zoo.sources import ZOO_DIR, catalog
+from hades_zoo.catalogue import ZOO_DIR
+from hades_zoo.sources import catalog
 
 CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 RELEASE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "release"

@@ -16,7 +16,8 @@ import hades_zoo
 from hades_zoo import SyntheticDataset
 from hades_zoo import format as fmt
 from hades_zoo.errors import HadesZooError
-from hades_zoo.sources import ZOO_DIR, catalog
+from hades_zoo.catalogue import ZOO_DIR
+from hades_zoo.sources import catalog
 
 CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 BIG = 2**70  # what `--seed $((2**70))` means (bash itself wraps it to 0)

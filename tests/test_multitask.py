@@ -108,7 +108,7 @@ def test_bad_merges_get_one_clear_error(tmp_path):
 
 
 def catalog_path(name):
-    from hades_zoo.sources import ZOO_DIR
+    from hades_zoo.catalogue import ZOO_DIR
 
     return ZOO_DIR / catalog()[name]["file"]
 

@@ -11,7 +11,8 @@ from hades_zoo import schema
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError
 from hades_zoo.hub import cards
-from hades_zoo.sources import ZOO_DIR, catalog
+from hades_zoo.catalogue import ZOO_DIR
+from hades_zoo.sources import catalog
 
 CARTPOLE = ZOO_DIR / catalog()["cartpole-hades-r-4"]["file"]
 
