@@ -72,7 +72,7 @@ def train(
             around them labelled by the teacher, seed ``i`` by teacher seed ``i``
             (``hades_zoo.anchors``; no env step). ``"teacher-env"``: the anchors are states
             the teacher visits in its env. The teacher is ``trained.teacher``.
-        anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (512 data, 2048 env).
+        anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (2048).
 
     Returns:
         A ``TrainedPolicy``; pass it to ``evaluate``.
@@ -138,7 +138,7 @@ def train(
 
 
 TRANSFERS = ("auto", "teacher", "teacher-env", "none")
-TRANSFER_ANCHORS = {"teacher": 512, "teacher-env": 2048}
+TRANSFER_ANCHORS = {"teacher": 2048, "teacher-env": 2048}  # hopper R, mlp-2x256-relu: 512 -> 0.78, 2048 -> 0.96 of the teacher
 
 
 def _transfer_mode(transfer: str, ds: SyntheticDataset, recipe: Recipe) -> str:

@@ -114,7 +114,7 @@ def _print_info(meta: dict) -> None:
               help="teacher: train the dataset's own recipe first, then ARCH on the pairs plus anchor states around them "
               "labelled by it (teacher-env: anchors from the teacher's env rollouts); none: plain BC; auto: teacher "
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
-@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512; 2048 for teacher-env).")
+@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
