@@ -43,22 +43,28 @@ def hand_loop(trained, index: int, key, protocol, *, stateless: bool = False) ->
         act = jax.jit(lambda obs, state, k: (trained.act(obs, key=k if sample else None, index=index), state))
     else:
         act = jax.jit(lambda obs, state, k: trained.act(obs, state, key=k if sample else None, index=index))
-    n = protocol.n_envs
+    n, steps = protocol.n_envs, protocol.steps_for(env.spec)
     key_reset, key_run = jax.random.split(key)
     obs, env_state = reset(jax.random.split(key_reset, n))
     state = trained.reset_state(index)
+    # the per-step keys as evaluate draws them, split up front in one call: per-step splits in
+    # Python cost as much as the env step itself
+    pairs = jax.vmap(jax.random.split)(jax.random.split(key_run, steps))
+    key_acts = np.asarray(pairs[:, 0])
+    key_envs = np.asarray(jax.vmap(lambda k: jax.random.split(k, n))(pairs[:, 1]))
     ep_ret, done_sum, done_n = np.zeros(n), 0.0, 0
     first, last = np.full(n, np.nan), np.zeros(n)
-    for k in jax.random.split(key_run, protocol.steps_for(env.spec)):
-        key_act, key_env = jax.random.split(k)
-        action, state = act(obs, state, key_act)
-        obs, env_state, reward, done = step(jax.random.split(key_env, n), env_state, action)
+    for t in range(steps):
+        action, state = act(obs, state, key_acts[t])
+        obs, env_state, reward, done = step(key_envs[t], env_state, action)
         ep_ret += np.asarray(reward)
         done = np.asarray(done)
         first = np.where(done & np.isnan(first), ep_ret, first)
         last = np.where(done, ep_ret, last)
         done_sum, done_n = done_sum + ep_ret[done].sum(), done_n + done.sum()
         ep_ret[done] = 0.0
+        if protocol.metric == "first_episode" and not np.isnan(first).any():
+            break  # every env has finished its first episode: the rest cannot change the metric
     if protocol.metric == "first_episode":
         return float(np.where(np.isnan(first), ep_ret, first).mean())
     if protocol.metric == "last_completed":
