@@ -175,7 +175,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, 
 
 @cli.command(help="Run a policy in its env and print the return of each episode: a policy file "
              "(hades-zoo train ... --out FILE), or a dataset name/path (one policy is trained first). "
-             "--render draws it: .html for brax envs (brax's viewer), .gif for MinAtar envs.")
+             "--render draws it: .html for brax envs (brax's viewer), .gif for MinAtar envs, .gif for "
+             "classic control (Gymnasium's renderer; pip install \"hades-zoo[render]\").")
 @click.argument("name_or_policy")
 @click.option("--episodes", default=3, show_default=True, type=click.IntRange(1, 1000), help="Episodes to run, one env.")
 @click.option("--render", "render_path", default=None, type=click.Path(dir_okay=False), help="Write a picture: FILE.html or FILE.gif.")

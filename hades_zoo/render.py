@@ -9,11 +9,15 @@ PyPI packages only:
   ``.gif``/``.mp4`` through ``brax.io.image`` need MuJoCo's OpenGL renderer (``MUJOCO_GL=egl`` or
   ``osmesa``), tried only when asked for and refused with a message where none is present;
 - MinAtar envs (and Pong-misc): ``.gif``, the observation frames themselves (one colour per
-  channel, upscaled), encoded by imageio.
+  channel, upscaled), encoded by imageio;
+- classic control (CartPole, Acrobot, Pendulum, MountainCar): ``.gif``/``.mp4`` drawn by
+  Gymnasium's own renderer from the gymnax state (gymnax's ``vis_gym`` adapters), which needs
+  pygame: ``pip install "hades-zoo[render]"``. It runs headless (SDL's dummy drivers).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -28,6 +32,8 @@ from hades_zoo.tasks import get_task
 # MinAtar channels in a fixed palette (black background), like MinAtar's own display.
 _PALETTE = np.array([[0, 0, 0], [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66], [0, 114, 178],
                      [213, 94, 0], [204, 121, 167], [200, 200, 200], [120, 120, 120], [255, 255, 255]], np.uint8)
+# the gymnax classic-control envs Gymnasium can draw (gymnax.visualize.vis_gym.SUPPORTED_GYM_ENVS)
+_CLASSIC = ("CartPole-v1", "Acrobot-v1", "Pendulum-v1", "MountainCar-v0", "MountainCarContinuous-v0")
 
 
 def episodes(trained: TrainedPolicy, n: int = 1, *, seed: int = 0, index: int = 0, sample: bool = False,
@@ -44,10 +50,15 @@ def episodes(trained: TrainedPolicy, n: int = 1, *, seed: int = 0, index: int = 
     obs, env_state = reset(key_reset)
     state = trained.reset_state(index)
     returns, ep_ret, frames = [], 0.0, []
-    brax = env.spec.family == "brax"
+    brax, classic = env.spec.family == "brax", _is_classic(env.spec)
     for t in range(n * env.spec.episode_length):
         if t < keep:
-            frames.append(env_state.pipeline_state if brax else np.asarray(obs).reshape(env.spec.obs_shape))
+            if brax:
+                frames.append(env_state.pipeline_state)
+            elif classic:
+                frames.append(jax.device_get(env_state))
+            else:
+                frames.append(np.asarray(obs).reshape(env.spec.obs_shape))
         key, key_act, key_env = jax.random.split(key, 3)
         action, state = act(obs, state, key_act)
         obs, env_state, reward, done = step(key_env, env_state, action)
@@ -85,20 +96,57 @@ def write(trained: TrainedPolicy, path: str | Path, frames: list, *, fps: int = 
             raise MissingDependencyError(f"{path}: rendering {spec.env_id} frames needs MuJoCo's OpenGL renderer "
                                          f"({type(e).__name__}); set MUJOCO_GL=egl or osmesa, or write .html") from None
         return _encode(path, images, fps)
-    if len(spec.obs_shape) != 3:
-        raise ConfigError(f"rendering {spec.env_id} is not supported: --render draws brax envs (.html) and "
-                          "MinAtar envs (.gif) only")
     if suffix not in (".gif", ".mp4"):
         raise ConfigError(f"{path}: {spec.env_id} renders to .gif or .mp4")
+    if _is_classic(spec):
+        return _encode(path, _classic_frames(trained.env(), frames), fps=50 if spec.env_id != "Pendulum-v1" else 20)
+    if len(spec.obs_shape) != 3:
+        raise ConfigError(f"rendering {spec.env_id} is not supported: --render draws brax, MinAtar and "
+                          "classic-control envs")
     return _encode(path, [_minatar_frame(f) for f in frames], fps=10)
 
 
 def can_gif(spec) -> bool:
     """Whether ``write`` can draw this env as a GIF here: MinAtar frames always; brax envs when
-    MuJoCo has an OpenGL backend to render with (``MUJOCO_GL`` set: egl, osmesa or glfw)."""
+    MuJoCo has an OpenGL backend to render with (``MUJOCO_GL`` set: egl, osmesa or glfw);
+    classic control when pygame is installed."""
     if spec.family == "brax":
         return bool(os.environ.get("MUJOCO_GL"))
+    if _is_classic(spec):
+        return importlib.util.find_spec("pygame") is not None
     return len(spec.obs_shape) == 3
+
+
+def _is_classic(spec) -> bool:
+    return spec.family == "gymnax" and spec.env_id in _CLASSIC
+
+
+def _classic_frames(env, states: list) -> list[np.ndarray]:
+    """Gymnasium's own drawing of each gymnax state: one headless Gymnasium env, its parameters
+    and state set from ours through gymnax's adapters (``gymnax.visualize.vis_gym``)."""
+    if importlib.util.find_spec("pygame") is None:
+        raise MissingDependencyError(f"rendering {env.spec.env_id} needs pygame (Gymnasium's classic-control "
+                                     "renderer); install it with: pip install \"hades-zoo[render]\"")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless: no window, no sound card
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    import gymnasium  # Gymnasium's renderer (pygame): loaded when a classic-control frame is drawn
+    from gymnax.visualize import vis_gym
+
+    name = env.spec.env_id
+    gym_env = gymnasium.make(name, render_mode="rgb_array")
+    try:
+        gym_env.reset(seed=0)
+        inner = gym_env.unwrapped
+        vis_gym.set_gym_params(inner, name, env.params)
+        images = []
+        for state in states:
+            inner.state = vis_gym.get_gym_state(state, name)
+            if name == "Pendulum-v1":
+                inner.last_u = np.asarray(state.last_u, dtype=np.float64)
+            images.append(np.asarray(gym_env.render()))
+        return images
+    finally:
+        gym_env.close()
 
 
 def gif_bytes(trained: TrainedPolicy, *, seed: int = 0, frames: int = 300) -> bytes | None:

@@ -199,3 +199,25 @@ def test_authors_hopper_by_hand_matches_evaluate_and_deploys(capsys):
     assert out["obs_norm"] == "running" and out["protocol"] == "paper-brax"
     assert out["hand_rel_diff"] < 0.05, out
     assert out["greedy_mean"] >= 1500, out
+
+
+@pytest.mark.parametrize("make", [lambda: _pendulum("running"), "cartpole"], ids=["pendulum", "cartpole"])
+def test_classic_control_renders_with_gymnasiums_renderer(make, cartpole_dataset, tmp_path):
+    """Classic control draws through Gymnasium's own renderer from the gymnax state: the frames
+    move with the env (the pendulum swings, the cart drifts) and the GIF decodes to them."""
+    pytest.importorskip("pygame")
+    import imageio.v3 as iio
+
+    from hades_zoo import render
+
+    ds = cartpole_dataset if make == "cartpole" else make()
+    trained = hades_zoo.train(ds, seed=0, transfer="none")
+    returns, kept = render.episodes(trained, 1, keep=40)
+    assert len(returns) == 1 and len(kept) == 40
+    assert render.can_gif(trained.spec)
+    gif = render.write(trained, tmp_path / "run.gif", kept)
+    frames = iio.imread(gif)
+    assert frames.ndim == 4 and frames.shape[-1] == 3 and frames.shape[1] >= 300
+    assert len({f.tobytes() for f in frames}) > 5, "the drawn frames do not follow the env"
+    with pytest.raises(hades_zoo.errors.ConfigError, match="renders to .gif or .mp4"):
+        render.write(trained, tmp_path / "run.html", kept)

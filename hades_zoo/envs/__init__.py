@@ -40,6 +40,7 @@ class Env:
     reset: Callable[[jax.Array], tuple[jax.Array, Any]]
     step: Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array, jax.Array]]
     upstream: Any = None  # the brax or gymnax env itself (``hades_zoo.render`` reads brax's ``sys``)
+    params: Any = None  # a gymnax env's parameters (``hades_zoo.render`` draws classic control with them)
 
 
 def to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
@@ -73,7 +74,7 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         state = env.step(state, to_env_action(spec, action))
         return state.obs, state, state.reward, state.done > 0.5
 
-    return Env(spec, reset, step, env)
+    return Env(spec, reset, step, env, params)
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
@@ -96,7 +97,7 @@ def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
         done = jnp.logical_or(terminated, truncated)
         return obs.reshape(-1).astype(jnp.float32), state, jnp.asarray(reward, jnp.float32), done
 
-    return Env(spec, reset, step, env)
+    return Env(spec, reset, step, env, params)
 
 
 def make(env_id: str, dynamics: str = "current") -> Env:
