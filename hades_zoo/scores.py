@@ -57,6 +57,14 @@ def relative_score(mean: float, reference: float, random: float | None = None) -
     return float((mean - random) / (reference - random))
 
 
+def normalised_score(mean: float, reference: float, random: float) -> float:
+    """``(mean - random) / (reference - random)`` for every env (random 0, reference 1);
+    NaN where the reference does no better than random (Freeway: no scale)."""
+    if math.isclose(reference, random):
+        return float("nan")
+    return float((mean - random) / (reference - random))
+
+
 def random_return(dataset: SyntheticDataset, protocol=None, *, seed: int = 0, num_seeds: int = 1) -> EvalResult:
     """The random policy's score on ``dataset``'s env under ``protocol`` (default: the dataset's own)."""
     spec = dataset.spec

@@ -14,7 +14,7 @@ import hades_zoo
 from hades_zoo import format as fmt
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.multitask import MultiTaskDataset, load_merged, merge
-from hades_zoo.multitask import (VARIANTS, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask,
+from hades_zoo.multitask import (VARIANTS, evaluate_multitask, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask,
                                  visited_states)
 from hades_zoo.sources import catalog
 from hades_zoo.bc import bc_loss
@@ -66,13 +66,29 @@ def test_same_env_twice_shares_one_task(cartpole_dataset):
     assert m.task_dataset("cartpole").size == 8
 
 
-def test_same_env_with_different_normalisation_is_refused(cartpole_dataset):
-    with pytest.raises(IncompatibleDatasetError, match=r"normalises observations 'const' and 'none'.*merge only one"):
-        merge([CP, cartpole_dataset.replace(name="cp-raw")])
+def test_one_env_with_two_normalisations_gets_two_views(cartpole_dataset):
+    """A 3-env merge with two CartPole sources in different spaces (const stats and raw): two
+    tasks of one env, each source trained and rolled out through its own input view."""
     cp = hades_zoo.load(CP)
+    raw = cartpole_dataset.replace(name="cp-raw")  # obs_norm none: raw observations
     shifted = cp.replace(obs_mean=cp.obs_mean + 1, name="cp-shifted")
-    with pytest.raises(IncompatibleDatasetError, match="different constant normalisation stats"):
-        merge([cp, shifted])
+    m = merge([CP, raw, MC, shifted, AC])
+    assert m.env_ids == ["CartPole-v1", "CartPole-v1", "MountainCarContinuous-v0", "CartPole-v1", "Acrobot-v1"]
+    assert [s["task"] for s in m.sources] == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(m.obs_mean[3, :4], cp.obs_mean + 1)
+    with pytest.raises(ConfigError, match=r"CartPole-v1 has 3 tasks.*pass the task index, one of \[0, 1, 3\]"):
+        m.task_index("cartpole")
+    trained = train_multitask(m, "mlp-1x8-tanh", epochs=2, anchors=0)
+    assert trained.policy.n_tasks == 5  # one head per source
+    views = [trained.source(k) for k in range(5)]
+    assert [v.dataset.obs_norm for v in views] == ["const", "none", "const", "const", "const"]
+    np.testing.assert_array_equal(views[3].dataset.obs_mean, cp.obs_mean + 1)
+    for k, v in enumerate(views):  # each view sees its own task one-hot and normalisation
+        assert v.policy.net.task == k
+    scores = evaluate_multitask(trained, protocol={"name": "short", "n_envs": 1, "n_steps": 20, "sample_actions": False,
+                                                   "metric": "completed_mean"})
+    assert list(scores) == ["cartpole-hades-r-4", "cp-raw", MC, "cp-shifted", AC]
+    assert [s.task for s in scores.values()] == [0, 1, 2, 3, 4]
 
 
 def test_mismatched_format_versions_are_refused(tmp_path, cartpole_dataset):
@@ -171,15 +187,16 @@ def test_train_multitask_cli_three_envs(tmp_path):
     proc = run_cli("train-multitask", path, "--seeds", 2, "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out["per_task"]) == {"CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"}
-    for env, row in out["per_task"].items():
+    assert set(out["per_source"]) == {CP, MC, AC}
+    assert {r["env"] for r in out["per_source"].values()} == {"CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"}
+    for env, row in out["per_source"].items():
         assert len(row["returns"]) == 2 and row["mean"] == pytest.approx(np.mean(row["returns"]))
         assert len(row["single_task_returns"]) == 2
         assert row["single_task_mean"] == pytest.approx(np.mean(row["single_task_returns"]))
         assert row["relative"] >= 0.9, (env, row)
-    acro = out["per_task"]["Acrobot-v1"]
-    assert acro["relative"] == pytest.approx((acro["mean"] - acro["random_mean"]) / (acro["single_task_mean"] - acro["random_mean"]))
-    assert out["min_relative"] == min(r["relative"] for r in out["per_task"].values())
+    for row in out["per_source"].values():  # the normalised score everywhere: random 0, single-task 1
+        assert row["relative"] == pytest.approx((row["mean"] - row["random_mean"]) / (row["single_task_mean"] - row["random_mean"]))
+    assert out["min_relative"] == min(r["relative"] for r in out["per_source"].values()) and out["below_0.9"] == []
 
 
 def test_anchors_are_labelled_by_each_seeds_own_recipe():

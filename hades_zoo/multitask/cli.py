@@ -10,7 +10,7 @@ import click
 
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, stdout_to_stderr
 from hades_zoo.multitask.dataset import load_merged, merge
-from hades_zoo.multitask.train import evaluate_multitask, train_multitask
+from hades_zoo.multitask.train import below, warnings, evaluate_multitask, train_multitask
 from hades_zoo.progress import phase
 
 
@@ -49,6 +49,8 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchor-states", default=None, type=click.Choice(["data", "env"]),
               help="Override: anchors around the datasets' states (data, no env step) or from the states each dataset's "
                    "own policy visits in its env (env).")
+@click.option("--unit", default=None, type=click.Choice(["source", "task"]),
+              help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")
 @click.option("--protocol", default=None, help="Evaluation protocol for every task (default: each task's own; 'paper' resolves per env).")
@@ -58,7 +60,7 @@ def merge_cmd(datasets, out, name):
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @quiet_option
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, epochs, lr,
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, epochs, lr,
                         protocol, seeds, seed, compare, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -66,29 +68,31 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         with phase("loading", ", ".join(merged)):
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
-                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
+                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
-    rel = [s.relative for s in scores.values() if s.relative is not None]
+    rel = [s.relative for s in scores.values() if s.relative is not None and not math.isnan(s.relative)]
     out = {
         "dataset": data.name or data.source, "tasks": data.env_ids, "arch": trained.arch,
         "config": {k: v for k, v in vars(trained.config).items()}, "recipe": trained.recipe.to_dict(),
-        "seeds": trained.seeds, "per_task": {env: s.to_json() for env, s in scores.items()},
-        "min_relative": min(rel) if rel else None,
+        "seeds": trained.seeds, "per_source": {name: s.to_json() for name, s in scores.items()},
+        "min_relative": min(rel) if rel else None, "below_0.9": below(scores),
         "timing": {**{k: round(v, 3) for k, v in trained.timing.items()}, "total_s": round(time.perf_counter() - t0, 3)},
     }
+    for line in warnings(scores):
+        click.echo(line, err=True)
     if as_json:
         click.echo(json.dumps(out))
         return
     cfg = trained.config
-    click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {cfg.heads} heads, {cfg.inputs} inputs, "
-               f"balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors ({cfg.anchor_states}); "
-               f"{len(trained.seeds)} seeds, "
-               f"{out['timing']['total_s']:.1f} s")
-    click.echo(f"  {'env':<26} {'protocol':<12} {'multi-task':>18} {'single-task':>12} {'relative':>9}")
-    for env, s in scores.items():
+    click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {cfg.heads} heads per {cfg.unit}, "
+               f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors "
+               f"({cfg.anchor_states}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
+    click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
+    for name, s in scores.items():
         single = None if s.single_task is None else s.single_task.mean
-        click.echo(f"  {env:<26} {s.result.protocol:<12} {s.result.mean:>9.2f} ± {s.result.std:<6.2f} "
-                   f"{_fmt(single):>12} {_fmt(s.relative):>9}")
+        rand = None if s.random is None else s.random.mean
+        click.echo(f"  {name:<36} {s.env:<24} {s.result.mean:>9.2f} ± {s.result.std:<6.2f} "
+                   f"{_fmt(single):>12} {_fmt(rand):>9} {_fmt(s.relative):>10}")
 
 
 COMMANDS = (merge_cmd, train_multitask_cmd)

@@ -2,9 +2,11 @@
 
 ``merge([a, b, c])`` zero-pads every source's (flattened) states and targets to the
 largest observation and action sizes and adds, per pair, a one-hot task id and
-masks of the valid observation and action dims. One *task* is one env: sources of
-the same env (e.g. three seeds of hopper HaDES-R) share a task id, which needs
-their states to live in the same observation space (same normalisation).
+masks of the valid observation and action dims. One *task* is one input view of one
+env: sources of the same env and normalisation (e.g. three seeds of hopper HaDES-R)
+share a task id; a source of that env normalised differently (the bundled
+``hopper-hades-r-64`` and an authors' file normalised with other constant stats)
+gets a task of its own, since its states live in another observation space.
 
 Tensors (``hades-zoo/1`` safetensors, metadata ``kind = "multitask"``):
 
@@ -126,7 +128,24 @@ class MultiTaskDataset:
             env_id = None
         if env_id not in self.env_ids:
             raise ConfigError(f"no task {task!r} in this merged dataset; its tasks are {', '.join(self.env_ids)}")
-        return self.env_ids.index(env_id)
+        hits = [t for t, e in enumerate(self.env_ids) if e == env_id]
+        if len(hits) > 1:
+            raise ConfigError(f"{env_id} has {len(hits)} tasks in this merged dataset (one per normalisation): "
+                              f"pass the task index, one of {hits}")
+        return hits[0]
+
+    @property
+    def source_ids(self) -> np.ndarray:
+        """(N,) int32: the source each pair comes from."""
+        out = np.empty(self.size, np.int32)
+        for k, src in enumerate(self.sources):
+            out[src["rows"][0] : src["rows"][1]] = k
+        return out
+
+    def source_label(self, k: int) -> str:
+        """Source ``k``'s name (``name#k`` where two sources share a name)."""
+        name = str(self.sources[k].get("name") or f"source {k}")
+        return name if [str(s.get("name")) for s in self.sources].count(name) == 1 else f"{name}#{k}"
 
     # -- the sources back ---------------------------------------------------------------
     def source_dataset(self, k: int) -> SyntheticDataset:
@@ -312,6 +331,12 @@ def _pad(x: np.ndarray, n: int) -> np.ndarray:
     return np.pad(flat, ((0, 0), (0, n - flat.shape[1])))
 
 
+def _view(ds: SyntheticDataset) -> tuple:
+    """What makes two sources one task: the env and the space its states live in."""
+    m, v = _norm_stats(ds)
+    return ds.env_id, ds.obs_norm, m.tobytes(), v.tobytes()
+
+
 def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
     """Merge single-task datasets (objects, catalog names, paths, or merged datasets) into one.
 
@@ -322,11 +347,11 @@ def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
 
     Returns:
         A ``MultiTaskDataset``; ``.save(path)`` writes it, ``load_merged(path)`` reads it.
+        Sources of one env normalised differently become separate tasks (input views).
 
     Raises:
         ConfigError: fewer than two sources, or a source given twice.
-        IncompatibleDatasetError: files of different format versions; one env with
-            two different observation normalisations.
+        IncompatibleDatasetError: files of different format versions.
 
     Example:
         >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "acrobot-hades-r-4"])
@@ -339,33 +364,23 @@ def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
     if len(items) < 2:
         raise ConfigError(f"merge needs at least two datasets, got {len(items)}; pass two or more names or paths")
     seen: dict[str, str] = {}
-    task_of: dict[str, int] = {}
+    task_of: dict[tuple, int] = {}
     task_info: list[dict] = []
     for ds, prov in items:
         if prov["sha256"] in seen:
             raise ConfigError(f"{_label(ds)} is given twice (same pairs as {seen[prov['sha256']]}); pass each dataset once")
         seen[prov["sha256"]] = _label(ds)
-        if ds.env_id not in task_of:
-            task_of[ds.env_id] = len(task_info)
+        if _view(ds) not in task_of:  # one env, one normalisation: one task (its states' space)
+            task_of[_view(ds)] = len(task_info)
             task_info.append({"env_id": ds.env_id, "obs_norm": ds.obs_norm, "protocol": ds.protocol.to_dict(),
                               "sources": [], "_first": ds})
-            continue
-        first = task_info[task_of[ds.env_id]]["_first"]
-        m0, v0 = _norm_stats(first)
-        m1, v1 = _norm_stats(ds)
-        if ds.obs_norm != first.obs_norm or not (np.array_equal(m0, m1) and np.array_equal(v0, v1)):
-            what = (f"normalises observations {first.obs_norm!r} and {ds.obs_norm!r}" if ds.obs_norm != first.obs_norm
-                    else "uses different constant normalisation stats")
-            raise IncompatibleDatasetError(
-                f"cannot merge {_label(first)} and {_label(ds)}: both are {ds.env_id} datasets but each {what}, so "
-                f"their states live in different observation spaces; merge only one of them per env")
     O = max(ds.spec.obs_dim for ds, _ in items)
     A = max(ds.spec.action_dim for ds, _ in items)
     T = len(task_info)
     cols: dict[str, list] = {k: [] for k in ("states", "targets", "tasks", "obs_mask", "action_mask")}
     sources, row = [], 0
     for k, (ds, prov) in enumerate(items):
-        t, spec, D = task_of[ds.env_id], ds.spec, ds.size
+        t, spec, D = task_of[_view(ds)], ds.spec, ds.size
         cols["states"].append(_pad(ds.states, O))
         cols["targets"].append(_pad(ds.targets, A))
         cols["tasks"].append(np.repeat(np.eye(T, dtype=np.float32)[t][None], D, 0))

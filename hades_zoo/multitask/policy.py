@@ -18,6 +18,13 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
   anchor_states ``data`` (drawn around the dataset's own states: no env step) or ``env``
                 (the states each task's single-task policy visits in its env)
+  unit          what the task id, heads, log-std and balance are keyed by: ``task``
+                (one per env view: sources of one env share a head) or ``source``
+                (one per merged dataset, the default: hopper R and F keep their own
+                heads, as their teachers act differently on the same states)
+
+Below, "task" in the network means the *unit*: with ``unit="source"`` the network
+has one one-hot slot, head and log-std per source.
 
 ``MultiTaskPolicy.bc_loss`` is what the client's ``make_bc`` minimises: per pair,
 its task's single-task loss on the task's action dims. ``task_policy(t)`` is task
@@ -43,6 +50,7 @@ HEADS = ("shared", "per-task")
 BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint")
+UNITS = ("task", "source")
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 
@@ -57,11 +65,12 @@ class MultiTaskConfig:
     anchor_scale: float = 1.0
     anchor_states: str = "data"
     embed_dim: int = 8
+    unit: str = "source"
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
                                       ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS),
-                                      ("inputs", self.inputs, INPUTS),
+                                      ("inputs", self.inputs, INPUTS), ("unit", self.unit, UNITS),
                                       ("anchor_states", self.anchor_states, ANCHOR_STATES)):
             if value not in allowed:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
@@ -241,17 +250,28 @@ class MultiTaskPolicy:
         return out
 
 
-def packed_states(merged: MultiTaskDataset) -> np.ndarray:
-    """``[padded states | task one-hot]``: what ``MultiTaskPolicy.bc_loss`` reads."""
-    return np.concatenate([merged.states, merged.tasks], axis=1)
+def unit_ids(merged: MultiTaskDataset, unit: str = "source") -> np.ndarray:
+    """(N,) the unit (task or source) of every pair."""
+    return merged.task_ids if unit == "task" else merged.source_ids
 
 
-def _task_stats(merged: MultiTaskDataset):
-    ids = merged.task_ids
-    shift = np.zeros((merged.n_tasks, merged.obs_dim), np.float32)
+def unit_tasks(merged: MultiTaskDataset, unit: str = "source") -> list[int]:
+    """The task of every unit."""
+    return list(range(merged.n_tasks)) if unit == "task" else [int(s["task"]) for s in merged.sources]
+
+
+def packed_states(merged: MultiTaskDataset, unit: str = "source") -> np.ndarray:
+    """``[padded states | unit one-hot]``: what ``MultiTaskPolicy.bc_loss`` reads."""
+    n = len(unit_tasks(merged, unit))
+    return np.concatenate([merged.states, np.eye(n, dtype=np.float32)[unit_ids(merged, unit)]], axis=1)
+
+
+def _task_stats(merged: MultiTaskDataset, unit: str):
+    ids, tasks = unit_ids(merged, unit), unit_tasks(merged, unit)
+    shift = np.zeros((len(tasks), merged.obs_dim), np.float32)
     scale = np.ones_like(shift)
-    for t in range(merged.n_tasks):
-        rows, n = merged.states[ids == t], merged.task_spec(t).obs_dim
+    for t, task in enumerate(tasks):
+        rows, n = merged.states[ids == t], merged.task_spec(task).obs_dim
         shift[t, :n] = rows[:, :n].mean(0)
         scale[t, :n] = np.maximum(rows[:, :n].std(0), STD_FLOOR)
     as_tuple = lambda a: tuple(tuple(float(v) for v in row) for row in a)
@@ -259,7 +279,8 @@ def _task_stats(merged: MultiTaskDataset):
 
 
 def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConfig) -> MultiTaskPolicy:
-    T, A = merged.n_tasks, merged.action_dim
+    tasks = unit_tasks(merged, config.unit)
+    T, A = len(tasks), merged.action_dim
     out_dim = T * A if config.heads == "per-task" else A
     if isinstance(model, str):
         trunk = parse_arch(model, out_dim)
@@ -268,10 +289,10 @@ def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConf
     else:
         raise ConfigError(f"model must be an architecture string (e.g. {ARCH_EXAMPLES[0]!r}) or a flax.linen.Module "
                           f"mapping inputs to {out_dim} outputs, got {type(model).__name__}")
-    specs = [merged.task_spec(t) for t in range(T)]
+    specs = [merged.task_spec(t) for t in tasks]
     shift = scale = None
     if config.task_norm == "standardize":
-        shift, scale = _task_stats(merged)
+        shift, scale = _task_stats(merged, config.unit)
     net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim,
                        tuple(s.obs_dim for s in specs), config.inputs)
     return MultiTaskPolicy(net, tuple(s.obs_dim for s in specs), tuple(s.action_dim for s in specs),

@@ -39,9 +39,10 @@ from hades_zoo.multitask.policy import (
     MultiTaskPolicy,
     make_multitask_policy,
     packed_states,
+    unit_tasks,
 )
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
-from hades_zoo.scores import needs_random, random_return, relative_score
+from hades_zoo.scores import normalised_score, random_return
 from hades_zoo.bc import init_params
 
 
@@ -69,12 +70,24 @@ class MultiTaskTrained:
 
     def task(self, task: int | str) -> TrainedPolicy:
         """Task ``task`` (index, env id or slug) as a single-task ``TrainedPolicy``:
-        ``hades_zoo.evaluate(trained.task("hopper"))`` rolls it out in hopper."""
+        ``hades_zoo.evaluate(trained.task("hopper"))`` rolls it out in hopper. With
+        ``unit="source"`` it acts through the head of the task's first source."""
         t = self.dataset.task_index(task)
-        ds = self.dataset.task_dataset(t)
+        if self.config.unit == "source":
+            return self.source(self.dataset.task_info[t]["sources"][0])
+        return self._view(t, self.dataset.task_dataset(t))
+
+    def source(self, k: int) -> TrainedPolicy:
+        """Source ``k``'s view: its own head (``unit="source"``) or its task's, and its own dataset."""
+        if not 0 <= k < len(self.dataset.sources):
+            raise ConfigError(f"source index {k} is out of range: this dataset has {len(self.dataset.sources)} sources")
+        unit = k if self.config.unit == "source" else self.dataset.sources[k]["task"]
+        return self._view(unit, self.dataset.source_dataset(k))
+
+    def _view(self, unit: int, ds) -> TrainedPolicy:
         recipe = dataclasses.replace(ds.recipe, arch=self.arch, lr=self.recipe.lr, epochs=self.recipe.epochs,
                                      grad_clip=self.recipe.grad_clip, init=InitSpec())
-        return TrainedPolicy(self.policy.task_policy(t), self.policy.task_params(self.params, t), ds, recipe,
+        return TrainedPolicy(self.policy.task_policy(unit), self.policy.task_params(self.params, unit), ds, recipe,
                              self.arch, list(self.seeds))
 
 
@@ -99,6 +112,7 @@ def train_multitask(
     task_norm: str | None = None,
     anchors: int | None = None,
     anchor_states: str | None = None,
+    unit: str | None = None,
     variant: str | None = None,
     config: MultiTaskConfig | None = None,
     seed: int = 0,
@@ -115,7 +129,7 @@ def train_multitask(
             (``A``, or ``T * A`` with per-task heads).
         task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
             the variant (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none;
-            ``anchor_states``: ``data`` or ``env``).
+            ``anchor_states``: ``data`` or ``env``; ``unit``: heads per ``source`` or per ``task``).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
@@ -132,7 +146,7 @@ def train_multitask(
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
-                                    "anchor_states": anchor_states})
+                                    "anchor_states": anchor_states, "unit": unit})
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = base.arch if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
@@ -141,18 +155,18 @@ def train_multitask(
     policy = make_multitask_policy(merged, arch, cfg)
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
-    teachers, states, targets = {}, packed_states(merged), merged.targets
+    teachers, states, targets = {}, packed_states(merged, cfg.unit), merged.targets
     t1 = time.perf_counter()
     if cfg.anchors:
         teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
         states = np.concatenate([states, a_states])
         targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
     t2 = time.perf_counter()
-    if cfg.anchors:
-        params = batched_bc_per_seed(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
-    else:
-        params = _batched_bc(policy, recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
-    params = jax.block_until_ready(params)
+    what = (f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
+            f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {len(merged.sources)} sources")
+    with progress.phase("multi-task behaviour cloning", what):
+        bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
+        params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
     timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2}
     return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers)
 
@@ -174,16 +188,20 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     Returns ``(teachers {source: TrainedPolicy}, states (M, O + T), targets (seeds, M, A))``.
     """
     rng = np.random.default_rng(seed)
-    O, A, T, K = merged.obs_dim, merged.action_dim, merged.n_tasks, int(config.anchors)
+    O, A, K = merged.obs_dim, merged.action_dim, int(config.anchors)
+    T = len(unit_tasks(merged, config.unit))
     teachers, states, targets = {}, [], []
+    n = len(merged.sources)
     for k, src in enumerate(merged.sources):
         ds = merged.source_dataset(k)
-        teacher = train(ds, seed=seed, num_seeds=num_seeds)
+        with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe"):
+            teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
         points = anchor_states(teacher, K, config.anchor_states, seed=seed, scale=config.anchor_scale, rng=rng)
         labels = label(teacher, points)
+        unit = k if config.unit == "source" else src["task"]
         states.append(np.concatenate([np.pad(points, ((0, 0), (0, O - points.shape[1]))),
-                                      np.repeat(np.eye(T, dtype=np.float32)[src["task"]][None], K, 0)], axis=1))
+                                      np.repeat(np.eye(T, dtype=np.float32)[unit][None], K, 0)], axis=1))
         targets.append(np.pad(labels, ((0, 0), (0, 0), (0, A - labels.shape[-1]))))
     return teachers, np.concatenate(states), np.concatenate(targets, axis=1)
 
@@ -199,24 +217,31 @@ def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr:
     return dataclasses.replace(view, params=jax.block_until_ready(params), recipe=recipe)
 
 
+THRESHOLD = 0.9  # a source below this normalised score gets a warning line
+
+
 @dataclasses.dataclass(frozen=True)
 class TaskScore:
-    """One task's multi-task score and, when compared, its single-task reference."""
+    """One source's multi-task score through its view and, when compared, its own single-task
+    recipe's (same seeds and protocol) and the random policy's: ``relative`` is the normalised
+    score, random 0 and single-task 1, the same scale for every env (``hades_zoo.scores``)."""
 
     env: str
     result: EvalResult
     single_task: EvalResult | None = None
     random: EvalResult | None = None
+    source: str | None = None
+    task: int | None = None
 
     @property
     def relative(self) -> float | None:
-        if self.single_task is None:
+        if self.single_task is None or self.random is None:
             return None
-        return relative_score(self.result.mean, self.single_task.mean, None if self.random is None else self.random.mean)
+        return normalised_score(self.result.mean, self.single_task.mean, self.random.mean)
 
     def to_json(self) -> dict:
-        out = {"mean": self.result.mean, "std": self.result.std, "returns": self.result.returns,
-               "protocol": self.result.protocol}
+        out = {"env": self.env, "task": self.task, "mean": self.result.mean, "std": self.result.std,
+               "returns": self.result.returns, "protocol": self.result.protocol}
         if self.single_task is not None:
             out.update(single_task_mean=self.single_task.mean, single_task_returns=self.single_task.returns,
                        relative=self.relative)
@@ -225,43 +250,50 @@ class TaskScore:
         return out
 
 
+def below(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[str]:
+    """The sources whose normalised score is under ``threshold`` (an undefined score is not)."""
+    return [name for name, s in scores.items() if s.relative is not None and s.relative < threshold]
+
+
+def warnings(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[str]:
+    """One ``warning:`` line per source of ``below``."""
+    return [f"warning: {n} ({scores[n].env}) holds {scores[n].relative:.2f} of its single-task return "
+            f"(normalised: random 0, single-task 1), under {threshold}" for n in below(scores, threshold)]
+
+
 def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 0, compare: bool = False) -> dict[str, TaskScore]:
-    """Every task in its own env, every seed: ``{env_id: TaskScore}``.
+    """Every source through its view, in its own env: ``{source label: TaskScore}``.
 
     Args:
-        protocol: *optional*, defaults to each task's own (its first source's) protocol;
-            a name (``paper`` resolves per env family), dict or ``Protocol``, for every task.
-        compare: also train and evaluate each source's own single-task recipe with the
-            same training seeds, protocol, evaluation seed and number of seeds (``single_task_mean``; the mean over the
-            task's sources where it has several) and, where that return is not positive,
-            the random policy (for the normalised ``relative`` score).
+        protocol: *optional*, defaults to each source's own protocol; a name (``paper``
+            resolves per env family), dict or ``Protocol``, for every source.
+        compare: also train and evaluate each source's own single-task recipe with the same
+            training seeds, protocol, evaluation seed and number of seeds (the anchors'
+            teachers where there are some), and the random policy, for the normalised ``relative``.
     """
-    out = {}
-    n_tasks = len(trained.dataset.env_ids)
-    for t, env_id in enumerate(trained.dataset.env_ids):
-        with progress.phase("evaluating", f"task {t + 1} of {n_tasks} ({env_id})"):
-            out[env_id] = _task_score(trained, t, env_id, protocol, seed, compare)
+    merged, out, done, randoms = trained.dataset, {}, {}, {}
+    n = len(merged.sources)
+    for k in range(n):
+        name, view = merged.source_label(k), trained.source(k)
+        env_id = view.dataset.env_id
+        proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
+        unit = k if trained.config.unit == "source" else merged.sources[k]["task"]
+        with progress.phase("evaluating", f"source {k + 1} of {n} ({name}, {env_id})"):
+            t0 = time.perf_counter()
+            if (unit, proto) not in done:  # sources sharing a head share its rollouts
+                done[unit, proto] = evaluate(view, protocol=proto, seed=seed)
+            result = done[unit, proto]
+            trained.timing[f"eval_s[{name}]"] = time.perf_counter() - t0
+            single = rand = None
+            if compare:
+                t0 = time.perf_counter()
+                own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
+                if own is None:
+                    own = train(merged.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
+                single = evaluate(own, protocol=proto, seed=seed)
+                if (env_id, proto) not in randoms:
+                    randoms[env_id, proto] = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
+                rand = randoms[env_id, proto]
+                trained.timing[f"single_task_s[{name}]"] = time.perf_counter() - t0
+        out[name] = TaskScore(env_id, result, single, rand, name, int(merged.sources[k]["task"]))
     return out
-
-
-def _task_score(trained: MultiTaskTrained, t: int, env_id: str, protocol, seed: int, compare: bool) -> TaskScore:
-    """One task of ``evaluate_multitask``: its own env and protocol (and its single-task recipe with ``compare``)."""
-    view = trained.task(t)
-    proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
-    t0 = time.perf_counter()
-    result = evaluate(view, protocol=proto, seed=seed)
-    trained.timing[f"eval_s[{env_id}]"] = time.perf_counter() - t0
-    single = rand = None
-    if compare:
-        t0 = time.perf_counter()
-        runs = []
-        for k in trained.dataset.task_info[t]["sources"]:
-            own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
-            if own is None:
-                own = train(trained.dataset.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
-            runs.append(evaluate(own, protocol=proto, seed=seed))
-        single = EvalResult(env_id, proto.name, [r for run in runs for r in run.returns])
-        if needs_random(single.mean):
-            rand = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
-        trained.timing[f"single_task_s[{env_id}]"] = time.perf_counter() - t0
-    return TaskScore(env_id, result, single, rand)
