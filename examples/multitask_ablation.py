@@ -1,75 +1,115 @@
-"""Which way of training one policy on merged datasets wins: the README's ablation table.
+"""Which way of training one policy on merged datasets wins: the README's ablation and diagnosis tables.
 
-    python examples/multitask_ablation.py MERGED.safetensors [--variants a,b,...] [--seeds 4] [--seed 0] [--json]
+    python examples/multitask_ablation.py MERGED [--run LABEL=VARIANT[,key=value...]] ... [--seeds 4]
+                                          [--seed 0] [--out runs.jsonl]
 
-Trains every variant of ``hades_zoo.multitask.VARIANTS`` (or the ones given) on the
-merged dataset with the same seeds, evaluates each task under its dataset's own
-protocol, and prints each task's score relative to the dataset's own single-task
-recipe trained and evaluated on the same seeds (the ratio where that return is
-positive, else the normalised score: random policy 0, own recipe 1). The single-task
-references are computed once and shared by every variant.
+Trains every ``--run`` (default: every variant of ``hades_zoo.multitask.VARIANTS``) on the
+merged dataset (a merged file, or several sources joined by ``+``) with the same seeds and
+scores every *source* through its view under its own protocol, with the normalised score:
+the random policy 0, the source's own single-task recipe (same seeds, same protocol) 1.
+``key=value`` overrides the variant's ``MultiTaskConfig`` fields (``unit=task``,
+``anchors=2048``) or sets ``arch``, ``epochs`` and ``lr``. The single-task references and
+random returns are computed once and shared by every run. With ``--out``, every result is
+one JSON line appended as soon as it is measured, and runs already there are skipped:
+run the same command again to resume.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import time
 
-from hades_zoo.multitask import load_merged
-from hades_zoo.multitask import DEFAULT_VARIANT, VARIANTS, evaluate_multitask, train_multitask
-from hades_zoo.scores import relative_score
+from hades_zoo.api import evaluate, train
+from hades_zoo.multitask import DEFAULT_VARIANT, VARIANTS, evaluate_multitask, load_merged, train_multitask
+from hades_zoo.recipe import get_protocol
+from hades_zoo.scores import normalised_score, random_return
+
+TRAIN_KEYS = ("arch", "epochs", "lr")
 
 
-def describe(cfg) -> str:
-    parts = [f"task input {cfg.conditioning}", f"{cfg.heads} head{'s' if cfg.heads == 'per-task' else ''}",
-             f"balance {cfg.balance}"]
-    if cfg.inputs != "padded":
-        parts.append(f"{cfg.inputs} inputs")
-    if cfg.task_norm != "none":
-        parts.append(f"task_norm {cfg.task_norm}")
-    if cfg.anchors:
-        parts.append(f"{cfg.anchors} anchors" + (" from env rollouts" if cfg.anchor_states == "env" else ""))
-    return ", ".join(parts)
+def parse_run(text: str) -> tuple[str, str, dict]:
+    """``LABEL=VARIANT[,key=value...]`` (or just ``VARIANT``) -> (label, variant, overrides)."""
+    label, _, rest = text.partition("=")
+    if rest.split(",")[0] not in VARIANTS:  # no label: VARIANT[,key=value...] names itself
+        label, rest = text, text
+    parts = rest.split(",")
+    variant, overrides = parts[0], {}
+    for kv in parts[1:]:
+        key, _, value = kv.partition("=")
+        field = {f.name: f for f in dataclasses.fields(VARIANTS[DEFAULT_VARIANT])}.get(key)
+        kind = field.type if field is not None else {"arch": "str", "epochs": "int", "lr": "float"}.get(key)
+        if kind is None:
+            raise SystemExit(f"error: unknown override {key!r} in --run {text!r}; use a MultiTaskConfig field or {TRAIN_KEYS}")
+        overrides[key] = {"int": int, "float": float}.get(str(kind), str)(value)
+    return label, variant, overrides
+
+
+def references(merged, seeds: int, seed: int) -> dict:
+    """Per source: its own recipe's return (same seeds) and the random policy's, under its protocol."""
+    out, randoms = {}, {}
+    for k in range(len(merged.sources)):
+        ds = merged.source_dataset(k)
+        proto = get_protocol(ds.protocol, ds.spec)
+        t0 = time.perf_counter()
+        own = evaluate(train(ds, seed=seed, num_seeds=seeds), protocol=proto, seed=seed)
+        if (ds.env_id, proto) not in randoms:
+            randoms[ds.env_id, proto] = random_return(ds, proto, seed=seed, num_seeds=seeds).mean
+        out[merged.source_label(k)] = {"env": ds.env_id, "single_task_mean": own.mean, "single_task_returns": own.returns,
+                                       "random_mean": randoms[ds.env_id, proto], "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"  reference {merged.source_label(k)}: {own.mean:.1f} (random {randoms[ds.env_id, proto]:.1f})", flush=True)
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("merged", help="a merged .safetensors (hades-zoo merge A B ... -o FILE)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated VARIANTS keys")
+    parser.add_argument("merged", help="a merged .safetensors (hades-zoo merge A B ... -o FILE), or sources joined by '+'")
+    parser.add_argument("--run", action="append", default=None, help="LABEL=VARIANT[,key=value...] (repeatable)")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true", help="one JSON object per variant instead of the table")
+    parser.add_argument("--out", default=None, help="JSON lines file: results appended, finished runs skipped")
     args = parser.parse_args(argv)
-    merged = load_merged(args.merged)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    short = {env: env.split("-")[0].replace("Continuous", "Cont.") for env in merged.env_ids}
-    refs = None
-    if not args.json:
-        print(f"{merged.name}: {args.seeds} seeds, relative to each dataset's own recipe")
-        print("| variant | " + " | ".join(short.values()) + " | min |")
-        print("|---|" + "---|" * (len(short) + 1))
-    for name in variants:
-        t0 = time.perf_counter()
-        trained = train_multitask(merged, variant=name, seed=args.seed, num_seeds=args.seeds)
-        scores = evaluate_multitask(trained, seed=args.seed, compare=refs is None)
-        if refs is None:
-            refs = {env: (s.single_task.mean, None if s.random is None else s.random.mean) for env, s in scores.items()}
-        rel = {env: relative_score(s.result.mean, *refs[env]) for env, s in scores.items()}
-        if args.json:
-            print(json.dumps({"variant": name, "config": vars(trained.config), "arch": trained.arch,
-                              "per_task": {env: {"mean": s.result.mean, "returns": s.result.returns,
-                                                 "single_task_mean": refs[env][0], "random_mean": refs[env][1],
-                                                 "relative": rel[env]} for env, s in scores.items()},
-                              "min_relative": min(rel.values()), "seconds": round(time.perf_counter() - t0, 1)}),
-                  flush=True)
-        else:
-            cells = [f"{rel[env]:.2f} ({s.result.mean:.0f})" for env, s in scores.items()]
-            star = " (default)" if name == DEFAULT_VARIANT else ""
-            print(f"| `{name}`{star}: {describe(trained.config)} | " + " | ".join(cells) + f" | {min(rel.values()):.2f} |",
-                  flush=True)
-    if not args.json and refs:
-        print("| own single-task recipe | " + " | ".join(f"1.00 ({refs[env][0]:.0f})" for env in short) + " | |")
+    merged = load_merged(args.merged.split("+") if "+" in args.merged and not os.path.isfile(args.merged) else args.merged)
+    runs = [parse_run(r) for r in (args.run or list(VARIANTS))]
+    done = {}
+    if args.out and os.path.isfile(args.out):
+        with open(args.out) as f:
+            done = {row["label"]: row for row in map(json.loads, f) if row.get("seeds") == args.seeds}
+    refs = done["references"]["per_source"] if "references" in done else None
+    if refs is None:
+        refs = references(merged, args.seeds, args.seed)
+        _emit(args.out, {"label": "references", "seeds": args.seeds, "per_source": refs})
+    names = list(refs)
+    print(f"{merged.name}: {args.seeds} seeds; normalised score per source (random 0, own recipe 1), mean return in brackets")
+    print("| run | " + " | ".join(names) + " | min |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for label, variant, overrides in runs:
+        row = done.get(label)
+        if row is None:
+            t0 = time.perf_counter()
+            cfg = {k: v for k, v in overrides.items() if k not in TRAIN_KEYS}
+            trained = train_multitask(merged, overrides.get("arch"), config=dataclasses.replace(VARIANTS[variant], **cfg),
+                                      seed=args.seed, num_seeds=args.seeds, epochs=overrides.get("epochs"), lr=overrides.get("lr"))
+            scores = evaluate_multitask(trained, seed=args.seed)
+            per = {name: {"mean": s.result.mean, "returns": s.result.returns,
+                          "relative": normalised_score(s.result.mean, refs[name]["single_task_mean"], refs[name]["random_mean"])}
+                   for name, s in scores.items()}
+            row = {"label": label, "variant": variant, "overrides": overrides, "config": vars(trained.config),
+                   "arch": trained.arch, "recipe": trained.recipe.to_dict(), "seeds": args.seeds, "per_source": per,
+                   "min_relative": min((p["relative"] for p in per.values() if p["relative"] == p["relative"]), default=None),
+                   "timing": {k: round(v, 1) for k, v in trained.timing.items()}, "seconds": round(time.perf_counter() - t0, 1)}
+            _emit(args.out, row)
+        cells = [f"{row['per_source'][n]['relative']:.2f} ({row['per_source'][n]['mean']:.0f})" for n in names]
+        print(f"| `{label}` | " + " | ".join(cells) + f" | {row['min_relative']:.2f} |", flush=True)
+    print("| own single-task recipe | " + " | ".join(f"1.00 ({refs[n]['single_task_mean']:.0f})" for n in names) + " | |")
+
+
+def _emit(path, row) -> None:
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ from hades_zoo.errors import ConfigError
 from hades_zoo.grid import generalize
 from hades_zoo.legacy import convert
 from hades_zoo.multitask.cli import COMMANDS as MULTITASK_COMMANDS
+from hades_zoo.multitask.cli import merged_info
+from hades_zoo.multitask.dataset import load_merged
 from hades_zoo.sources import copy_of, load
 
 
@@ -63,6 +65,9 @@ def info(name_or_path, as_json):
         tensors, meta = fmt.read(name_or_path)
         meta["tensors"] = len(tensors)
         meta["bytes"] = sum(int(v.nbytes) for v in tensors.values())
+        return click.echo(json.dumps(meta, indent=1, default=str)) if as_json else _print_info(meta)
+    if fmt.file_kind(name_or_path) == "multitask":  # a merged file: its tasks and sources, verified
+        meta = merged_info(load_merged(name_or_path))
         return click.echo(json.dumps(meta, indent=1, default=str)) if as_json else _print_info(meta)
     ds = load(name_or_path)
     meta = ds.metadata

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hades_zoo import bounds, schema
+from hades_zoo import bounds, schema, views
 from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
@@ -136,6 +136,16 @@ class SyntheticDataset:
 
     def replace(self, **changes) -> "SyntheticDataset":
         return dataclasses.replace(self, **changes)
+
+    # -- data views (hades_zoo.views: the same columns as a merged dataset's) ------------
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        return views.single_columns(self)
+
+    def to_torch(self):
+        return views.to_torch(self.to_numpy())
+
+    def to_hf_dataset(self):
+        return views.to_hf_dataset(self.to_numpy(), [self.env_id], [self.name or self.source or self.env_id])
 
     # -- io ---------------------------------------------------------------------------
     def tensors(self) -> dict[str, np.ndarray]:

@@ -254,3 +254,31 @@ def test_brax_family_mix_of_normalisations():
         out = view.policy(view.params_of(1), jnp.zeros((5, obs)))
         assert out.shape == (5, act) and np.all(np.isfinite(out))
     assert trained.params["log_std"].shape == (2, 3, 8)
+
+
+def test_data_views_of_merged_and_single_datasets(tmp_path):
+    m = merge([CP, MC, hades_zoo.load(CP).replace(obs_mean=hades_zoo.load(CP).obs_mean * 0, name="cp-zero")])
+    cols = m.to_numpy()
+    assert {k: v.shape for k, v in cols.items()} == {"states": (12, 4), "targets": (12, 2), "obs_mask": (12, 4),
+                                                     "action_mask": (12, 2), "task": (12,), "source": (12,)}
+    np.testing.assert_array_equal(cols["task"], [0] * 4 + [1] * 4 + [2] * 4)  # the zero-mean CartPole: its own view
+    np.testing.assert_array_equal(cols["source"], [0] * 4 + [1] * 4 + [2] * 4)
+    hf = m.to_hf_dataset()
+    assert len(hf) == 12 and hf[4]["env"] == "MountainCarContinuous-v0" and hf[11]["source_name"] == "cp-zero"
+    np.testing.assert_array_equal(hf[5]["states"], m.states[5])
+    single = hades_zoo.load(AC).to_hf_dataset()
+    assert len(single) == 4 and single[0]["env"] == "Acrobot-v1" and single[0]["states"].shape == (6,)
+    assert hades_zoo.load(AC).to_numpy()["targets"].shape == (4, 3)
+    path = tmp_path / "m.safetensors"
+    m.save(path)
+    out = json.loads(run_cli("info", path, "--json").stdout)
+    assert out["kind"] == "multitask" and out["n_tasks"] == 3 and out["n_sources"] == 3 and out["shapes"]["states"] == [12, 4]
+    assert out["task 2"].startswith("CartPole-v1 (const normalisation") and "verified" in out["source 1"]
+
+
+def test_torch_view():
+    torch = pytest.importorskip("torch")
+    ds = merge([CP, MC]).to_torch()
+    assert len(ds) == 8 and ds[5]["task"].item() == 1 and ds[5]["states"].dtype == torch.float32
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
+    assert batch["states"].shape == (3, 4) and batch["targets"].shape == (3, 2)

@@ -18,6 +18,18 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+def merged_info(merged) -> dict:
+    """``hades-zoo info`` of a merged file: sizes, and one line per task and per source."""
+    tasks = {f"task {t}": f"{info['env_id']} ({info['obs_norm']} normalisation, sources {info['sources']})"
+             for t, info in enumerate(merged.task_info)}
+    sources = {f"source {k}": f"{merged.source_label(k)}: task {s['task']}, rows {s['rows'][0]}-{s['rows'][1]}, "
+               f"revision {s.get('revision')}, sha256 {s['sha256'][:12]}… verified" for k, s in enumerate(merged.sources)}
+    return {"kind": "multitask", "name": merged.name, "source": merged.source, "size": merged.size,
+            "n_tasks": merged.n_tasks, "n_sources": len(merged.sources), "obs_dim": merged.obs_dim,
+            "action_dim": merged.action_dim, "shapes": {k: list(v.shape) for k, v in merged.tensors().items()},
+            "padding": round(1.0 - float(merged.obs_mask.mean()), 4), **tasks, **sources}
+
+
 @click.command("merge", help="Merge datasets of several envs (names, paths or merged files) into one multi-task file.")
 @click.argument("datasets", nargs=-1, required=True)
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")

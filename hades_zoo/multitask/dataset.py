@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from hades_zoo import format as fmt
-from hades_zoo import schema
+from hades_zoo import schema, views
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.envs.specs import EnvSpec, get_spec
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError, UnknownEnvError
@@ -143,9 +143,15 @@ class MultiTaskDataset:
         return out
 
     def source_label(self, k: int) -> str:
-        """Source ``k``'s name (``name#k`` where two sources share a name)."""
-        name = str(self.sources[k].get("name") or f"source {k}")
-        return name if [str(s.get("name")) for s in self.sources].count(name) == 1 else f"{name}#{k}"
+        """Source ``k``'s name; where two sources share it, the stem of the file it was merged
+        from, else ``name#k``."""
+        src = self.sources[k]
+        name = str(src.get("name") or f"source {k}")
+        if [str(s.get("name")) for s in self.sources].count(name) == 1:
+            return name
+        stem = Path(str(src.get("given") or "")).stem if _looks_like_path(str(src.get("given") or "")) else ""
+        stems = [Path(str(s.get("given") or "")).stem for s in self.sources]
+        return stem if stem and stems.count(stem) == 1 else f"{name}#{k}"
 
     # -- the sources back ---------------------------------------------------------------
     def source_dataset(self, k: int) -> SyntheticDataset:
@@ -173,6 +179,19 @@ class MultiTaskDataset:
         extra = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(first)
                  if f.name in ("states", "actions", "labels") and getattr(first, f.name) is not None}
         return first.replace(**extra, name=" + ".join(_label(p) for p in parts), recorded_return=None)
+
+    # -- data views (hades_zoo.views) ---------------------------------------------------------
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        """Per pair: ``states``, ``targets``, ``obs_mask``, ``action_mask``, ``task``, ``source``."""
+        return views.columns(self.states, self.targets, self.obs_mask, self.action_mask, self.task_ids, self.source_ids)
+
+    def to_torch(self):
+        """A ``torch.utils.data.Dataset`` of the pairs (torch: an optional extra)."""
+        return views.to_torch(self.to_numpy())
+
+    def to_hf_dataset(self):
+        """A ``datasets.Dataset``: the columns plus each row's ``env`` and ``source_name``."""
+        return views.to_hf_dataset(self.to_numpy(), self.env_ids, [self.source_label(k) for k in range(len(self.sources))])
 
     # -- io ---------------------------------------------------------------------------
     def tensors(self) -> dict[str, np.ndarray]:
