@@ -47,20 +47,28 @@ def parse_run(text: str) -> tuple[str, str, dict]:
     return label, variant, overrides
 
 
-def references(merged, seeds: int, seed: int) -> dict:
-    """Per source: its own recipe's return (same seeds) and the random policy's, under its protocol."""
-    out, randoms = {}, {}
+def references(merged, seeds: int, seed: int, out: str | None, done: dict) -> dict:
+    """Per source: its own recipe's return (same seeds) and the random policy's, under its
+    protocol; one ``ref:NAME`` line each in ``out`` (resumed from ``done``)."""
+    refs, randoms = {}, {r["env"] + r["protocol"]: r["random_mean"] for r in done.values() if r["label"].startswith("ref:")}
     for k in range(len(merged.sources)):
+        name = merged.source_label(k)
+        if f"ref:{name}" in done:
+            refs[name] = done[f"ref:{name}"]
+            continue
         ds = merged.source_dataset(k)
         proto = get_protocol(ds.protocol, ds.spec)
         t0 = time.perf_counter()
         own = evaluate(train(ds, seed=seed, num_seeds=seeds), protocol=proto, seed=seed)
-        if (ds.env_id, proto) not in randoms:
-            randoms[ds.env_id, proto] = random_return(ds, proto, seed=seed, num_seeds=seeds).mean
-        out[merged.source_label(k)] = {"env": ds.env_id, "single_task_mean": own.mean, "single_task_returns": own.returns,
-                                       "random_mean": randoms[ds.env_id, proto], "seconds": round(time.perf_counter() - t0, 1)}
-        print(f"  reference {merged.source_label(k)}: {own.mean:.1f} (random {randoms[ds.env_id, proto]:.1f})", flush=True)
-    return out
+        if ds.env_id + proto.name not in randoms:
+            randoms[ds.env_id + proto.name] = random_return(ds, proto, seed=seed, num_seeds=seeds).mean
+        refs[name] = {"label": f"ref:{name}", "seeds": seeds, "env": ds.env_id, "protocol": proto.name,
+                      "single_task_mean": own.mean, "single_task_returns": own.returns,
+                      "random_mean": randoms[ds.env_id + proto.name], "seconds": round(time.perf_counter() - t0, 1)}
+        _emit(out, refs[name])
+        print(f"  reference {name}: {own.mean:.1f} (random {refs[name]['random_mean']:.1f}, "
+              f"{refs[name]['seconds']:.0f} s)", flush=True)
+    return refs
 
 
 def main(argv=None) -> None:
@@ -77,10 +85,7 @@ def main(argv=None) -> None:
     if args.out and os.path.isfile(args.out):
         with open(args.out) as f:
             done = {row["label"]: row for row in map(json.loads, f) if row.get("seeds") == args.seeds}
-    refs = done["references"]["per_source"] if "references" in done else None
-    if refs is None:
-        refs = references(merged, args.seeds, args.seed)
-        _emit(args.out, {"label": "references", "seeds": args.seeds, "per_source": refs})
+    refs = references(merged, args.seeds, args.seed, args.out, done)
     names = list(refs)
     print(f"{merged.name}: {args.seeds} seeds; normalised score per source (random 0, own recipe 1), mean return in brackets")
     print("| run | " + " | ".join(names) + " | min |")

@@ -18,11 +18,13 @@ import time
 
 import hades_zoo
 from hades_zoo.multitask import DEFAULT_VARIANT, VARIANTS, evaluate_multitask, finetune
+from hades_zoo.scores import normalised_score
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hopper", default=None, help="an imported hopper .safetensors to merge as well")
+    parser.add_argument("--merged", default=None, help="a merged file (hades-zoo merge) instead of the default sources")
     parser.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS))
     parser.add_argument("--arch", default=None, help="architecture (default: the widest of the datasets' recipes)")
     parser.add_argument("--seeds", type=int, default=4)
@@ -35,16 +37,19 @@ def main(argv=None) -> None:
     if args.hopper:
         sources.append(args.hopper)
     t0 = time.perf_counter()
-    merged = hades_zoo.merge(sources)
+    merged = hades_zoo.load_merged(args.merged) if args.merged else hades_zoo.merge(sources)
     trained = hades_zoo.train_multitask(merged, args.arch, variant=args.variant, num_seeds=args.seeds,
                                         epochs=args.pretrain_epochs)
     print(f"pre-trained {trained.arch} ({args.variant}, {trained.recipe.epochs} steps, lr {trained.recipe.lr:g}) on "
           f"{', '.join(merged.env_ids)}: {merged.size} pairs, {args.seeds} seeds")
     zero_shot = evaluate_multitask(trained, compare=True)
-    print(f"{'env':<26} {'single-task':>12} {'zero-shot':>10} {'fine-tuned':>11}  ({args.finetune_steps} steps)")
-    for env, score in zero_shot.items():
-        tuned = hades_zoo.evaluate(finetune(trained, env, steps=args.finetune_steps, lr=args.finetune_lr))
-        print(f"{env:<26} {score.single_task.mean:>12.1f} {score.result.mean:>10.1f} {tuned.mean:>11.1f}")
+    print(f"{'source':<36} {'single-task':>12} {'zero-shot':>10} {'fine-tuned':>11}  ({args.finetune_steps} steps; "
+          f"normalised in brackets: random 0, single-task 1)")
+    for name, score in zero_shot.items():
+        tuned = hades_zoo.evaluate(finetune(trained, name, steps=args.finetune_steps, lr=args.finetune_lr))
+        norm = lambda x: normalised_score(x, score.single_task.mean, score.random.mean)
+        print(f"{name:<36} {score.single_task.mean:>12.1f} {score.result.mean:>10.1f} ({norm(score.result.mean):.2f}) "
+              f"{tuned.mean:>11.1f} ({norm(tuned.mean):.2f})", flush=True)
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -382,13 +382,14 @@ def merge(datasets: Sequence, name: str | None = None) -> MultiTaskDataset:
     items = _expand(list(datasets))
     if len(items) < 2:
         raise ConfigError(f"merge needs at least two datasets, got {len(items)}; pass two or more names or paths")
-    seen: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
     task_of: dict[tuple, int] = {}
     task_info: list[dict] = []
     for ds, prov in items:
-        if prov["sha256"] in seen:
-            raise ConfigError(f"{_label(ds)} is given twice (same pairs as {seen[prov['sha256']]}); pass each dataset once")
-        seen[prov["sha256"]] = _label(ds)
+        same = (prov["sha256"], ds.method, json.dumps(ds.recipe.to_dict(), sort_keys=True))  # Freeway R and F: same
+        if same in seen:  # pairs (the search never left its start), other recipes: two datasets
+            raise ConfigError(f"{_label(ds)} is given twice (same pairs and recipe as {seen[same]}); pass each dataset once")
+        seen[same] = _label(ds)
         if _view(ds) not in task_of:  # one env, one normalisation: one task (its states' space)
             task_of[_view(ds)] = len(task_info)
             task_info.append({"env_id": ds.env_id, "obs_norm": ds.obs_norm, "protocol": ds.protocol.to_dict(),

@@ -207,9 +207,11 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
 
 
 def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:
-    """A few full-batch BC steps of every seed on one task's own pairs and loss
-    (``make_bc`` on the task's view; the shared trunk is updated for this task only)."""
-    view = trained.task(task)
+    """A few full-batch BC steps of every seed on one task's (or source's) own pairs and loss
+    (``make_bc`` on its view; the shared trunk is updated for it only). ``task``: a task
+    index, env id or slug, or a source label (the keys of ``evaluate_multitask``)."""
+    labels = [trained.dataset.source_label(k) for k in range(len(trained.dataset.sources))]
+    view = trained.source(labels.index(task)) if task in labels else trained.task(task)
     recipe = dataclasses.replace(view.dataset.recipe, arch=trained.arch, epochs=_steps("fine-tuning steps", steps),
                                  lr=trained.recipe.lr if lr is None else bounds.check_positive("lr", lr), init=InitSpec())
     ds = view.dataset
