@@ -29,7 +29,7 @@ from hades_zoo.grid import generalize
 from hades_zoo.legacy import convert
 from hades_zoo.multitask.cli import COMMANDS as MULTITASK_COMMANDS
 from hades_zoo.multitask.cli import merged_info
-from hades_zoo.multitask.dataset import load_merged
+from hades_zoo.multitask.merging import load_merged
 from hades_zoo.sources import copy_of, load
 
 

@@ -1,6 +1,6 @@
 """Multi-task: several single-task datasets merged into one file, and one policy for all their envs.
 
-- ``dataset``: ``merge`` / ``load_merged`` / ``MultiTaskDataset`` (the merged file format);
+- ``dataset``: ``MultiTaskDataset`` (the merged file format); ``merging``: ``merge``, ``load_merged``;
 - ``policy``: ``MultiTaskConfig``, the ``VARIANTS`` and the network (``make_multitask_policy``);
 - ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, ``make_anchors`` (through ``hades_zoo.anchors``);
 - ``cli``: ``hades-zoo merge`` and ``train-multitask``.
@@ -9,7 +9,8 @@
 >>> trained = hades_zoo.train_multitask(merged, "mlp-2x64-tanh", num_seeds=2)            # doctest: +SKIP
 """
 
-from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged, merge
+from hades_zoo.multitask.dataset import MultiTaskDataset
+from hades_zoo.multitask.merging import load_merged, merge
 from hades_zoo.multitask.policy import (DEFAULT_VARIANT, VARIANTS, MultiTaskConfig, MultiTaskPolicy, make_multitask_policy,
                                         packed_states)
 from hades_zoo.anchors import visited_states

@@ -9,7 +9,7 @@ import time
 import click
 
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, stdout_to_stderr
-from hades_zoo.multitask.dataset import load_merged, merge
+from hades_zoo.multitask.merging import load_merged, merge
 from hades_zoo.multitask.train import below, warnings, evaluate_multitask, train_multitask
 from hades_zoo.progress import phase
 

@@ -31,7 +31,8 @@ from hades_zoo.anchors import anchor_states, batched_bc_per_seed, label
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.multitask.dataset import MultiTaskDataset, load_merged
+from hades_zoo.multitask.dataset import MultiTaskDataset
+from hades_zoo.multitask.merging import load_merged
 from hades_zoo.multitask.policy import (
     DEFAULT_VARIANT,
     VARIANTS,
