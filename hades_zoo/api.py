@@ -109,7 +109,7 @@ def train(
     seeds = list(range(num_seeds))
     keys = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds]
     with progress.phase("initialising", f"{num_seeds} polic{'ies' if num_seeds > 1 else 'y'} of {arch_name}"):
-        params0 = init_params(policy, init_spec, keys)
+        params0 = jax.block_until_ready(init_params(policy, init_spec, keys))  # timed here, not inside BC
     mode = _transfer_mode(transfer, ds, recipe)
     teacher, t1 = None, time.perf_counter()
     if mode == "none":
