@@ -5,16 +5,20 @@
 >>> print(hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=4)))
 """
 
+from hades_zoo import _lazy
 from hades_zoo._version import __version__
-from hades_zoo.agent import TrainedPolicy, load_policy
-from hades_zoo.api import evaluate, train
-from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import HadesZooError
-from hades_zoo.grid import generalize
-from hades_zoo.multitask import MultiTaskDataset, evaluate_multitask, load_merged, merge, train_multitask
 
-from hades_zoo.recipe import EvalResult
-from hades_zoo.sources import list_datasets, load
+# Each name loads its module on first use (hades_zoo._lazy): `import hades_zoo` imports no jax.
+__getattr__, __dir__ = _lazy.exports(__name__, {
+    "TrainedPolicy": "hades_zoo.agent", "load_policy": "hades_zoo.agent",
+    "evaluate": "hades_zoo.api", "train": "hades_zoo.api",
+    "SyntheticDataset": "hades_zoo.dataset",
+    "generalize": "hades_zoo.grid",
+    **dict.fromkeys(["MultiTaskDataset", "evaluate_multitask", "load_merged", "merge", "train_multitask"], "hades_zoo.multitask"),
+    "EvalResult": "hades_zoo.recipe",
+    "list_datasets": "hades_zoo.sources", "load": "hades_zoo.sources",
+})
 
 # The functions above are named after what they do; no module of the package has their names
 # (BC is ``hades_zoo.bc``, rollouts ``hades_zoo.rollout``, the architecture grid ``hades_zoo.grid``),

@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import click
-import jax
 
 from hades_zoo import progress
 from hades_zoo.errors import HadesZooError, HadesZooWarning
@@ -37,6 +37,8 @@ def enable_compilation_cache() -> None:
     The CLIs call it first thing, the Python API at the start of ``train``/``evaluate``
     (JAX reads the setting at its first compile with a cache dir set, so late is fine).
     A cache dir the user configured in JAX themselves is left alone."""
+    import jax  # here, not at import: `hades-zoo list` and `info` need no jax
+
     path = compilation_cache_dir()
     current = jax.config.jax_compilation_cache_dir
     if path is None or (current is not None and current != _OURS.get("dir")):
@@ -50,16 +52,50 @@ _OURS: dict = {}
 _COMPILED: dict = {}
 
 
-def compiled(fn, what: str, *args):
+def compiled(fn, what: str, *args, timing: dict | None = None, name: str = ""):
     """``fn`` (a jitted function) compiled for ``args``: ahead of the call, so that compiling
-    shows as its own phase; kept per argument types (the jit cache does not see AOT compiles)."""
+    shows as its own phase; kept per argument types (the jit cache does not see AOT compiles).
+
+    ``timing`` (a ``--json`` timing dict) gets ``{name}_trace_s`` (tracing and lowering to
+    StableHLO), ``{name}_compile_s`` (XLA, or reading the persistent cache) and ``{name}_cache``:
+    ``hit``/``miss`` in the persistent compilation cache, ``off`` without one, ``process``
+    when this process compiled it already."""
+    import jax  # jax loads with the first compile, not with `hades-zoo list`
+
     key = (fn, jax.tree.structure(args), tuple(jax.typeof(x) for x in jax.tree.leaves(args)))
-    if key not in _COMPILED:
-        with progress.phase("compiling", what):
-            if len(_COMPILED) >= 128:
-                _COMPILED.pop(next(iter(_COMPILED)))
-            _COMPILED[key] = fn.lower(*args).compile()
+    record = timing if timing is not None else {}
+    if key in _COMPILED:
+        record.update({f"{name}_trace_s": 0.0, f"{name}_compile_s": 0.0, f"{name}_cache": "process"})
+        return _COMPILED[key]
+    _count_cache_events()
+    with progress.phase("compiling", what):
+        if len(_COMPILED) >= 128:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        t0, hits = time.perf_counter(), _CACHE_EVENTS["hits"]
+        lowered = fn.lower(*args)
+        t1 = time.perf_counter()
+        _COMPILED[key] = lowered.compile()
+        t2 = time.perf_counter()
+    cache = "off" if jax.config.jax_compilation_cache_dir is None else "hit" if _CACHE_EVENTS["hits"] > hits else "miss"
+    record.update({f"{name}_trace_s": t1 - t0, f"{name}_compile_s": t2 - t1, f"{name}_cache": cache})
     return _COMPILED[key]
+
+
+_CACHE_EVENTS = {"hits": 0, "listening": False}
+
+
+def _count_cache_events() -> None:
+    """Count JAX's persistent-cache hits (its monitoring events), for ``compiled``'s ``_cache``."""
+    if _CACHE_EVENTS["listening"]:
+        return
+    import jax  # as above: jax is not imported by this module
+
+    def listener(event: str, **kwargs) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            _CACHE_EVENTS["hits"] += 1
+
+    jax.monitoring.register_event_listener(listener)
+    _CACHE_EVENTS["listening"] = True
 
 
 def quiet_option(command):

@@ -123,12 +123,13 @@ def train(
     t1 = time.perf_counter()
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
         f" + {len(states) - ds.size} {mode} anchors" if teacher is not None else "")
-    bc = compiled(batched, f"behaviour cloning, {what}", *args)
+    compile_timing = {}
+    bc = compiled(batched, f"behaviour cloning, {what}", *args, timing=compile_timing, name="bc")
     t2 = time.perf_counter()
     with progress.phase("behaviour cloning", what):
         params = jax.block_until_ready(bc(*args))
     t3 = time.perf_counter()
-    timing = {"load_s": 0.0, "init_s": t1 - t0 - t_teacher, "compile_s": t2 - t1, "bc_s": t3 - t2}
+    timing = {"load_s": 0.0, "init_s": t1 - t0 - t_teacher, **compile_timing, "bc_s": t3 - t2}
     info = {}
     if teacher is not None:
         timing["teacher_s"] = t_teacher

@@ -17,7 +17,7 @@ from hades_zoo import bounds, schema, views
 from hades_zoo import format as fmt
 from hades_zoo.envs.dynamics_2023 import DYNAMICS
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError, UnknownEnvError
-from hades_zoo.policies import parse_arch
+from hades_zoo.archs import check_arch
 from hades_zoo.recipe import NORM_EPS, NormState, ObsNorm, Protocol, Recipe
 from hades_zoo.tasks import DEFAULT_KIND, Task, get_task
 
@@ -238,7 +238,7 @@ class SyntheticDataset:
         """The recipe's architecture must build for this env, within ``bounds``: else ``train``
         would fail (or abort in XLA) long after the dataset was accepted."""
         try:
-            parse_arch(self.recipe.arch, spec.action_dim, spec.obs_shape)
+            check_arch(self.recipe.arch, spec.action_dim, spec.obs_shape)
         except ConfigError as e:
             self._fail(f"its recipe's {e}")
 

@@ -8,7 +8,7 @@ beside the network's own parameters (``{"net": ..., "log_std": ...}``) so that t
 network's parameter paths, and therefore its initialisation from a given key,
 match the authors' ``Dense_0/Dense_1/Dense_2`` exactly.
 
-Architecture strings (``parse_arch``):
+Architecture strings (``parse_arch``; their grammar and checks live in ``hades_zoo.archs``):
   ``mlp-{depth}x{width}-{act}``      plain MLP, e.g. ``mlp-2x512-tanh``
   ``resmlp-{blocks}x{width}-{act}``  residual MLP blocks with layer norm
   ``attn-{layers}x{width}-{act}``    self-attention over observation features (the published ``attn-1x64-gelu``)
@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from hades_zoo import bounds
+from hades_zoo.archs import ACTIVATION_NAMES, ARCH_EXAMPLES, check_arch, n_params  # noqa: F401 (re-exported)
 from hades_zoo.errors import ConfigError
 
-ACTIVATIONS: dict[str, Callable] = {
+ACTIVATIONS: dict[str, Callable] = {  # keys: archs.ACTIVATION_NAMES
     "relu": nn.relu,
     "tanh": nn.tanh,
     "gelu": nn.gelu,
@@ -85,6 +84,7 @@ def orthogonal(scale: float):
 _HIDDEN_INIT = orthogonal(math.sqrt(2))
 _HEAD_INIT = orthogonal(0.01)
 _ZEROS = nn.initializers.constant(0.0)
+assert tuple(ACTIVATIONS) == ACTIVATION_NAMES  # archs checks the names without flax
 
 
 def _dense(features: int, head: bool = False) -> nn.Dense:
@@ -222,84 +222,20 @@ class AuthorsCNN(nn.Module):
         return nn.Dense(self.out_dim)(h).reshape((*lead, self.out_dim))
 
 
-_ARCH_RE = re.compile(r"^(mlp|resmlp|attn|tfm|cnn)-(\d+)x(\d+)-([a-z_]+)\Z|^(conv)-(\d+)-([a-z_]+)\Z", re.ASCII)
-ARCH_EXAMPLES = ("mlp-2x512-tanh", "mlp-4x256-relu", "resmlp-2x256-relu", "tfm-1x64-gelu", "attn-1x64-gelu", "conv-16-relu", "cnn-16x128-relu")
-
-
 def parse_arch(spec: str, out_dim: int, obs_shape: Sequence[int] = ()) -> nn.Module:
-    """Build the network an architecture string names (see the module docstring)."""
-    m = _ARCH_RE.match(spec.strip().lower()) if isinstance(spec, str) else None
-    if m is None:
-        raise ConfigError(
-            f"unknown architecture spec {spec!r}; use one of the forms {', '.join(ARCH_EXAMPLES)}"
-        )
-    if m.group(5):
-        channels, act = _int(m.group(6)), m.group(7)
-        if len(obs_shape) != 3:
-            raise ConfigError(f"architecture {spec!r} needs image observations (H, W, C), got shape {tuple(obs_shape)}")
-        _check_act(act, spec)
-        bounds.check_network(spec, 1, channels, n_params("conv", 1, channels, obs_shape, out_dim))
-        return ConvNet(tuple(obs_shape), channels, out_dim, act)
-    kind, depth, width, act = m.group(1), _int(m.group(2)), _int(m.group(3)), m.group(4)
-    _check_act(act, spec)
-    if width < 1 or (kind != "mlp" and depth < 1):
-        raise ConfigError(f"architecture {spec!r}: width and depth must be positive")
-    bounds.check_network(spec, 1 if kind == "cnn" else depth, max(depth, width) if kind == "cnn" else width,
-                         n_params(kind, depth, width, obs_shape, out_dim))
-    if kind == "mlp":
-        return MLP((width,) * depth, out_dim, act)
-    if kind == "cnn":
-        if len(obs_shape) != 3:
-            raise ConfigError(f"architecture {spec!r} needs image observations (H, W, C), got shape {tuple(obs_shape)}")
-        return AuthorsCNN(tuple(obs_shape), depth, width, out_dim, act)
-    if kind == "resmlp":
-        return ResidualMLP(depth, width, out_dim, act)
-    if width % 4:
-        raise ConfigError(f"architecture {spec!r}: attention width must be a multiple of 4 heads")
-    if kind == "tfm":
-        return ObsTransformer(depth, width, out_dim, act, tuple(obs_shape) if len(obs_shape) == 3 else ())
-    return FeatureAttention(depth, width, out_dim, act)
-
-
-def _int(digits: str) -> int:
-    """An architecture number; past 18 digits only "too large" matters (and ``int`` of a
-    5000-digit string raises ValueError)."""
-    return int(digits) if len(digits) <= 18 else 10**18
-
-
-def n_params(kind: str, depth: int, width: int, obs_shape: Sequence[int], out_dim: int) -> int:
-    """Parameter count of an architecture string's network, in closed form (no tracing), so
-    that ``bounds.MAX_PARAMS`` is checked before anything reaches XLA. ``conv``: width =
-    channels; ``cnn``: depth = channels. tests/test_bounds.py checks it against ``init``."""
-    obs_dim = math.prod(obs_shape)
-    h, w, c = tuple(obs_shape) if len(obs_shape) == 3 else (1, 1, obs_dim)
-
-    def dense(n_in, n_out):
-        return n_in * n_out + n_out
-
-    if kind == "mlp":  # closed form: a list of `depth` widths would take minutes at depth 10^8 (tests/test_fuzz.py)
-        if depth == 0:
-            return dense(obs_dim, out_dim)
-        return dense(obs_dim, width) + (depth - 1) * dense(width, width) + dense(width, out_dim)
-    if kind == "resmlp":
-        return dense(obs_dim, width) + depth * (2 * width + 2 * dense(width, width)) + dense(width, out_dim)
-    if kind == "attn":
-        per_layer = 2 * width + 4 * dense(width, width) + 2 * width + 2 * dense(width, width)
-        return dense(1, width) + obs_dim * width + depth * per_layer + dense(width, out_dim)
-    if kind == "tfm":
-        tokens = dense(c, width) + h * w * width if len(obs_shape) == 3 else 2 * obs_dim * width
-        per_layer = 2 * width + 4 * dense(width, width) + 2 * width + dense(width, 4 * width) + dense(4 * width, width)
-        return tokens + depth * per_layer + 2 * width + dense(width, out_dim)
-    if kind == "conv":
-        return dense(9 * c, width) + dense(h * w * width, 128) + dense(128, out_dim)
-    if kind == "cnn":
-        return dense(9 * c, depth) + dense(h * w * depth, width) + dense(width, out_dim)
-    raise ConfigError(f"no parameter count for architecture kind {kind!r}")
-
-
-def _check_act(act: str, spec: str) -> None:
-    if act not in ACTIVATIONS:
-        raise ConfigError(f"architecture {spec!r}: unknown activation {act!r}; use one of {', '.join(ACTIVATIONS)}")
+    """Build the network an architecture string names (``hades_zoo.archs`` checks it first)."""
+    a = check_arch(spec, out_dim, obs_shape)
+    if a.kind == "conv":
+        return ConvNet(tuple(obs_shape), a.width, out_dim, a.act)
+    if a.kind == "mlp":
+        return MLP((a.width,) * a.depth, out_dim, a.act)
+    if a.kind == "cnn":
+        return AuthorsCNN(tuple(obs_shape), a.depth, a.width, out_dim, a.act)
+    if a.kind == "resmlp":
+        return ResidualMLP(a.depth, a.width, out_dim, a.act)
+    if a.kind == "tfm":
+        return ObsTransformer(a.depth, a.width, out_dim, a.act, tuple(obs_shape) if len(obs_shape) == 3 else ())
+    return FeatureAttention(a.depth, a.width, out_dim, a.act)
 
 
 @dataclasses.dataclass(frozen=True)

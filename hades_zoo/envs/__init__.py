@@ -25,8 +25,6 @@ import warnings
 from importlib.metadata import version
 from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
 
 from hades_zoo.envs.dynamics_2023 import CHANGED_2023, DYNAMICS, brax_env, check_dynamics, gymnax_env
 from hades_zoo.envs.specs import ENV_SPECS, EnvSpec, get_spec
@@ -46,6 +44,8 @@ class Env:
 def to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
     """A policy action in the simulator's terms: clipped to [-1, 1] and rescaled to the env's
     range (continuous), or ``int32`` (discrete). ``Env.step`` applies it itself."""
+    import jax.numpy as jnp  # here, not at import: specs and dynamics names are read without jax
+
     if spec.discrete:
         return action.astype(jnp.int32)
     a = jnp.clip(action, -1.0, 1.0)
@@ -78,6 +78,8 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
+    import jax.numpy as jnp  # here, not at import: as in to_env_action
+
     import gymnax  # a simulator (seconds to import): loaded when an env is made
 
     if dynamics == "2023":

@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import warnings
 
-import jax
-import jax.numpy as jnp
-
 from hades_zoo.errors import ConfigError
 
 DYNAMICS = ("current", "2023")
@@ -43,6 +40,9 @@ def check_dynamics(dynamics: str) -> str:
 
 def brax_env(env_id: str):
     """The positional brax env ``env_id`` with its 2023 behaviour (unwrapped)."""
+    import jax  # noqa: F401 (with the simulator: reading a dataset's metadata needs neither)
+    import jax.numpy as jnp
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from brax import base  # a simulator (seconds to import): loaded when an env is made
@@ -84,6 +84,9 @@ def brax_env(env_id: str):
 
 def gymnax_env(env_id: str):
     """``(env, params)`` of gymnax ``env_id`` with its 2023 behaviour."""
+    import jax  # noqa: F401 (with the simulator: reading a dataset's metadata needs neither)
+    import jax.numpy as jnp
+
     import gymnax  # a simulator (seconds to import): loaded when an env is made
 
     env, params = gymnax.make(env_id)

@@ -9,13 +9,19 @@
 >>> trained = hades_zoo.train_multitask(merged, "mlp-2x64-tanh", num_seeds=2)            # doctest: +SKIP
 """
 
-from hades_zoo.multitask.dataset import MultiTaskDataset
-from hades_zoo.multitask.merging import load_merged, merge
-from hades_zoo.multitask.policy import (DEFAULT_VARIANT, VARIANTS, MultiTaskConfig, MultiTaskPolicy, make_multitask_policy,
-                                        packed_states)
-from hades_zoo.anchors import visited_states
-from hades_zoo.multitask.train import (MultiTaskTrained, TaskScore, evaluate_multitask, finetune, make_anchors,
-                                       train_multitask)
+from hades_zoo import _lazy
+
+# Each name loads its module on first use (hades_zoo._lazy): the CLI registers `merge` and
+# `train-multitask` without importing jax.
+__getattr__, __dir__ = _lazy.exports(__name__, {
+    "MultiTaskDataset": "hades_zoo.multitask.dataset",
+    "load_merged": "hades_zoo.multitask.merging", "merge": "hades_zoo.multitask.merging",
+    **dict.fromkeys(["DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy", "make_multitask_policy",
+                     "packed_states"], "hades_zoo.multitask.policy"),
+    "visited_states": "hades_zoo.anchors",
+    **dict.fromkeys(["MultiTaskTrained", "TaskScore", "evaluate_multitask", "finetune", "make_anchors", "train_multitask"],
+                    "hades_zoo.multitask.train"),
+})
 
 __all__ = ["MultiTaskDataset", "load_merged", "merge", "DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy",
            "make_multitask_policy", "packed_states", "MultiTaskTrained", "TaskScore", "evaluate_multitask", "finetune",

@@ -9,8 +9,6 @@ import time
 import click
 
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, stdout_to_stderr
-from hades_zoo.multitask.merging import load_merged, merge
-from hades_zoo.multitask.train import below, warnings, evaluate_multitask, train_multitask
 from hades_zoo.progress import phase
 
 
@@ -35,6 +33,8 @@ def merged_info(merged) -> dict:
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="Output .safetensors file.")
 @click.option("--name", default=None, help="Name stored in the file (default: the source names joined by '+').")
 def merge_cmd(datasets, out, name):
+    from hades_zoo.multitask.merging import merge  # jax and flax load with the command, not with `hades-zoo list`
+
     merged = merge(list(datasets), name=name)
     digest = merged.save(out)
     click.echo(f"wrote {out} ({merged.size} pairs, {merged.n_tasks} tasks, padded to {merged.obs_dim} observation and "
@@ -74,6 +74,9 @@ def merge_cmd(datasets, out, name):
 @quiet_option
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, epochs, lr,
                         protocol, seeds, seed, compare, as_json):
+    from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
+    from hades_zoo.multitask.train import below, evaluate_multitask, train_multitask, warnings
+
     t0 = time.perf_counter()
     enable_compilation_cache()
     with stdout_to_stderr():

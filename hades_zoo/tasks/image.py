@@ -32,8 +32,6 @@ import functools
 import os
 from importlib.metadata import PackageNotFoundError, version
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import format as fmt
@@ -233,11 +231,15 @@ def _read_hf(spec: ImageSpec, path: str):
 # -- classifiers trained on a dataset ------------------------------------------------------------
 @functools.lru_cache(maxsize=16)
 def _batched_logits(policy):
+    import jax  # with the classifiers: reading an image dataset's metadata needs no jax
+
     return jax.jit(jax.vmap(policy, in_axes=(0, None)))
 
 
 def accuracies(trained, split: str = "test", *, batch: int = 2048) -> np.ndarray:
     """Accuracy of every trained seed on a split of the real data (normalised with the dataset's stats)."""
+    import jax.numpy as jnp  # with the classifiers, as in _batched_logits
+
     ds = trained.dataset
     x, y = load_splits(ds.env_id, ds.extra.get("data_path"))[split]
     fn = _batched_logits(trained.policy)

@@ -7,26 +7,27 @@ import functools
 import time
 import warnings
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo import envs, progress
+from hades_zoo import progress
 from hades_zoo import format as fmt
-from hades_zoo._runtime import compiled
 from hades_zoo.envs.specs import get_spec
 from hades_zoo.errors import HadesZooWarning, IncompatibleDatasetError
-from hades_zoo.policies import Policy
 from hades_zoo.recipe import EvalResult, ObsNorm, Protocol, default_recipe, get_protocol
-from hades_zoo.rollout import make_evaluate
 from hades_zoo.tasks.base import Task, TaskCard
 
 KIND = "rl"
 
+# jax, the envs and the rollout load with ``evaluate``: listing or reading a dataset needs none of them.
+
 
 @functools.lru_cache(maxsize=64)
-def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: ObsNorm, dynamics: str = "current",
+def _batched_eval(env_id: str, policy, protocol: Protocol, obs_norm: ObsNorm, dynamics: str = "current",
                   per_seed_stats: bool = False):
+    import jax  # jax, the envs and the rollout load with an evaluation, not with `info`
+
+    from hades_zoo.rollout import make_evaluate  # the rollout (jax, the simulator): with an evaluation
+
     stats_axis = 0 if per_seed_stats else None  # a frozen policy's statistics: one set per seed
     return jax.jit(jax.vmap(make_evaluate(env_id, policy, protocol, obs_norm, dynamics),
                             in_axes=(0, 0, stats_axis, stats_axis)))
@@ -35,7 +36,9 @@ def _batched_eval(env_id: str, policy: Policy, protocol: Protocol, obs_norm: Obs
 _VERSION_WARNED: set = set()
 
 
-def _warn_versions(trained, spec: envs.EnvSpec) -> None:
+def _warn_versions(trained, spec) -> None:
+    from hades_zoo import envs  # the simulators' versions: with an evaluation
+
     versions = trained.info.get("versions") or {}
     recorded = {k: v for k, v in versions.items() if k in ("brax", "gymnax", "mujoco")}
     if not recorded:
@@ -52,6 +55,12 @@ def _warn_versions(trained, spec: envs.EnvSpec) -> None:
 
 def evaluate(trained, env: str | None = None, *, protocol=None, seed: int = 0, dynamics: str | None = None) -> EvalResult:
     """``hades_zoo.evaluate`` for RL policies: every trained seed rolled out in the env (see there)."""
+    import jax  # jax, the envs and the compiler load with an evaluation, not with `info`
+    import jax.numpy as jnp
+
+    from hades_zoo import envs  # with an evaluation, as jax above
+    from hades_zoo._runtime import compiled
+
     name = (trained.info.get("dataset") or {}).get("name") or trained.env_id
     own = trained.spec
     spec = own if env is None else envs.get_spec(env)
@@ -64,18 +73,18 @@ def evaluate(trained, env: str | None = None, *, protocol=None, seed: int = 0, d
     dyn = envs.check_dynamics(trained.dynamics if dynamics is None else dynamics)
     if dyn == "current":  # "2023" restores the recorded simulator's behaviour: nothing to warn about
         _warn_versions(trained, spec)
-    fn = _batched_eval(spec.env_id, trained.policy, proto, trained.norm, dyn, bool(trained.frozen))
+    t_env = time.perf_counter()
+    fn = _batched_eval(spec.env_id, trained.policy, proto, trained.norm, dyn, bool(trained.frozen))  # builds the env
+    trained.timing["env_s"] = time.perf_counter() - t_env
     mean, var = jnp.asarray(trained.norm_state.mean), jnp.asarray(trained.norm_state.var)
-    t0 = time.perf_counter()
     args = (jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
     steps = f"{proto.n_steps} steps" if proto.n_steps is not None else "one episode each"
     what = (f"{trained.num_seeds} seed{'s' * (trained.num_seeds > 1)} on {spec.env_id}, {proto.name} "
             f"({proto.n_envs} envs x {steps})")
-    run = compiled(fn, f"evaluation rollout, {what}", *args)
+    run = compiled(fn, f"evaluation rollout, {what}", *args, timing=trained.timing, name="eval")
     t1 = time.perf_counter()
     with progress.phase("evaluating", what):
         scores = np.asarray(jax.block_until_ready(run(*args)), dtype=np.float64)
-    trained.timing["eval_compile_s"] = t1 - t0
     trained.timing["eval_s"] = time.perf_counter() - t1
     if not np.all(np.isfinite(scores)):
         raise IncompatibleDatasetError(f"evaluation of {name} produced non-finite returns")
