@@ -74,7 +74,7 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         state = env.step(state, to_env_action(spec, action))
         return state.obs, state, state.reward, state.done > 0.5
 
-    return Env(spec, reset, step, env, params)
+    return Env(spec, reset, step, env)
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
