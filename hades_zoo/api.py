@@ -13,11 +13,11 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from hades_zoo import bounds, progress
 from hades_zoo._runtime import compiled, enable_compilation_cache
 from hades_zoo import anchors as anchors_mod
+from hades_zoo import transfer as transfer_mod
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.bc import init_params, make_bc
 from hades_zoo.dataset import SyntheticDataset
@@ -51,6 +51,8 @@ def train(
     init: str | InitSpec = "dataset",
     transfer: str = "auto",
     anchors: int | None = None,
+    select: str = "none",
+    teacher: TrainedPolicy | None = None,
 ) -> TrainedPolicy:
     """Behaviour-clone ``num_seeds`` policies on ``dataset`` at once (vmapped).
 
@@ -73,6 +75,13 @@ def train(
             (``hades_zoo.anchors``; no env step). ``"teacher-env"``: the anchors are states
             the teacher visits in its env. The teacher is ``trained.teacher``.
         anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (2048).
+        select: ``"none"`` (default) trains the student with the given (or the dataset's) lr and
+            steps; ``"agreement"`` (with a teacher) tries that lr x 0.5, 1, 2 and those steps x 1, 2, 4
+            and keeps the student that agrees best with the teacher on held-out anchors: no env
+            return is looked at (``hades_zoo.transfer``). ``trained.info["transfer"]["selection"]``
+            has every candidate's agreement loss.
+        teacher: *optional*, an already-trained teacher to reuse (``train(ds, seed=seed,
+            num_seeds=num_seeds)``, the dataset's own recipe on the same seeds).
 
     Returns:
         A ``TrainedPolicy``; pass it to ``evaluate``.
@@ -110,66 +119,58 @@ def train(
     keys = [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds]
     with progress.phase("initialising", f"{num_seeds} polic{'ies' if num_seeds > 1 else 'y'} of {arch_name}"):
         params0 = jax.block_until_ready(init_params(policy, init_spec, keys))  # timed here, not inside BC
-    mode = _transfer_mode(transfer, ds, recipe)
-    teacher, t1 = None, time.perf_counter()
+    mode = transfer_mod.transfer_mode(transfer, ds, recipe)
+    if select not in transfer_mod.SELECTS:
+        raise ConfigError(f"select must be one of {', '.join(transfer_mod.SELECTS)}, got {select!r}")
+    if select != "none" and mode == "none":
+        raise ConfigError(f"select={select!r} picks a student's recipe by its agreement with a teacher; "
+                          "use it with transfer='teacher' (or 'teacher-env')")
+    t1 = time.perf_counter()
     if mode == "none":
+        teacher = None
         args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
         batched = _batched_bc(policy, recipe)
     else:
-        teacher, states, targets = _teacher_targets(ds, mode, anchors, seed, num_seeds)
+        teacher = _own_teacher(ds, teacher, seed, num_seeds)
+        states, targets = transfer_mod.teacher_targets(ds, mode, anchors, teacher)
         args = (params0, jnp.asarray(states), jnp.asarray(targets))
         batched = anchors_mod.batched_bc_per_seed(policy, recipe)
     t_teacher = time.perf_counter() - t1
     t1 = time.perf_counter()
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
         f" + {len(states) - ds.size} {mode} anchors" if teacher is not None else "")
-    compile_timing = {}
-    bc = compiled(batched, f"behaviour cloning, {what}", *args, timing=compile_timing, name="bc")
-    t2 = time.perf_counter()
-    with progress.phase("behaviour cloning", what):
-        params = jax.block_until_ready(bc(*args))
+    compile_timing, selection = {}, None
+    if select == "agreement":
+        held_states, held_labels = transfer_mod.held_out(teacher, mode)
+        t2 = time.perf_counter()
+        recipe, params, selection = transfer_mod.select_student(policy, recipe, params0, states, targets,
+                                                                held_states, held_labels)
+    else:
+        bc = compiled(batched, f"behaviour cloning, {what}", *args, timing=compile_timing, name="bc")
+        t2 = time.perf_counter()
+        with progress.phase("behaviour cloning", what):
+            params = jax.block_until_ready(bc(*args))
     t3 = time.perf_counter()
     timing = {"load_s": 0.0, "init_s": t1 - t0 - t_teacher, **compile_timing, "bc_s": t3 - t2}
     info = {}
     if teacher is not None:
         timing["teacher_s"] = t_teacher
         info["transfer"] = {"mode": mode, "anchors": len(targets[0]) - ds.size, "teacher_arch": teacher.arch}
+        if selection is not None:
+            info["transfer"]["selection"] = selection
     return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing, info=info,
                          teacher=teacher)
 
 
-TRANSFERS = ("auto", "teacher", "teacher-env", "none")
-TRANSFER_ANCHORS = {"teacher": 2048, "teacher-env": 2048}  # hopper R, mlp-2x256-relu: 512 -> 0.78, 2048 -> 0.96 of the teacher
-
-
-def _transfer_mode(transfer: str, ds: SyntheticDataset, recipe: Recipe) -> str:
-    """``auto`` -> ``teacher`` when the student's recipe is not the dataset's own, else ``none``."""
-    if transfer not in TRANSFERS:
-        raise ConfigError(f"transfer must be one of {', '.join(TRANSFERS)}, got {transfer!r}")
-    if transfer == "teacher-env" and not get_task(ds.task).acts_in_env:
-        raise ConfigError(f"transfer='teacher-env' needs an env; {ds.task} datasets have none: use transfer='teacher'")
-    if transfer != "auto":
-        return transfer
-    if not get_task(ds.task).acts_in_env:  # a classifier on distilled images: plain BC unless asked
-        return "none"
-    own = ds.recipe
-    same = (recipe.arch, recipe.epochs, recipe.lr, recipe.init) == (own.arch, own.epochs, own.lr, own.init)
-    return "none" if same else "teacher"
-
-
-def _teacher_targets(ds: SyntheticDataset, mode: str, anchors: int | None, seed: int, num_seeds: int):
-    """The teacher (the dataset's own recipe, same seeds) and the student's training set: the
-    pairs plus anchors labelled by each teacher seed: ``(teacher, states (N + K, O), targets (S, N + K, A))``."""
-    n = TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
-        "anchors", anchors, 0, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
-    with progress.phase("training the teacher", f"{ds.recipe.arch}, the dataset's own recipe"):
-        teacher = train(ds, seed=seed, num_seeds=num_seeds, transfer="none")
-    points = anchors_mod.anchor_states(teacher, n, "env" if mode == "teacher-env" else "data", seed=seed)
-    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
-    states = np.concatenate([x, points])
-    targets = np.concatenate([np.repeat(np.asarray(ds.targets, np.float32)[None], num_seeds, 0),
-                              anchors_mod.label(teacher, points)], axis=1)
-    return teacher, states, targets
+def _own_teacher(ds: SyntheticDataset, teacher: TrainedPolicy | None, seed: int, num_seeds: int) -> TrainedPolicy:
+    """The dataset's own recipe on the student's seeds: ``teacher`` if given (checked), else trained now."""
+    if teacher is None:
+        with progress.phase("training the teacher", f"{ds.recipe.arch}, the dataset's own recipe"):
+            return train(ds, seed=seed, num_seeds=num_seeds, transfer="none")
+    if teacher.seeds != [seed + i for i in range(num_seeds)] or teacher.recipe != ds.recipe:
+        raise ConfigError(f"teacher= must be the dataset's own recipe on the student's seeds {seed}..{seed + num_seeds - 1}; "
+                          "pass train(ds, seed=seed, num_seeds=num_seeds) or leave it out")
+    return teacher
 
 
 def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, seed: int = 0,

@@ -31,15 +31,21 @@ def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array) 
     return -jnp.mean(policy.log_prob(params, states, targets))
 
 
-@functools.lru_cache(maxsize=64)
-def make_bc(policy: Policy, recipe: Recipe):
-    """A pure ``bc(params, states, targets) -> params``; vmap it over seeds or a population."""
+def optimizer(recipe: Recipe) -> optax.GradientTransformation:
+    """The recipe's optimiser: Adam (or plain SGD), after global-norm clipping if it clips."""
     tx = optax.sgd(recipe.lr) if recipe.optimizer == "sgd" else optax.adam(recipe.lr, eps=recipe.adam_eps)
     if recipe.grad_clip is not None:
         tx = optax.chain(optax.clip_by_global_norm(recipe.grad_clip), tx)
+    return tx
+
+
+def make_bc_steps(policy: Policy, recipe: Recipe, steps: int):
+    """A pure ``steps(params, opt_state, states, targets) -> (params, opt_state)``: ``steps``
+    full-batch steps that can be resumed (``hades_zoo.transfer`` checks a student between chunks)."""
+    tx = optimizer(recipe)
     grad_fn = jax.grad(functools.partial(bc_loss, policy))
 
-    def bc(params, states, targets):
+    def run(params, opt_state, states, targets):
         states = states.reshape((states.shape[0], -1))
 
         def _step(carry, _):
@@ -47,8 +53,18 @@ def make_bc(policy: Policy, recipe: Recipe):
             updates, opt_state = tx.update(grad_fn(params, states, targets), opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), None
 
-        (params, _), _ = jax.lax.scan(_step, (params, tx.init(params)), None, length=int(recipe.epochs))
-        return params
+        return jax.lax.scan(_step, (params, opt_state), None, length=int(steps))[0]
+
+    return run
+
+
+@functools.lru_cache(maxsize=64)
+def make_bc(policy: Policy, recipe: Recipe):
+    """A pure ``bc(params, states, targets) -> params``; vmap it over seeds or a population."""
+    tx, run = optimizer(recipe), make_bc_steps(policy, recipe, recipe.epochs)
+
+    def bc(params, states, targets):
+        return run(params, tx.init(params), states, targets)[0]
 
     return bc
 

@@ -250,7 +250,7 @@ def _split(text: str | None, cast, what: str):
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
-        raise ConfigError(f"--{what} is empty; give a comma-separated list, e.g. --{what} {'mlp-2x64-tanh,mlp-4x256-relu' if what == 'archs' else '0.01,0.003' if what == 'lrs' else '100,200'}")
+        raise ConfigError(f"--{what} is empty; give a comma-separated list, e.g. --{what} {'mlp-2x64-tanh,mlp-4x256-relu' if what == 'archs' else '0.01,0.003' if what == 'lrs' else 'none,teacher' if what == 'transfer' else '100,200'}")
     try:
         return [cast(t) for t in items]
     except ValueError:
@@ -266,28 +266,34 @@ def _split(text: str | None, cast, what: str):
 @click.option("--seeds", default=4, show_default=True, type=click.IntRange(1, 4096), help="Seeds per cell (one vmap).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
 @click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
+@click.option("--transfer", "transfers", default="none,teacher", show_default=True,
+              help="Comma-separated: how each cell trains, side by side: none (plain BC), teacher (through the "
+              "dataset's own recipe, anchors around the pairs), teacher-env (anchors from its env rollouts).")
+@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
 @quiet_option
-def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, as_json, plot_path):
+def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, transfers, anchors, as_json, plot_path):
     from hades_zoo.grid import generalize  # jax and flax load with the command
 
     enable_compilation_cache()
     archs, lrs, epochs = _split(archs, str, "archs"), _split(lrs, float, "lrs"), _split(epochs, int, "epochs")
+    transfers = _split(transfers, str, "transfer")
     if plot_path is not None and not str(plot_path).lower().endswith(".png"):
         raise ConfigError(f"--plot {plot_path}: the heatmap is written as PNG; give a file name ending in .png")
     if plot_path is not None and not os.path.isdir(os.path.dirname(os.path.abspath(plot_path))):
         raise ConfigError(f"--plot {plot_path}: its directory does not exist; create it first (checked before training)")
     def report(row):
         if not as_json:
-            click.echo(f"  {row.arch:<20} lr {row.lr:<8g} {row.epochs:>5} steps: {row.mean:9.2f} ± {row.result.std:<7.2f} "
+            click.echo(f"  {row.arch:<20} lr {row.lr:<8g} {row.epochs:>5} steps, {row.transfer:<11}: "
+                       f"{row.mean:9.2f} ± {row.result.std:<7.2f} "
                        f"relative {_two(row.relative)}  ({row.seconds:.1f} s)", err=True)
 
     with stdout_to_stderr():
         with progress.phase("loading", name_or_path):
             ds = load(name_or_path)
         result = generalize(ds, archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
-                            progress=report)
+                            transfer=transfers, anchors=anchors, progress=report)
     if plot_path is not None:
         result.plot(plot_path)
     if as_json:

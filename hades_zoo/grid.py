@@ -9,6 +9,11 @@ recipe trained and evaluated on the same seeds: the ratio where that return is
 positive, else the normalised score (random policy 0, own recipe 1; see
 ``hades_zoo.scores``). ``to_markdown`` gives the table the dataset cards carry,
 ``plot`` a heatmap.
+
+Each cell is measured with plain BC and through the dataset's own teacher
+(``transfer=("none", "teacher")`` by default; ``hades_zoo.transfer``), side by side:
+the paper's claim (plain BC) and what teacher transfer makes of it. The teacher is the
+reference itself (same seeds), trained once for the whole grid.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from hades_zoo.progress import phase
 from hades_zoo.recipe import EvalResult
 from hades_zoo.scores import needs_random, random_return, relative_score
 
-# widths 64-1024, depths 1-4, relu/tanh/gelu, and two non-MLPs (residual, attention)
+# widths 64-1024, depths 1-4, relu/tanh/gelu, and two non-MLPs (residual, a transformer over observation tokens)
 DEFAULT_ARCHS = (
     "mlp-1x64-tanh", "mlp-2x64-relu", "mlp-2x256-tanh", "mlp-2x256-gelu", "mlp-3x512-relu",
-    "mlp-4x256-tanh", "mlp-2x1024-tanh", "resmlp-2x256-relu", "attn-1x64-gelu",
+    "mlp-4x256-tanh", "mlp-2x1024-tanh", "resmlp-2x256-relu", "tfm-1x64-gelu",
 )
+GRID_TRANSFERS = ("none", "teacher", "teacher-env")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +47,16 @@ class GridRow:
     result: EvalResult
     relative: float
     seconds: float = 0.0
+    transfer: str = "none"  # how the cell trained: plain BC, or through the teacher (``GRID_TRANSFERS``)
 
     @property
     def mean(self) -> float:
         return self.result.mean
 
     def to_json(self) -> dict:
-        return {"arch": self.arch, "lr": self.lr, "epochs": self.epochs, "mean": self.mean, "std": self.result.std,
-                "returns": self.result.returns, "relative": self.relative, "seconds": round(self.seconds, 2)}
+        return {"arch": self.arch, "lr": self.lr, "epochs": self.epochs, "transfer": self.transfer, "mean": self.mean,
+                "std": self.result.std, "returns": self.result.returns, "relative": self.relative,
+                "seconds": round(self.seconds, 2)}
 
 
 @dataclasses.dataclass
@@ -71,39 +79,40 @@ class GeneralizationResult:
                 "random_mean": None if self.random is None else self.random.mean,
                 "rows": [r.to_json() for r in self.rows], "seconds": round(self.seconds, 1)}
 
-    def _columns(self) -> list[tuple[float, int]]:
-        return sorted({(r.lr, r.epochs) for r in self.rows})
+    def _columns(self) -> list[tuple[float, int, str]]:
+        order = {t: i for i, t in enumerate(GRID_TRANSFERS)}
+        return sorted({(r.lr, r.epochs, r.transfer) for r in self.rows}, key=lambda c: (c[0], c[1], order[c[2]]))
 
     def _archs(self) -> list[str]:
         return list(dict.fromkeys(r.arch for r in self.rows))
 
     def matrix(self) -> np.ndarray:
-        """``relative`` as (architectures, (lr, epochs) columns), NaN where not trained."""
+        """``relative`` as (architectures, (lr, epochs, transfer) columns), NaN where not trained."""
         archs, cols = self._archs(), self._columns()
         out = np.full((len(archs), len(cols)), np.nan)
         for r in self.rows:
-            out[archs.index(r.arch), cols.index((r.lr, r.epochs))] = r.relative
+            out[archs.index(r.arch), cols.index((r.lr, r.epochs, r.transfer))] = r.relative
         return out
 
     def to_markdown(self, layout: str = "rows") -> str:
         """The table for a dataset card: one row per cell (``rows``), or architectures x
-        (lr, steps) with ``relative (mean)`` in each cell (``matrix``)."""
+        (lr, steps, plain BC / teacher) with ``relative (mean)`` in each cell (``matrix``)."""
         if layout not in ("rows", "matrix"):
             raise ConfigError(f"unknown table layout {layout!r}; use 'rows' or 'matrix'")
         ref = self.reference
         kind = "return / own recipe's" if self.score == "ratio" else "normalised score (random 0, own recipe 1)"
         lines = [(f"Own recipe ({ref.arch}, lr {ref.lr:g}, {ref.epochs} steps): {ref.mean:.1f} ± {ref.result.std:.1f} "
                   f"({len(ref.result.returns)} seeds, {self.protocol}); relative = {kind}."), "",
-                 "| architecture | lr | steps | return | relative |", "|---|---|---|---|---|"]
+                 "| architecture | lr | steps | training | return | relative |", "|---|---|---|---|---|---|"]
         if layout == "rows":
-            lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {r.mean:.1f} ± {r.result.std:.1f} | {r.relative:.2f} |"
-                      for r in self.rows]
+            lines += [f"| {r.arch} | {r.lr:g} | {r.epochs} | {_TRANSFER_TEXT[r.transfer]} | {r.mean:.1f} ± {r.result.std:.1f} "
+                      f"| {r.relative:.2f} |" for r in self.rows]
             return "\n".join(lines)
-        cols, cells = self._columns(), {(r.arch, r.lr, r.epochs): r for r in self.rows}
-        lines[2:] = ["| architecture | " + " | ".join(f"lr {lr:g}, {ep} steps" for lr, ep in cols) + " |",
-                     "|---|" + "---|" * len(cols)]
+        cols, cells = self._columns(), {(r.arch, r.lr, r.epochs, r.transfer): r for r in self.rows}
+        lines[2:] = ["| architecture | " + " | ".join(f"lr {lr:g}, {ep} steps, {_TRANSFER_TEXT[t]}" for lr, ep, t in cols)
+                     + " |", "|---|" + "---|" * len(cols)]
         for arch in self._archs():
-            row = [cells.get((arch, lr, ep)) for lr, ep in cols]
+            row = [cells.get((arch, *c)) for c in cols]
             lines.append(f"| {arch} | " + " | ".join("" if r is None else f"{r.relative:.2f} ({r.mean:.0f})" for r in row) + " |")
         return "\n".join(lines)
 
@@ -118,7 +127,7 @@ class GeneralizationResult:
         fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(cols), 1.0 + 0.45 * len(archs)))
         im = ax.imshow(mat, cmap="viridis", vmin=0.0, vmax=max(1.0, float(np.nanmax(mat)) if np.isfinite(mat).any() else 1.0),
                        aspect="auto")
-        ax.set_xticks(range(len(cols)), [f"lr {lr:g}\n{ep} steps" for lr, ep in cols])
+        ax.set_xticks(range(len(cols)), [f"lr {lr:g}\n{ep} steps\n{_TRANSFER_TEXT[t]}" for lr, ep, t in cols])
         ax.set_yticks(range(len(archs)), archs)
         for i in range(len(archs)):
             for j in range(len(cols)):
@@ -136,9 +145,15 @@ class GeneralizationResult:
             plt.close(fig)
 
 
-def _check_grid(ds, archs, lrs, epochs):
-    if not archs or not lrs or not epochs:
-        raise ConfigError("the grid needs at least one architecture, one learning rate and one epochs value")
+_TRANSFER_TEXT = {"none": "plain BC", "teacher": "teacher", "teacher-env": "teacher-env"}
+
+
+def _check_grid(ds, archs, lrs, epochs, transfers):
+    if not archs or not lrs or not epochs or not transfers:
+        raise ConfigError("the grid needs at least one architecture, learning rate, epochs value and transfer")
+    for t in transfers:
+        if t not in GRID_TRANSFERS:
+            raise ConfigError(f"unknown transfer {t!r} for the grid; use one or more of {', '.join(GRID_TRANSFERS)}")
     for a in archs:
         parse_arch(a, ds.spec.action_dim, ds.spec.obs_shape)  # raises ConfigError naming the bad spec
     for lr in lrs:
@@ -158,9 +173,11 @@ def generalize(
     num_seeds: int = 4,
     seed: int = 0,
     protocol=None,
+    transfer: Sequence[str] = ("none", "teacher"),
+    anchors: int | None = None,
     progress: Callable[[GridRow], None] | None = None,
 ) -> GeneralizationResult:
-    """Train and evaluate the grid ``archs x lrs x epochs``, ``num_seeds`` seeds per cell in one vmap.
+    """Train and evaluate the grid ``archs x lrs x epochs x transfer``, ``num_seeds`` seeds per cell in one vmap.
 
     Args:
         dataset: a ``SyntheticDataset``, catalog name or path.
@@ -168,6 +185,9 @@ def generalize(
         lrs, epochs: *optional*, default to the dataset's own recipe values (one column).
         num_seeds, seed: as ``train``; every cell and the reference use the same seeds.
         protocol: *optional*, defaults to the dataset's own.
+        transfer: how each cell trains, one row per entry: ``"none"`` (plain BC), ``"teacher"``,
+            ``"teacher-env"`` (``hades_zoo.train``'s ``transfer``); default both plain BC and teacher.
+            The teacher is the reference, trained once. ``anchors``: as ``train``'s.
         progress: *optional* callback given each finished row.
 
     Example:
@@ -179,22 +199,26 @@ def generalize(
     archs = list(DEFAULT_ARCHS if archs is None else archs)
     lrs = [float(x) for x in ([ds.recipe.lr] if lrs is None else lrs)]
     epochs = [int(x) for x in ([ds.recipe.epochs] if epochs is None else epochs)]
-    _check_grid(ds, archs, lrs, epochs)
+    transfers = [transfer] if isinstance(transfer, str) else list(dict.fromkeys(transfer))
+    _check_grid(ds, archs, lrs, epochs, transfers)
     if num_seeds < 1:
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     proto = ds.kind.get_protocol(ds.protocol if protocol is None else protocol, ds.spec)
-    own = evaluate(train(ds, seed=seed, num_seeds=num_seeds), protocol=proto, seed=seed)
+    teacher = train(ds, seed=seed, num_seeds=num_seeds, transfer="none")
+    own = evaluate(teacher, protocol=proto, seed=seed)
     rand = random_return(ds, proto, seed=seed, num_seeds=num_seeds) if needs_random(own.mean) else None
     rand_mean = None if rand is None else rand.mean
     reference = GridRow(ds.recipe.arch, ds.recipe.lr, ds.recipe.epochs, own, relative_score(own.mean, own.mean, rand_mean),
                         time.perf_counter() - t0)
     rows = []
-    cells = [(arch, lr, ep) for arch in archs for lr in lrs for ep in epochs]
-    for k, (arch, lr, ep) in enumerate(cells, 1):
-        with phase("grid", f"cell {k} of {len(cells)} ({arch}, lr {lr:g}, {ep} steps)"):
+    cells = [(arch, lr, ep, t) for arch in archs for lr in lrs for ep in epochs for t in transfers]
+    for k, (arch, lr, ep, t) in enumerate(cells, 1):
+        with phase("grid", f"cell {k} of {len(cells)} ({arch}, lr {lr:g}, {ep} steps, {_TRANSFER_TEXT[t]})"):
             t1 = time.perf_counter()
-            res = evaluate(train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr, transfer="none"), protocol=proto, seed=seed)
-            row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1)
+            trained = train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr, transfer=t, anchors=anchors,
+                            teacher=None if t == "none" else teacher)
+            res = evaluate(trained, protocol=proto, seed=seed)
+            row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1, t)
         rows.append(row)
         if progress is not None:
             progress(row)

@@ -14,26 +14,36 @@ from hades_zoo.scores import relative_score
 def test_generalize_cli_cartpole(tmp_path):
     plot = tmp_path / "grid.png"
     proc = run_cli("generalize", "cartpole-hades-r-4", "--archs", "mlp-2x64-tanh,resmlp-1x64-relu", "--seeds", 2,
-                   "--json", "--plot", plot)
+                   "--anchors", 64, "--json", "--plot", plot)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["score"] == "ratio" and out["seeds"] == 2 and out["protocol"] == "episodes"
     ref = out["reference"]
     assert (ref["arch"], ref["lr"], ref["epochs"]) == ("mlp-2x64-tanh", 0.01, 100)
-    rows = {r["arch"]: r for r in out["rows"]}
-    assert list(rows) == ["mlp-2x64-tanh", "resmlp-1x64-relu"]
+    rows = {(r["arch"], r["transfer"]): r for r in out["rows"]}  # plain BC and teacher side by side, per cell
+    assert list(rows) == [(a, t) for a in ("mlp-2x64-tanh", "resmlp-1x64-relu") for t in ("none", "teacher")]
     for r in rows.values():
         assert (r["lr"], r["epochs"]) == (0.01, 100) and len(r["returns"]) == 2
         assert r["mean"] == pytest.approx(np.mean(r["returns"]))
         assert r["relative"] == pytest.approx(r["mean"] / ref["mean"])
-    # the dataset's own recipe as a grid cell: same seeds, same init, same rollouts
-    assert rows["mlp-2x64-tanh"]["returns"] == ref["returns"] and rows["mlp-2x64-tanh"]["relative"] == 1.0
+    # the dataset's own recipe as a plain-BC grid cell: same seeds, same init, same rollouts
+    assert rows["mlp-2x64-tanh", "none"]["returns"] == ref["returns"] and rows["mlp-2x64-tanh", "none"]["relative"] == 1.0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generalize_transfer_columns_in_the_card_table():
+    res = generalize("cartpole-hades-r-4", ["mlp-1x8-relu"], num_seeds=1, transfer=("teacher", "none"), anchors=16)
+    assert [r.transfer for r in res.rows] == ["teacher", "none"] and res.matrix().shape == (1, 2)
+    matrix = res.to_markdown("matrix")
+    assert "lr 0.01, 100 steps, plain BC | lr 0.01, 100 steps, teacher |" in matrix  # plain first, then the teacher
+    assert "| mlp-1x8-relu | 0.01 | 100 | teacher |" in res.to_markdown()
+    with pytest.raises(ConfigError, match="unknown transfer 'distil' for the grid"):
+        generalize("cartpole-hades-r-4", ["mlp-1x8-relu"], num_seeds=1, transfer=("distil",))
 
 
 def test_generalize_negative_returns_use_the_normalised_score():
     short = {"name": "short", "n_envs": 4, "n_steps": None, "sample_actions": False, "metric": "first_episode"}
-    res = generalize("acrobot-hades-r-4", ["mlp-2x64-tanh"], lrs=[0.003], num_seeds=2, protocol=short)
+    res = generalize("acrobot-hades-r-4", ["mlp-2x64-tanh"], lrs=[0.003], num_seeds=2, protocol=short, transfer="none")
     assert res.score == "normalized" and res.random is not None
     assert res.random.mean < res.reference.mean < 0
     for row in res.rows:
@@ -41,7 +51,7 @@ def test_generalize_negative_returns_use_the_normalised_score():
         assert row.relative == pytest.approx(want)
     assert res.reference.relative == 1.0
     table = res.to_markdown()
-    assert "| mlp-2x64-tanh | 0.003 | 100 |" in table and "normalised score" in table
+    assert "| mlp-2x64-tanh | 0.003 | 100 | plain BC |" in table and "normalised score" in table
     assert res.matrix().shape == (1, 1)
     assert "| mlp-2x64-tanh | " + f"{res.rows[0].relative:.2f} ({res.rows[0].mean:.0f}) |" in res.to_markdown("matrix")
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import run_cli
 
 import hades_zoo
-from hades_zoo.api import _teacher_targets
+from hades_zoo.transfer import teacher_targets
 from hades_zoo.errors import ConfigError
 
 CP = "cartpole-hades-r-4"
@@ -37,9 +37,8 @@ def test_auto_uses_the_teacher_when_the_recipe_differs(kwargs):
 
 def test_anchors_are_the_pairs_plus_states_labelled_by_each_teacher_seed():
     ds = hades_zoo.load(CP)
-    teacher, states, targets = _teacher_targets(ds, "teacher", 16, seed=3, num_seeds=2)
     own = hades_zoo.train(ds, seed=3, num_seeds=2)
-    assert teacher.seeds == own.seeds and teacher.recipe == own.recipe
+    states, targets = teacher_targets(ds, "teacher", 16, own)
     assert states.shape == (ds.size + 16, 4) and targets.shape == (2, ds.size + 16, 2)
     np.testing.assert_array_equal(states[: ds.size], ds.states)
     np.testing.assert_array_equal(targets[:, : ds.size], np.repeat(ds.targets[None], 2, 0))
@@ -64,3 +63,34 @@ def test_cli_reports_the_teacher_beside_the_student():
     assert out["student_over_teacher"] == pytest.approx(out["mean"] / out["teacher"]["mean"])
     plain = json.loads(run_cli("train", CP, "--seeds", "1", "--json", "-q").stdout)
     assert plain["transfer"] == "none" and "teacher" not in plain
+
+
+def test_student_recipe_is_chosen_by_agreement_with_no_env(monkeypatch):
+    """``select="agreement"`` picks lr and steps on held-out teacher labels: no env is ever built."""
+    from hades_zoo import envs
+
+    def no_env(*a, **k):
+        raise AssertionError("the student's recipe choice built an env")
+
+    monkeypatch.setattr(envs, "make", no_env)
+    monkeypatch.setattr(envs, "_make", no_env)
+    ds = hades_zoo.load(CP)
+    trained = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=4, lr=0.01, anchors=16, transfer="teacher",
+                              select="agreement")
+    table = trained.info["transfer"]["selection"]
+    assert {(r["lr"], r["epochs"]) for r in table} == {(lr, ep) for lr in (0.005, 0.01, 0.02) for ep in (4, 8, 16)}
+    best = min(table, key=lambda r: r["agreement"])
+    assert (trained.recipe.lr, trained.recipe.epochs) == (best["lr"], best["epochs"])
+    # the chosen student is the one that recipe trains from scratch (chunks resume Adam exactly)
+    again = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=best["epochs"], lr=best["lr"], anchors=16,
+                            transfer="teacher", teacher=trained.teacher)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), trained.params, again.params)
+
+
+def test_select_needs_a_teacher_and_a_given_teacher_must_match():
+    ds = hades_zoo.load(CP)
+    with pytest.raises(ConfigError, match="use it with transfer='teacher'"):
+        hades_zoo.train(ds, "mlp-1x8-relu", transfer="none", select="agreement")
+    other = hades_zoo.train(ds, seed=5, num_seeds=2)
+    with pytest.raises(ConfigError, match="teacher= must be the dataset's own recipe"):
+        hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, transfer="teacher", teacher=other)

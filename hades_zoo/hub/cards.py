@@ -188,7 +188,8 @@ def limitations(ds: SyntheticDataset, revision: str | None, evaluation: list[dic
     others = [r for r in evaluation if not r["own"]]
     if others:
         out.append("Architectures, as measured for this card (return relative to the own architecture's): "
-                   + "; ".join(f"`{r['arch']}` {r['relative']:.2f}" for r in others) + ".")
+                   + "; ".join(f"`{r['arch']}` {r['relative']:.2f}" + (f" ({r['teacher']['relative']:.2f} through the teacher)"
+                                                                       if r.get("teacher") else "") for r in others) + ".")
     else:
         out.append(f"Architectures: only `{own['arch']}` was measured for this card; `hades-zoo generalize` measures others.")
     if ds.method == "hades-f":

@@ -96,7 +96,9 @@ class Source:
 def evaluate_archs(ds: SyntheticDataset, archs=DEFAULT_ARCHS, seeds: int = 8) -> list[dict]:
     """Behaviour-clone every architecture on the dataset (``seeds`` seeds, one vmap each) and evaluate
     with the dataset's protocol: ``hades_zoo.grid.generalize`` over the architectures, so every row also
-    carries its score relative to the dataset's own architecture, which comes first (``"own"`` names it)."""
+    carries its score relative to the dataset's own architecture, which comes first (``"own"`` names it).
+    Env datasets: every other architecture is also trained through the dataset's own teacher
+    (``hades_zoo.transfer``), under ``"teacher"`` in its row."""
     own = ds.recipe.arch
     others = [a for a in dict.fromkeys(own if a in ("own", "dataset") else a for a in archs) if a != own]
 
@@ -107,9 +109,15 @@ def evaluate_archs(ds: SyntheticDataset, archs=DEFAULT_ARCHS, seeds: int = 8) ->
     if not others:
         result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=seeds), seed=0)
         return [row(own, result, 1.0, "ratio")]
-    grid = generalize(ds, others, num_seeds=seeds, seed=0)
-    return [row(own, grid.reference.result, grid.reference.relative, grid.score)] + [
-        row(r.arch, r.result, r.relative, grid.score) for r in grid.rows]
+    transfers = ("none", "teacher") if ds.kind.acts_in_env else ("none",)
+    grid = generalize(ds, others, num_seeds=seeds, seed=0, transfer=transfers)
+    rows = [row(own, grid.reference.result, grid.reference.relative, grid.score)]
+    for r in grid.rows:
+        if r.transfer == "none":
+            rows.append(row(r.arch, r.result, r.relative, grid.score))
+        else:  # through the dataset's own teacher: beside the plain-BC figure of the same architecture
+            rows[-1]["teacher"] = {"mean": r.mean, "std": r.result.std, "relative": float(r.relative)}
+    return rows
 
 
 def parquet_bytes(ds: SyntheticDataset) -> bytes:
