@@ -149,12 +149,21 @@ class FeatureAttention(nn.Module):
         return _dense(self.out_dim, head=True)(act(h.mean(axis=-2)))
 
 
+EMBED_STD = 0.3
+
+
 class ObsTransformer(nn.Module):
     """A small transformer over observation tokens: token ``d`` of a flat observation is
     ``x_d * value_d + embed_d`` (its own scale per dim: a dim's number means nothing
     without knowing which dim it is); an image ``(H, W, C)`` gives one token per cell,
     ``Dense(C)`` plus the cell's embedding. Pre-norm blocks (attention, then a 4x MLP),
-    a final layer norm, mean pooling and a small-init head."""
+    a final layer norm, mean pooling and a small-init head.
+
+    The dimension embedding starts at std ``EMBED_STD`` (0.3), the value at 1: a token is then
+    led by its value where the distilled pairs lie (|x| of a few units) yet keeps its dim's
+    identity near 0, where the layer norm would otherwise reduce ``x_d * value_d`` to its sign.
+    Plain BC, 8 seeds of tfm-1x64-gelu: CartPole R-4 424 -> 438, Acrobot R-4 -170 -> -112
+    (embedding std 1.0 -> 0.3; 0.02 gave 299 and -106)."""
 
     layers: int
     width: int
@@ -174,7 +183,7 @@ class ObsTransformer(nn.Module):
         else:
             value = self.param("value", nn.initializers.normal(1.0), (x.shape[-1], self.width))
             h = x[..., None] * value
-        h = h + self.param("embed", nn.initializers.normal(1.0), (h.shape[-2], self.width))
+        h = h + self.param("embed", nn.initializers.normal(EMBED_STD), (h.shape[-2], self.width))
         for _ in range(self.layers):
             h = h + nn.MultiHeadDotProductAttention(num_heads=self.heads)(nn.LayerNorm()(h))
             h = h + _dense(self.width)(act(_dense(4 * self.width)(nn.LayerNorm()(h))))
