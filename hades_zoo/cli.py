@@ -122,6 +122,9 @@ def _print_info(meta: dict) -> None:
               "labelled by it (teacher-env: anchors from the teacher's env rollouts); none: plain BC; auto: teacher "
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
+@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
+              help="agreement (with a teacher): try lr x 0.5/1/2 and steps x 1/2/4, keep the student that agrees best "
+              "with the teacher on held-out anchors (no env return is looked at).")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
@@ -132,7 +135,7 @@ def _print_info(meta: dict) -> None:
               ".safetensors file: hades-zoo rollout FILE, hades_zoo.load_policy(FILE).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @quiet_option
-def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, protocol, dynamics, out_path, as_json):
+def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, select, protocol, dynamics, out_path, as_json):
     t0 = time.perf_counter()
     enable_compilation_cache()  # imports jax
     t_jax = time.perf_counter()
@@ -144,7 +147,7 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, 
             ds = load(name_or_path)
         t_load = time.perf_counter() - t_imports
         trained = hades_zoo.train(ds, arch, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr, init=init,
-                                  transfer=transfer, anchors=anchors)
+                                  transfer=transfer, anchors=anchors, select=select)
         result = hades_zoo.evaluate(trained, protocol=protocol, seed=seed, dynamics=dynamics)
         teacher = None
         if trained.teacher is not None:
@@ -168,6 +171,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, 
         out["teacher"] = {"arch": trained.teacher.arch, "recipe": trained.teacher.recipe.to_dict(),
                           "returns": teacher.returns, "mean": teacher.mean, "std": teacher.std}
         out["student_over_teacher"] = result.mean / teacher.mean if teacher.mean else None
+        if "selection" in trained.info["transfer"]:
+            out["selection"] = trained.info["transfer"]["selection"]
     if out_path is not None:
         out["policy"] = {"path": out_path, "sha256": trained.save(out_path)}
     if as_json:

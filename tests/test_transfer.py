@@ -94,3 +94,10 @@ def test_select_needs_a_teacher_and_a_given_teacher_must_match():
     other = hades_zoo.train(ds, seed=5, num_seeds=2)
     with pytest.raises(ConfigError, match="teacher= must be the dataset's own recipe"):
         hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, transfer="teacher", teacher=other)
+
+
+def test_cli_select_without_a_teacher_is_one_error_line():
+    r = run_cli("train", CP, "--arch", "mlp-1x8-relu", "--transfer", "none", "--select", "agreement", "-q")
+    assert r.returncode == 2
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "use it with transfer='teacher'" in last, last
