@@ -282,3 +282,18 @@ def test_torch_view():
     assert len(ds) == 8 and ds[5]["task"].item() == 1 and ds[5]["states"].dtype == torch.float32
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
     assert batch["states"].shape == (3, 4) and batch["targets"].shape == (3, 2)
+
+
+def test_normalised_scores_and_the_warning_line():
+    from hades_zoo.multitask.train import TaskScore, below, warnings
+    from hades_zoo.recipe import EvalResult
+
+    res = lambda env, *r: EvalResult(env, "paper", list(r))
+    scores = {"ant-f": TaskScore("ant", res("ant", 40.0), res("ant", 100.0), res("ant", -20.0)),  # (40+20)/(100+20)
+              "hopper-r": TaskScore("hopper", res("hopper", 1700.0), res("hopper", 1800.0), res("hopper", 100.0)),
+              "freeway-r": TaskScore("Freeway-MinAtar", res("f", 0.0), res("f", 0.0), res("f", 0.0))}
+    assert scores["ant-f"].relative == pytest.approx(0.5) and scores["hopper-r"].relative == pytest.approx(1600 / 1700)
+    assert np.isnan(scores["freeway-r"].relative)  # no scale: undefined, not a warning
+    assert below(scores) == ["ant-f"]
+    assert warnings(scores) == ["warning: ant-f (ant) holds 0.50 of its single-task return (normalised: random 0, "
+                                "single-task 1), under 0.9"]
