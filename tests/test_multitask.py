@@ -297,3 +297,23 @@ def test_normalised_scores_and_the_warning_line():
     assert below(scores) == ["ant-f"]
     assert warnings(scores) == ["warning: ant-f (ant) holds 0.50 of its single-task return (normalised: random 0, "
                                 "single-task 1), under 0.9"]
+
+
+def test_token_encoding_reads_no_padding():
+    """``inputs="tokens"``: one token per dim (per-env vocabulary), one per MinAtar cell with its
+    channel vector (100 tokens); the padding never reaches the network."""
+    from hades_zoo.multitask.tokens import layout
+
+    m = merge([CP, "breakout-minatar-hades-r-16", AC])
+    specs = [m.task_spec(t) for t in range(3)]
+    index, valid, n_envs = layout(specs, [0, 1, 2])
+    assert index.shape == (3, 100, 4) and valid.sum(1).tolist() == [4, 100, 6] and n_envs == 3
+    assert index[1, 7].tolist() == [28, 29, 30, 31] and index[0, 1].tolist() == [1, -1, -1, -1]
+    policy = make_multitask_policy(m, "tfm-1x8-gelu", dataclasses.replace(VARIANTS["anchored"], inputs="tokens", anchors=0))
+    params = policy.init(jax.random.PRNGKey(0))
+    s = jnp.asarray(packed_states(m))
+    noisy = s.at[:4, 4:400].set(5.0).at[20:, 6:400].set(-3.0)  # CartPole's and Acrobot's padding
+    out = policy(params, s[:, :400], s[:, 400:])
+    np.testing.assert_array_equal(out, policy(params, noisy[:, :400], noisy[:, 400:]))
+    with pytest.raises(ConfigError, match="token encoding needs a transformer"):
+        train_multitask(m, "mlp-2x8-tanh", inputs="tokens", anchors=0, epochs=1)

@@ -63,6 +63,9 @@ def merge_cmd(datasets, out, name):
                    "own policy visits in its env (env).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
+@click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
+              help="Override: observations zero-padded to the largest (padded), in slots of their own (disjoint), or as "
+                   "(dimension id, value) tokens for a transformer, one per MinAtar cell (tokens; arch tfm-1x64-gelu).")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")
 @click.option("--protocol", default=None, help="Evaluation protocol for every task (default: each task's own; 'paper' resolves per env).")
@@ -72,7 +75,7 @@ def merge_cmd(datasets, out, name):
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @quiet_option
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, epochs, lr,
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, encoding, epochs, lr,
                         protocol, seeds, seed, compare, as_json):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
     from hades_zoo.multitask.train import below, evaluate_multitask, train_multitask, warnings
@@ -83,7 +86,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         with phase("loading", ", ".join(merged)):
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
-                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
+                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, inputs=encoding,
+                                  seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
     rel = [s.relative for s in scores.values() if s.relative is not None and not math.isnan(s.relative)]
     out = {

@@ -13,8 +13,10 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 (every task's loss scaled to a unit gradient norm)
   task_norm     ``none`` or ``standardize`` (each task's states z-scored with the
                 mean/std of its own pairs, and its env observations likewise)
-  inputs        ``padded`` (every task's observation in the same first slots) or
-                ``disjoint`` (each task's observation in slots of its own)
+  inputs        ``padded`` (every task's observation in the same first slots),
+                ``disjoint`` (each task's observation in slots of its own) or ``tokens``
+                (a set of (dimension id, value) tokens for a transformer, no padding:
+                ``hades_zoo.multitask.tokens``)
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
   anchor_states ``data`` (drawn around the dataset's own states: no env step) or ``env``
                 (the states each task's single-task policy visits in its env)
@@ -43,13 +45,14 @@ import numpy as np
 from hades_zoo.anchors import ANCHOR_STATES
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.dataset import MultiTaskDataset
+from hades_zoo.multitask.tokens import make_token_trunk
 from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
 
 CONDITIONINGS = ("none", "onehot", "embedding")
 HEADS = ("shared", "per-task")
 BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
-INPUTS = ("padded", "disjoint")
+INPUTS = ("padded", "disjoint", "tokens")
 UNITS = ("task", "source")
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
@@ -112,6 +115,11 @@ class MultiTaskNet(nn.Module):
     @nn.compact
     def __call__(self, obs, task):
         x = obs
+        if self.inputs == "tokens":  # the token trunk reads the task itself (its tokens' vocabulary)
+            out = self.trunk(obs, task)
+            if self.heads == "per-task":
+                out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
+            return out
         if self.inputs == "disjoint":
             x = jnp.einsum("...o,...t,tos->...s", obs, task, jnp.asarray(_placement(self.obs_dims)))
         if self.conditioning == "onehot":
@@ -282,14 +290,17 @@ def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConf
     tasks = unit_tasks(merged, config.unit)
     T, A = len(tasks), merged.action_dim
     out_dim = T * A if config.heads == "per-task" else A
-    if isinstance(model, str):
+    specs = [merged.task_spec(t) for t in tasks]
+    if config.inputs == "tokens":
+        envs = list(dict.fromkeys(s.env_id for s in specs))
+        trunk = make_token_trunk(model if isinstance(model, str) else None, out_dim, specs, [envs.index(s.env_id) for s in specs])
+    elif isinstance(model, str):
         trunk = parse_arch(model, out_dim)
     elif isinstance(model, nn.Module):
         trunk = model
     else:
         raise ConfigError(f"model must be an architecture string (e.g. {ARCH_EXAMPLES[0]!r}) or a flax.linen.Module "
                           f"mapping inputs to {out_dim} outputs, got {type(model).__name__}")
-    specs = [merged.task_spec(t) for t in tasks]
     shift = scale = None
     if config.task_norm == "standardize":
         shift, scale = _task_stats(merged, config.unit)

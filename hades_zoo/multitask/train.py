@@ -42,6 +42,7 @@ from hades_zoo.multitask.policy import (
     packed_states,
     unit_tasks,
 )
+from hades_zoo.multitask.tokens import DEFAULT_ARCH as TOKEN_ARCH
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
 from hades_zoo.scores import normalised_score, random_return
 from hades_zoo.bc import init_params
@@ -114,6 +115,7 @@ def train_multitask(
     anchors: int | None = None,
     anchor_states: str | None = None,
     unit: str | None = None,
+    inputs: str | None = None,
     variant: str | None = None,
     config: MultiTaskConfig | None = None,
     seed: int = 0,
@@ -130,7 +132,9 @@ def train_multitask(
             (``A``, or ``T * A`` with per-task heads).
         task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
             the variant (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none;
-            ``anchor_states``: ``data`` or ``env``; ``unit``: heads per ``source`` or per ``task``).
+            ``anchor_states``: ``data`` or ``env``; ``unit``: heads per ``source`` or per ``task``;
+            ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
+            ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
@@ -147,9 +151,10 @@ def train_multitask(
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
-                                    "anchor_states": anchor_states, "unit": unit})
+                                    "anchor_states": anchor_states, "unit": unit,
+                                    "inputs": inputs})
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
-    arch = base.arch if model is None else model
+    arch = (TOKEN_ARCH if cfg.inputs == "tokens" else base.arch) if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
     recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else _steps("epochs", epochs),
                                  lr=base.lr if lr is None else bounds.check_positive("lr", lr))
