@@ -152,26 +152,30 @@ def _standardize(obs, task, shift, scale):
 
 @dataclasses.dataclass(frozen=True)
 class TaskNet:
-    """Task ``task``'s view of a ``MultiTaskNet``: its flat observations in, its actions out."""
+    """One unit's view of a ``MultiTaskNet``: its flat observations in, its actions out.
+
+    The unit's one-hot rides in the parameters (``{"mt": ..., "task": one-hot}``, gradient
+    stopped), not in the view: all units of one env and shape share one view, so their
+    rollouts compile once (30 sources of 15 envs: 15 compilations, not 30)."""
 
     net: MultiTaskNet
-    task: int
     obs_dim: int
     action_dim: int
     obs_max: int
     shift: tuple | None = None
     scale: tuple | None = None
 
-    def _inputs(self, obs):
+    def _inputs(self, obs, onehot):
         x = jnp.pad(obs, [(0, 0)] * (obs.ndim - 1) + [(0, self.obs_max - self.obs_dim)])
-        task = jnp.broadcast_to(jax.nn.one_hot(self.task, self.net.n_tasks), (*x.shape[:-1], self.net.n_tasks))
+        task = jnp.broadcast_to(jax.lax.stop_gradient(onehot), (*x.shape[:-1], self.net.n_tasks))
         return _standardize(x, task, self.shift, self.scale), task
 
     def init(self, key, obs):
-        return self.net.init(key, *self._inputs(obs))
+        onehot = jax.nn.one_hot(0, self.net.n_tasks)
+        return {"mt": self.net.init(key, *self._inputs(obs, onehot)), "task": onehot}
 
     def apply(self, variables, obs):
-        return self.net.apply(variables, *self._inputs(obs))[..., : self.action_dim]
+        return self.net.apply(variables["mt"], *self._inputs(obs, variables["task"]))[..., : self.action_dim]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,12 +253,15 @@ class MultiTaskPolicy:
         shift = scale = None
         if self.shift is not None:
             shift, scale = self.shift, self.scale
-        net = TaskNet(self.net, t, self.obs_dims[t], self.action_dims[t], self.obs_max, shift, scale)
+        net = TaskNet(self.net, self.obs_dims[t], self.action_dims[t], self.obs_max, shift, scale)
         return Policy(net, self.obs_dims[t], self.action_dims[t], self.task_discrete[t])
 
     def task_params(self, params, t: int) -> dict:
-        """Parameters of the view (works on seed-stacked parameters too)."""
-        out = {"net": params["net"]}
+        """Parameters of the view (works on seed-stacked parameters too): the network's and
+        the unit's one-hot, one per seed."""
+        lead = params["log_std"].shape[:-2]
+        onehot = jnp.broadcast_to(jax.nn.one_hot(t, self.n_tasks), (*lead, self.n_tasks))
+        out = {"net": {"mt": params["net"], "task": onehot}}
         if not self.task_discrete[t]:
             out["log_std"] = params["log_std"][..., t, : self.action_dims[t]]
         return out
