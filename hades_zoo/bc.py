@@ -74,7 +74,7 @@ def _jitted_init(policy: Policy, batched: bool):
     return jax.jit(jax.vmap(policy.init) if batched else policy.init)
 
 
-def _ours(policy: Policy) -> bool:
+def ours(policy: Policy) -> bool:
     """A network of ``hades_zoo.policies``: its orthogonal init is plain XLA ops on CPU."""
     return type(getattr(policy, "net", None)).__module__ == "hades_zoo.policies"
 
@@ -93,7 +93,12 @@ def init_params(policy: Policy, init: InitSpec, keys: jax.Array) -> Any:
         with jax.threefry_partitionable(init.threefry_partitionable):
             one = jax.jit(policy.init)(jax.random.PRNGKey(init.seed))
         return jax.tree.map(lambda x: jnp.stack([x] * len(keys)), one)
-    if _ours(policy):
-        return _jitted_init(policy, True)(jnp.stack(list(keys)))
+    if ours(policy):  # the program kept exported (hades_zoo.aot): a warm run skips tracing flax's init
+        from hades_zoo import aot  # aot imports the runtime, which the engine's own imports do not need
+
+        keys = jnp.stack(list(keys))
+        init = aot.program(lambda: _jitted_init(policy, True), ("init", repr(policy)), (keys,),
+                           f"initialisation, {len(keys)} seeds", timing={}, name="init")
+        return init(keys)
     fn = _jitted_init(policy, False)
     return jax.tree.map(lambda *xs: jnp.stack(xs), *[fn(k) for k in keys])

@@ -59,7 +59,9 @@ def evaluate(trained, env: str | None = None, *, protocol=None, seed: int = 0, d
     import jax.numpy as jnp
 
     from hades_zoo import envs  # with an evaluation, as jax above
+    from hades_zoo import aot  # with an evaluation, as jax above
     from hades_zoo._runtime import compiled
+    from hades_zoo.bc import ours
 
     name = (trained.info.get("dataset") or {}).get("name") or trained.env_id
     own = trained.spec
@@ -73,15 +75,23 @@ def evaluate(trained, env: str | None = None, *, protocol=None, seed: int = 0, d
     dyn = envs.check_dynamics(trained.dynamics if dynamics is None else dynamics)
     if dyn == "current":  # "2023" restores the recorded simulator's behaviour: nothing to warn about
         _warn_versions(trained, spec)
-    t_env = time.perf_counter()
-    fn = _batched_eval(spec.env_id, trained.policy, proto, trained.norm, dyn, bool(trained.frozen))  # builds the env
-    trained.timing["env_s"] = time.perf_counter() - t_env
+
+    def build():  # the env is built (brax or gymnax imported) only when the program is traced
+        return _batched_eval(spec.env_id, trained.policy, proto, trained.norm, dyn, bool(trained.frozen))
+
     mean, var = jnp.asarray(trained.norm_state.mean), jnp.asarray(trained.norm_state.var)
     args = (jax.random.split(jax.random.PRNGKey(seed), trained.num_seeds), trained.params, mean, var)
     steps = f"{proto.n_steps} steps" if proto.n_steps is not None else "one episode each"
     what = (f"{trained.num_seeds} seed{'s' * (trained.num_seeds > 1)} on {spec.env_id}, {proto.name} "
             f"({proto.n_envs} envs x {steps})")
-    run = compiled(fn, f"evaluation rollout, {what}", *args, timing=trained.timing, name="eval")
+    if ours(trained.policy):  # our networks: their repr names them fully, so the exported program can be kept
+        key = ("eval", spec.env_id, dyn, repr(trained.policy), proto, trained.norm, bool(trained.frozen))
+        run = aot.program(build, key, args, f"evaluation rollout, {what}", timing=trained.timing, name="eval")
+    else:
+        t_env = time.perf_counter()
+        fn = build()
+        trained.timing["env_s"] = time.perf_counter() - t_env
+        run = compiled(fn, f"evaluation rollout, {what}", *args, timing=trained.timing, name="eval")
     t1 = time.perf_counter()
     with progress.phase("evaluating", what):
         scores = np.asarray(jax.block_until_ready(run(*args)), dtype=np.float64)
