@@ -71,6 +71,60 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "train_s": t3 - t2, "
 """
 
 
+EAGER_IMPORT = "import hades_zoo.agent, hades_zoo.api, hades_zoo.grid, hades_zoo.multitask.train"  # what it imported before
+
+INIT_LEVER = """
+import json, time, jax
+import hades_zoo
+from hades_zoo.bc import _jitted_init, init_params
+from hades_zoo.policies import make_policy
+ds = hades_zoo.load({name!r})
+policy = make_policy(ds.recipe.arch, ds.spec.obs_shape, ds.spec.action_dim, ds.spec.discrete)
+keys = [jax.random.fold_in(jax.random.PRNGKey(0), i) for i in range({seeds})]
+out = {{}}
+for label in ("per_key", "vmapped", "per_key", "vmapped"):  # the second round: compiled, run only
+    t, c = time.perf_counter(), time.process_time()
+    if label == "per_key":
+        one = _jitted_init(policy, False)
+        jax.block_until_ready([one(k) for k in keys])
+    else:
+        jax.block_until_ready(init_params(policy, ds.recipe.init, keys))
+    out[label] = {{"wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c}}
+print(json.dumps(out))
+"""
+
+
+def _levers(res: Result, name: str, seeds: int, env: dict, cache: Path, cli_cmd: list[str], load) -> None:
+    """What each lever bought, each measured against its own absence in this run (README)."""
+    import shutil
+
+    py = sys.executable
+    eager, lazy = [], []
+    for _ in range(3):
+        eager.append(_fresh([py, "-c", EAGER_IMPORT], env, load)[0])
+        lazy.append(_fresh([py, "-c", "import hades_zoo"], env, load)[0])
+    res.figure("lever lazy imports: `import hades_zoo` before (its modules imported eagerly), median",
+               statistics.median(eager), "s")
+    res.figure("lever lazy imports: `import hades_zoo` now, median", statistics.median(lazy), "s")
+    doc = _last_json(_fresh([py, "-c", INIT_LEVER.format(name=name, seeds=seeds)], env, load)[2])
+    for label in ("per_key", "vmapped"):
+        res.figure(f"lever vmapped init: {seeds} seeds initialised {label.replace('_', ' ')}, CPU (compiled)",
+                   doc[label]["cpu_s"], "CPU s")
+    traced, kept = [], []
+    for _ in range(2):  # warm compilation cache both times; the exported programs removed, then kept
+        shutil.rmtree(cache / "hades-zoo-exported", ignore_errors=True)
+        wall, c, stdout = _fresh(cli_cmd, env, load)
+        traced.append((wall, c, _last_json(stdout)["timing"]))
+        wall, c, stdout = _fresh(cli_cmd, env, load)
+        kept.append((wall, c, _last_json(stdout)["timing"]))
+    for label, runs in (("traced (exports removed)", traced), ("exported programs read", kept)):
+        res.figure(f"lever exported programs: warm train, {label}, median wall", statistics.median(r[0] for r in runs), "s")
+        res.figure(f"lever exported programs: warm train, {label}, median CPU", statistics.median(r[1] for r in runs),
+                   "CPU s")
+        for r in runs:
+            res.rows.append({"run": f"lever: warm train, {label}", "wall_s": r[0], "cpu_s": r[1], **r[2]})
+
+
 class _Load:
     """The 1-minute load average, sampled around every process: the run's contention."""
 
@@ -166,6 +220,8 @@ def run(quick: bool, out: Path) -> Result:
     res.figure("same return from API and CLI", float(len(means) == 1), "", "1", len(means) == 1)
 
     # -- time to first action, warm ---------------------------------------------------------------
+    first = _fresh([py, "-c", FIRST_ACTION.format(name=name)], env, load)  # 1 seed: its programs' first compile
+    res.figure("time to first action, first time (its 1-seed programs compiled)", first[0], "s")
     wall, c, stdout = _fresh([py, "-c", FIRST_ACTION.format(name=name)], env, load)
     doc = _last_json(stdout)
     goal = f"<= {GOALS['first_action_s']:g} (2 idle cores)" if not quick else ""
@@ -174,6 +230,9 @@ def run(quick: bool, out: Path) -> Result:
         res.figure(f"  first action phase: {k}", doc[k], "s")
     res.rows.append({"run": "first action", "wall_s": wall, "cpu_s": c, **{k: v for k, v in doc.items() if k != "timing"},
                      **doc["timing"]})
+
+    if not quick:
+        _levers(res, name, seeds, env, cache, cli_cmd, load)
 
     cores = os.cpu_count() or 1
     peak = max(load.samples)
