@@ -6,6 +6,17 @@ actions, `lax.scan` + `vmap`, no policy), their ratio (goal >= 0.7) and the shar
 of a generation spent in behaviour cloning.
 
     python -m benchmarks.distill_throughput [--envs CartPole-v1 hopper] [--popsize 64] [--quick]
+
+Side by side against an older checkout, at the very config of each file (issue 21):
+
+    git worktree add /tmp/base BASE_COMMIT
+    python -m benchmarks.distill_throughput --configs distill/presets/cartpole.toml \
+        tools/zoo_configs/hopper-r-cpu.toml --baseline /tmp/base [--rounds 2]
+
+Each side runs in its own process (``PYTHONPATH`` = that checkout), alternately, ``--rounds``
+times per config; a side's figure is its fastest generation (the least disturbed by other
+jobs on a shared machine), its CPU seconds beside it. The measuring code is this file's, so
+the older checkout needs only the engine's API (build_config, make_problem, make_chunk).
 """
 
 from __future__ import annotations
@@ -15,7 +26,11 @@ import dataclasses
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
+import tomllib
+from pathlib import Path
 from importlib.metadata import version
 
 import jax
@@ -98,6 +113,62 @@ def scaling(env_id: str, popsizes, sizes, n_steps=None) -> list[dict]:
     return rows
 
 
+def config_generation_times(path: str, repeats: int) -> dict:
+    """Seconds (wall and CPU) of each of ``repeats`` generations of the config file ``path``, as is
+    (one generation per call: ``chunk`` only sets how many a jitted call scans), after a warm-up."""
+    from hades_zoo._runtime import enable_compilation_cache
+
+    enable_compilation_cache()  # a side's second round skips XLA
+    env = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem  # presets/<slug>.toml
+    cfg = dataclasses.replace(build_config(env, path), chunk=1)
+    problem = make_problem(cfg)
+    key, state = init_state(problem)
+    chunk = make_chunk(problem, 1)
+    t0 = time.perf_counter()
+    (key, state), m = chunk(key, state)
+    jax.block_until_ready(m)
+    compile_s, walls, cpus, fitness = time.perf_counter() - t0, [], [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        (key, state), m = chunk(key, state)
+        jax.block_until_ready(m)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+        fitness.append(float(m["fitness_mean"][0]))
+    return {"config": path, "env": cfg.env, "first_call_s": compile_s, "wall_s": walls, "cpu_s": cpus,
+            "fitness_mean": fitness, "env_steps_per_generation": env_steps_per_generation(cfg)}
+
+
+def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict]:
+    """Generations/s of ``baseline`` (a checkout) and of this one, alternately, per config."""
+    here = str(Path(__file__).resolve().parents[1])
+    rows = []
+    for path in configs:
+        sides = {"baseline": [], "this": []}
+        for _ in range(rounds):
+            for side, root in (("baseline", baseline), ("this", here)):
+                env = dict(os.environ, PYTHONPATH=str(Path(root).resolve()))
+                proc = subprocess.run([sys.executable, __file__, "--worker", str(Path(path).resolve()), "--repeats",
+                                       str(repeats)], env=env, capture_output=True, text=True, cwd=root)
+                if proc.returncode:
+                    raise SystemExit(f"error: {side} ({root}) failed on {path}:\n{proc.stderr[-2000:]}")
+                sides[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        row = {"config": path, "env": sides["this"][0]["env"]}
+        for side, runs in sides.items():
+            row[f"{side}_generation_s"] = min(w for r in runs for w in r["wall_s"])
+            row[f"{side}_cpu_s"] = min(c for r in runs for c in r["cpu_s"])
+            row[f"{side}_generations_per_s"] = 1 / row[f"{side}_generation_s"]
+            row[f"{side}_fitness_mean"] = runs[0]["fitness_mean"]
+        row["speedup"] = row["baseline_generation_s"] / row["this_generation_s"]
+        row["cpu_speedup"] = row["baseline_cpu_s"] / row["this_cpu_s"]
+        row["same_fitness"] = row["baseline_fitness_mean"] == row["this_fitness_mean"]
+        print(f"{path}: baseline {row['baseline_generations_per_s']:.3f} gen/s ({row['baseline_cpu_s']:.2f} CPU s), "
+              f"this {row['this_generations_per_s']:.3f} gen/s ({row['this_cpu_s']:.2f} CPU s): "
+              f"x{row['speedup']:.2f} (CPU x{row['cpu_speedup']:.2f}), same fitness: {row['same_fitness']}", flush=True)
+        rows.append(row)
+    return rows
+
+
 def _accelerated() -> bool:
     return jax.devices()[0].platform != "cpu"
 
@@ -145,9 +216,24 @@ def main(argv=None):
     ap.add_argument("--popsize", type=int, default=64)
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--quick", action="store_true", help="small population and 100-step rollouts (CI smoke)")
+    ap.add_argument("--configs", nargs="+", help="config files measured as they are (with --baseline: side by side)")
+    ap.add_argument("--baseline", help="an older checkout to measure --configs against (git worktree add DIR REV)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternations of the two sides per config")
+    ap.add_argument("--repeats", type=int, default=3, help="generations timed per process")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(config_generation_times(args.worker, args.repeats)))
+        return
     print(json.dumps({"device": str(jax.devices()[0]), "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "versions": {p: version(p) for p in ("jax", "brax", "gymnax", "evosax")}}))
+    if args.configs:
+        if args.baseline:
+            rows = side_by_side(args.configs, args.baseline, args.rounds, args.repeats)
+        else:
+            rows = [config_generation_times(c, args.repeats) for c in args.configs]
+        print(json.dumps({"benchmark": "distill_throughput", "baseline": args.baseline, "rows": rows}))
+        return
     rows = [measure(e, 8 if args.quick else args.popsize, args.size or (4 if envs.get_spec(e).family == "gymnax" else 64),
                     100 if args.quick else None) for e in args.envs]
     print(json.dumps({"benchmark": "distill_throughput", "rows": rows}))

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from hades_zoo._runtime import unrolled_threefry
 from hades_zoo.bc import make_bc
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
@@ -126,6 +127,7 @@ def make_generation(problem: Problem):
 
 
 def make_chunk(problem: Problem, length: int):
+    unrolled_threefry()  # ask's noise and the inits draw from it too; bit-identical (hades_zoo._runtime)
     generation = make_generation(problem)
 
     @jax.jit

@@ -52,6 +52,26 @@ _OURS: dict = {}
 _COMPILED: dict = {}
 
 
+def unrolled_threefry() -> None:
+    """Lower JAX's threefry PRNG on CPU as one straight-line fusion instead of a 5-trip while loop.
+
+    JAX rolls it on CPU to save compile time; inside a rollout's ``lax.scan`` that loop runs for
+    every random draw of every step (action noise, key splits, the env's own resets), one XLA
+    thunk per op per trip: on CartPole half a generation's time. The hash is integer arithmetic,
+    so the random bits, and every dataset, stay bit-identical (tests/test_distill.py). A JAX
+    without these internals keeps its own lowering."""
+    if _OURS.get("threefry"):
+        return
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as tf
+
+        mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")
+    except (ImportError, AttributeError):  # pragma: no cover - a JAX that moved its internals
+        return
+    _OURS["threefry"] = True
+
+
 def compiled(fn, what: str, *args, timing: dict | None = None, name: str = ""):
     """``fn`` (a jitted function) compiled for ``args``: ahead of the call, so that compiling
     shows as its own phase; kept per argument types (the jit cache does not see AOT compiles).

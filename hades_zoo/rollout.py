@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from hades_zoo import envs
+from hades_zoo._runtime import unrolled_threefry
 from hades_zoo.policies import Policy
 from hades_zoo.recipe import ObsNorm, Protocol
 
@@ -60,6 +61,7 @@ def make_norm_stats(env_id: str, policy: Policy, protocol: Protocol, obs_norm: s
 def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, collect: bool = False,
                   dynamics: str = "current"):
     """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None, final statistics)``."""
+    unrolled_threefry()  # same random bits, no while loop per draw (most of a CartPole step)
     norm = obs_norm if isinstance(obs_norm, ObsNorm) else ObsNorm(obs_norm)
     env = envs.make(env_id, dynamics)
     n_envs, n_steps = protocol.n_envs, protocol.steps_for(env.spec)
