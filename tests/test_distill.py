@@ -173,3 +173,19 @@ def test_bad_configs():
 def test_resume_without_checkpoint(tmp_path):
     proc = _distill("resume", tmp_path)
     assert proc.returncode == 2 and "not a distill run directory" in proc.stderr
+
+
+def test_unrolled_threefry_keeps_the_random_bits():
+    """The engine lowers threefry unrolled on CPU (hades_zoo._runtime): the same hash, so every
+    key split and draw, and every dataset, is what JAX's rolled loop gives."""
+    import jax
+    import jax.numpy as jnp
+    from jax._src.random import threefry2x32 as tf
+
+    from hades_zoo._runtime import unrolled_threefry
+
+    k1, k2, x1, x2 = jax.random.bits(jax.random.PRNGKey(3), (4, 257), jnp.uint32)
+    rolled = tf._threefry2x32_lowering(k1, k2, x1, x2, use_rolled_loops=True)
+    unrolled_threefry()
+    straight = tf._threefry2x32_lowering(k1, k2, x1, x2, use_rolled_loops=False)
+    assert all(bool(jnp.array_equal(a, b)) for a, b in zip(rolled, straight))
