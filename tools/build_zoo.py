@@ -37,6 +37,7 @@ ZOO = {
     "acrobot-hades-f-4": ("Acrobot-v1", "f", -100.0, None),
     "pendulum-hades-r-4": ("Pendulum-v1", "r", -200.0, None),
     "pendulum-hades-f-4": ("Pendulum-v1", "f", -200.0, None),
+    "pendulum-hades-r-16": ("Pendulum-v1", "r", -200.0, ROOT / "distill" / "zoo_configs" / "issue21" / "pendulum-d16-r-openes.toml"),
     "mountaincar-continuous-hades-r-4": ("MountainCarContinuous-v0", "r", 90.0, None),
     "mountaincar-continuous-hades-f-4": ("MountainCarContinuous-v0", "f", 90.0, None),
     "hopper-hades-r-64": ("hopper", "r", 1000.0, CONFIGS / "hopper-r-cpu.toml"),
