@@ -44,12 +44,14 @@ from hades_zoo.bc import make_bc
 
 
 def _timed(fn, *args, repeats=2):
+    """Seconds of one call, the fastest of ``repeats`` after a warm-up (least disturbed by other jobs)."""
     jax.block_until_ready(fn(*args))  # compile + warm-up
-    t0 = time.perf_counter()
+    best = float("inf")
     for _ in range(repeats):
-        out = fn(*args)
-    jax.block_until_ready(out)
-    return (time.perf_counter() - t0) / repeats
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def raw_env_steps_per_s(env_id: str, batch: int, n_steps: int) -> float:
@@ -139,6 +141,40 @@ def config_generation_times(path: str, repeats: int) -> dict:
             "fitness_mean": fitness, "env_steps_per_generation": env_steps_per_generation(cfg)}
 
 
+def profile_config(path: str, repeats: int = 3) -> dict:
+    """One generation of the config file ``path`` taken apart, each part jitted alone and timed
+    (fastest of ``repeats``): the whole generation; init + BC of every candidate's policies; their
+    rollouts under the fitness protocol (policy inference + env); the raw env at the same batch with
+    random actions; ES ask + tell. The parts overlap (a generation is one XLA program), so they
+    need not add up."""
+    from distill.engine import make_inner_train
+    from hades_zoo.rollout import make_evaluate
+
+    env = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem
+    cfg = dataclasses.replace(build_config(env, path), chunk=1)
+    p = make_problem(cfg)
+    key, state = init_state(p)
+    chunk = make_chunk(p, 1)
+    row = {"config": path, "env": cfg.env, "arch": cfg.bc_recipe.arch, "popsize": cfg.popsize, "size": cfg.size,
+           "generation_s": _timed(lambda k, s: chunk(k, s)[1]["fitness_mean"], key, state, repeats=repeats)}
+    population, _ = p.es.ask(key, state, p.es_params)
+    keys = jax.random.split(key, cfg.popsize)
+    train = jax.jit(jax.vmap(make_inner_train(p)))
+    row["init_bc_s"] = _timed(train, keys, population, repeats=repeats)
+    params = train(keys, population)
+    evaluate = make_evaluate(cfg.env, p.policy, cfg.protocol, cfg.obs_norm)
+    rollouts = jax.jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, 0, None, None)), in_axes=(0, 0, None, None)))
+    rkeys = jax.random.split(key, cfg.popsize * cfg.rollouts).reshape(cfg.popsize, cfg.rollouts, -1)
+    row["rollout_s"] = _timed(rollouts, rkeys, params, p.obs_mean, p.obs_var, repeats=repeats)
+    batch, n_steps = cfg.popsize * cfg.rollouts * cfg.protocol.n_envs, cfg.protocol.steps_for(cfg.spec)
+    row["raw_env_s"] = batch * n_steps / raw_env_steps_per_s(cfg.env, batch, n_steps)
+    ask_tell = jax.jit(lambda k, s: p.es.tell(k, p.es.ask(k, s, p.es_params)[0], jnp.zeros(cfg.popsize), s, p.es_params)[0])
+    row["ask_tell_s"] = _timed(ask_tell, key, state, repeats=repeats)
+    print(f"{path}: generation {row['generation_s']:.3f} s | init+BC {row['init_bc_s']:.3f} | rollouts (policy + env) "
+          f"{row['rollout_s']:.3f} | raw env, same batch {row['raw_env_s']:.3f} | ask+tell {row['ask_tell_s']:.4f}", flush=True)
+    return row
+
+
 def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict]:
     """Generations/s of ``baseline`` (a checkout) and of this one, alternately, per config."""
     here = str(Path(__file__).resolve().parents[1])
@@ -220,6 +256,7 @@ def main(argv=None):
     ap.add_argument("--baseline", help="an older checkout to measure --configs against (git worktree add DIR REV)")
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the two sides per config")
     ap.add_argument("--repeats", type=int, default=3, help="generations timed per process")
+    ap.add_argument("--profile", action="store_true", help="with --configs: one generation taken apart (BC, rollouts, env, ES)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -228,7 +265,9 @@ def main(argv=None):
     print(json.dumps({"device": str(jax.devices()[0]), "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "versions": {p: version(p) for p in ("jax", "brax", "gymnax", "evosax")}}))
     if args.configs:
-        if args.baseline:
+        if args.profile:
+            rows = [profile_config(c, args.repeats) for c in args.configs]
+        elif args.baseline:
             rows = side_by_side(args.configs, args.baseline, args.rounds, args.repeats)
         else:
             rows = [config_generation_times(c, args.repeats) for c in args.configs]
