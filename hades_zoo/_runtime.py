@@ -63,8 +63,8 @@ def unrolled_threefry() -> None:
     if _OURS.get("threefry"):
         return
     try:
-        from jax._src.interpreters import mlir
-        from jax._src.random import threefry2x32 as tf
+        from jax._src.interpreters import mlir  # jax internals: loaded by the engine's first chunk only
+        from jax._src.random import threefry2x32 as tf  # as above
 
         mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")
     except (ImportError, AttributeError):  # pragma: no cover - a JAX that moved its internals
