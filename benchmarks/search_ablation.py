@@ -59,11 +59,15 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, default=Path("benchmark-results/search-ablation"))
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the rows already in --out/ablation.json of runs not given (their run dirs are gone)")
     args = ap.parse_args(argv)
     from hades_zoo.hub.figures import fitness_png
 
     args.out.mkdir(parents=True, exist_ok=True)
-    table = []
+    given = {run.name for run in args.runs}
+    old = json.loads((args.out / "ablation.json").read_text()) if args.keep and (args.out / "ablation.json").exists() else []
+    table = [r for r in old if r["run"] not in given]
     for run in args.runs:
         row, rows = summarise(run)
         table.append(row)

@@ -34,3 +34,7 @@ def test_table_from_partial_run(tmp_path):
     assert row["s_per_gen_last"] == 15.0  # last chunk: 30 s over 2 generations, compile excluded
     assert row["final_eval"] == 123.4 and row["final_eval_protocol"] == "paper-brax"
     assert (out / "demo.png").read_bytes()[:4] == b"\x89PNG" and (out / "ablation.csv").exists()
+    # --keep: rows of runs not given again (their run dirs are gone) stay in the table
+    (out / "ablation.json").write_text(json.dumps([{**row, "run": "gone"}, row]))
+    search_ablation.main([str(run), "--out", str(out), "--keep"])
+    assert [r["run"] for r in json.loads((out / "ablation.json").read_text())] == ["gone", "demo"]
