@@ -122,14 +122,21 @@ def train(
     mode = transfer_mod.transfer_mode(transfer, ds, recipe)
     if select not in transfer_mod.SELECTS:
         raise ConfigError(f"select must be one of {', '.join(transfer_mod.SELECTS)}, got {select!r}")
-    if select != "none" and mode == "none":
+    if select != "none" and mode in ("none", "teacher-fresh"):
         raise ConfigError(f"select={select!r} picks a student's recipe by its agreement with a teacher; "
-                          "use it with transfer='teacher' (or 'teacher-env')")
+                          "use it with transfer='teacher' (or 'teacher-env'), whose anchors are fixed")
     t1 = time.perf_counter()
     if mode == "none":
         teacher = None
         args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
         batched = _batched_bc(policy, recipe)
+    elif mode == "teacher-fresh":
+        teacher = _own_teacher(ds, teacher, seed, num_seeds)
+        n_fresh = transfer_mod.TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
+            "anchors", anchors, 1, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
+        batched, (keys_, *rest) = transfer_mod.fresh_bc(policy, recipe, teacher, n_fresh, seed)
+        args = (params0, keys_, *rest)
+        states = targets = None
     else:
         teacher = _own_teacher(ds, teacher, seed, num_seeds)
         states, targets = transfer_mod.teacher_targets(ds, mode, anchors, teacher)
@@ -137,8 +144,9 @@ def train(
         batched = anchors_mod.batched_bc_per_seed(policy, recipe)
     t_teacher = time.perf_counter() - t1
     t1 = time.perf_counter()
+    n_anchors = n_fresh if mode == "teacher-fresh" else 0 if teacher is None else len(states) - ds.size
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
-        f" + {len(states) - ds.size} {mode} anchors" if teacher is not None else "")
+        f" + {n_anchors} {mode} anchors{' per step' if mode == 'teacher-fresh' else ''}" if teacher is not None else "")
     compile_timing, selection = {}, None
     if select == "agreement":
         held_states, held_labels = transfer_mod.held_out(teacher, mode)
@@ -160,7 +168,7 @@ def train(
     info = {}
     if teacher is not None:
         timing["teacher_s"] = t_teacher
-        info["transfer"] = {"mode": mode, "anchors": len(targets[0]) - ds.size, "teacher_arch": teacher.arch}
+        info["transfer"] = {"mode": mode, "anchors": n_anchors, "teacher_arch": teacher.arch}
         if selection is not None:
             info["transfer"]["selection"] = selection
     return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing, info=info,

@@ -117,9 +117,9 @@ def _print_info(meta: dict) -> None:
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: recipe).")
 @click.option("--init", "init", default="dataset", type=click.Choice(["dataset", "random"]), show_default=True,
               help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
-@click.option("--transfer", default="auto", show_default=True, type=click.Choice(["auto", "teacher", "teacher-env", "none"]),
+@click.option("--transfer", default="auto", show_default=True, type=click.Choice(["auto", "teacher", "teacher-env", "teacher-fresh", "none"]),
               help="teacher: train the dataset's own recipe first, then ARCH on the pairs plus anchor states around them "
-              "labelled by it (teacher-env: anchors from the teacher's env rollouts); none: plain BC; auto: teacher "
+              "labelled by it (teacher-env: anchors from the teacher's env rollouts; teacher-fresh: new anchors every step); none: plain BC; auto: teacher "
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
 @click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),

@@ -36,7 +36,7 @@ DEFAULT_ARCHS = (
     "mlp-1x64-tanh", "mlp-2x64-relu", "mlp-2x256-tanh", "mlp-2x256-gelu", "mlp-3x512-relu",
     "mlp-4x256-tanh", "mlp-2x1024-tanh", "resmlp-2x256-relu", "tfm-1x64-gelu",
 )
-GRID_TRANSFERS = ("none", "teacher", "teacher-env")
+GRID_TRANSFERS = ("none", "teacher", "teacher-env", "teacher-fresh")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +145,7 @@ class GeneralizationResult:
             plt.close(fig)
 
 
-_TRANSFER_TEXT = {"none": "plain BC", "teacher": "teacher", "teacher-env": "teacher-env"}
+_TRANSFER_TEXT = {"none": "plain BC", "teacher": "teacher", "teacher-env": "teacher-env", "teacher-fresh": "teacher-fresh"}
 
 
 def _check_grid(ds, archs, lrs, epochs, transfers):

@@ -6,6 +6,10 @@ plus anchor states around them labelled by the teacher (``hades_zoo.anchors``):
 
 - ``transfer_mode``: ``auto`` picks ``teacher`` when the student's recipe is not the dataset's own;
 - ``teacher_targets``: the student's training set, seed ``i`` labelled by teacher seed ``i``;
+- ``fresh_bc`` (``teacher-fresh``): no fixed anchor set; every step draws its own anchors (the
+  ``data`` kind) and the teacher labels them inside the step, so the student cannot learn a finite
+  set by heart. Hopper R, 1 seed, held-out agreement (MSE) after 200 steps, fixed 512 -> fresh 512
+  per step: mlp-2x256-relu 0.80 -> 0.17, tfm-1x64-gelu 2.35 -> 1.00 (0.54 after 600 steps);
 - ``select_student``: the student's learning rate and step count chosen by how well it agrees
   with the teacher on *held-out* anchors (states drawn like the training anchors, never trained
   on), so that no env return is looked at: a recipe picked on returns would be picked on the
@@ -22,17 +26,18 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from hades_zoo import anchors as anchors_mod
 from hades_zoo import bounds, progress
-from hades_zoo.bc import make_bc_steps, optimizer
+from hades_zoo.bc import bc_loss, make_bc_steps, optimizer
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
 from hades_zoo.recipe import Recipe
 from hades_zoo.tasks import get_task
 
-TRANSFERS = ("auto", "teacher", "teacher-env", "none")
-TRANSFER_ANCHORS = {"teacher": 2048, "teacher-env": 2048}  # hopper R, mlp-2x256-relu: 512 -> 0.78, 2048 -> 0.96 of the teacher
+TRANSFERS = ("auto", "teacher", "teacher-env", "teacher-fresh", "none")
+TRANSFER_ANCHORS = {"teacher": 2048, "teacher-env": 2048, "teacher-fresh": 512}  # hopper R, mlp-2x256-relu: 512 -> 0.78, 2048 -> 0.96 of the teacher
 SELECTS = ("none", "agreement")
 LR_FACTORS = (0.5, 1.0, 2.0)
 STEP_FACTORS = (1, 2, 4)
@@ -101,6 +106,39 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
     if best is None:
         raise ConfigError("every student recipe diverged (non-finite agreement with the teacher); pass --lr and --epochs")
     return best[1], best[2], table
+
+
+def fresh_bc(policy: Policy, recipe: Recipe, teacher, n: int, seed: int):
+    """Train the student with ``n`` fresh teacher-labelled anchors per step around ``teacher``'s pairs
+    (seed ``i`` by teacher seed ``i``); returns the students' params, stacked like the teacher's."""
+    ds = teacher.dataset
+    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
+    std = np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0xF2E5), teacher.num_seeds)
+    fn = _fresh(policy, teacher.policy, recipe, int(n))
+    return fn, (keys, teacher.params, jnp.asarray(x), jnp.asarray(ds.targets, jnp.float32), jnp.asarray(std))
+
+
+@functools.lru_cache(maxsize=16)
+def _fresh(policy: Policy, teacher_policy: Policy, recipe: Recipe, n: int):
+    tx = optimizer(recipe)
+    grad_fn = jax.grad(functools.partial(bc_loss, policy))
+
+    def one(params, key, teacher_params, x, pair_targets, std):
+        def step(carry, k):
+            params, opt = carry
+            k1, k2 = jax.random.split(k)
+            points = x[jax.random.randint(k1, (n,), 0, x.shape[0])] + jax.random.normal(k2, (n, x.shape[1])) * std
+            out = teacher_policy(teacher_params, points)
+            labels = jax.nn.softmax(out, axis=-1) if teacher_policy.discrete else out
+            states = jnp.concatenate([x, points])
+            targets = jax.lax.stop_gradient(jnp.concatenate([pair_targets, labels]))
+            updates, opt = tx.update(grad_fn(params, states, targets), opt, params)
+            return (optax.apply_updates(params, updates), opt), None
+
+        return jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, int(recipe.epochs)))[0][0]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None, None)))
 
 
 @functools.lru_cache(maxsize=64)
