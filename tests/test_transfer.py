@@ -49,7 +49,7 @@ def test_anchors_are_the_pairs_plus_states_labelled_by_each_teacher_seed():
 
 
 def test_bad_transfer_names_the_choices():
-    with pytest.raises(ConfigError, match="transfer must be one of auto, teacher, teacher-env, none"):
+    with pytest.raises(ConfigError, match="transfer must be one of auto, teacher, teacher-env, teacher-fresh, none"):
         hades_zoo.train(CP, "mlp-1x8-relu", transfer="distil")
 
 
@@ -101,3 +101,15 @@ def test_cli_select_without_a_teacher_is_one_error_line():
     assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "use it with transfer='teacher'" in last, last
+
+
+def test_teacher_fresh_draws_new_anchors_every_step():
+    ds = hades_zoo.load(CP)
+    a = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher-fresh")
+    assert a.info["transfer"] == {"mode": "teacher-fresh", "anchors": 8, "teacher_arch": ds.recipe.arch}
+    b = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher-fresh", teacher=a.teacher)
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)  # same seed, same draws
+    fixed = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher", teacher=a.teacher)
+    assert not np.allclose(a.params["net"]["params"]["Dense_0"]["kernel"], fixed.params["net"]["params"]["Dense_0"]["kernel"])
+    with pytest.raises(ConfigError, match="whose anchors are fixed"):
+        hades_zoo.train(ds, "mlp-1x8-relu", transfer="teacher-fresh", select="agreement")
