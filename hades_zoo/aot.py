@@ -9,8 +9,9 @@ compile it from the persistent cache. The results are bit for bit those of the t
 program (tests/test_aot.py).
 
 The file name is a hash of everything the program depends on: the program's own key (env,
-dynamics, network, protocol, ...), the argument shapes, the backend, the versions of
-jax, jaxlib and the simulators, and the source of this package. The files are as trusted
+dynamics, network, protocol, ...), the argument shapes, the JAX settings that change a trace
+(x64, the PRNG), the backend, the versions of jax, jaxlib and the simulators, and the source
+of this package. The files are as trusted
 as JAX's own compilation cache beside them (same directory, same user); a file that does
 not read back is removed and the program traced again. Off with the compilation cache
 (``HADES_ZOO_JAX_CACHE=off``).
@@ -33,6 +34,7 @@ from hades_zoo._runtime import compilation_cache_dir, compiled
 
 SUBDIR = "hades-zoo-exported"
 _LOADED: dict = {}  # path -> jitted call of the exported program, per process
+_TRACE_FLAGS = ("jax_enable_x64", "jax_threefry_partitionable", "jax_default_prng_impl", "jax_default_matmul_precision")
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,7 +59,8 @@ def _path(key: tuple, args) -> Path | None:
     if base is None:
         return None
     shapes = (str(jax.tree.structure(args)), tuple(str(jax.typeof(x)) for x in jax.tree.leaves(args)))
-    digest = hashlib.sha256(repr((key, shapes, _environment())).encode()).hexdigest()[:32]
+    flags = tuple(getattr(jax.config, f) for f in _TRACE_FLAGS)  # settings that change what a trace computes
+    digest = hashlib.sha256(repr((key, shapes, flags, _environment())).encode()).hexdigest()[:32]
     return Path(base) / SUBDIR / f"{key[0]}-{digest}.jaxexport"
 
 
