@@ -103,7 +103,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         click.echo(json.dumps(out))
         return
     cfg = trained.config
-    click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {cfg.heads} heads per {cfg.unit}, "
+    click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {'one head per ' + cfg.unit if cfg.heads == 'per-task' else 'shared head'}, "
                f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors "
                f"({cfg.anchor_states}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
     click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
