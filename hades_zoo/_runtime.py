@@ -72,14 +72,14 @@ def unrolled_threefry() -> None:
     _OURS["threefry"] = True
 
 
-def compiled(fn, what: str, *args, timing: dict | None = None, name: str = ""):
+def compiled(fn, what: str | None, *args, timing: dict | None = None, name: str = ""):
     """``fn`` (a jitted function) compiled for ``args``: ahead of the call, so that compiling
     shows as its own phase; kept per argument types (the jit cache does not see AOT compiles).
 
     ``timing`` (a ``--json`` timing dict) gets ``{name}_trace_s`` (tracing and lowering to
     StableHLO), ``{name}_compile_s`` (XLA, or reading the persistent cache) and ``{name}_cache``:
     ``hit``/``miss`` in the persistent compilation cache, ``off`` without one, ``process``
-    when this process compiled it already."""
+    when this process compiled it already. ``what=None``: no phase line (a step inside another phase)."""
     import jax  # jax loads with the first compile, not with `hades-zoo list`
 
     key = (fn, jax.tree.structure(args), tuple(jax.typeof(x) for x in jax.tree.leaves(args)))
@@ -88,7 +88,7 @@ def compiled(fn, what: str, *args, timing: dict | None = None, name: str = ""):
         record.update({f"{name}_trace_s": 0.0, f"{name}_compile_s": 0.0, f"{name}_cache": "process"})
         return _COMPILED[key]
     _count_cache_events()
-    with progress.phase("compiling", what):
+    with progress.phase("compiling", what) if what is not None else contextlib.nullcontext():
         if len(_COMPILED) >= 128:
             _COMPILED.pop(next(iter(_COMPILED)))
         t0, hits = time.perf_counter(), _CACHE_EVENTS["hits"]

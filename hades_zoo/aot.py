@@ -19,6 +19,7 @@ not read back is removed and the program traced again. Off with the compilation 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -85,11 +86,11 @@ def _write(path: Path, exported) -> None:
         pass
 
 
-def program(build, key: tuple, args: tuple, what: str, *, timing: dict, name: str):
+def program(build, key: tuple, args: tuple, what: str | None, *, timing: dict, name: str):
     """``build()`` (a jitted function, e.g. one that builds an env first) compiled for ``args``,
     through its exported copy in the cache when there is one (``key``: a hashable tuple,
     ``key[0]`` a short label for the file name, that with ``args``' shapes determines the
-    program). ``timing`` gets ``env_s`` (building, 0 when the export was read),
+    program; ``what``: its phase text, ``None`` for no phase line). ``timing`` gets ``env_s`` (building, 0 when the export was read),
     ``{name}_export`` (``read``, ``written``, ``off``) and ``compiled``'s figures."""
     path = _path(key, args)
     fn = _LOADED.get(path) if path is not None else None
@@ -103,7 +104,7 @@ def program(build, key: tuple, args: tuple, what: str, *, timing: dict, name: st
             try:
                 if path is None:
                     raise NotImplementedError("no cache")
-                with progress.phase("tracing", what):
+                with progress.phase("tracing", what) if what is not None else contextlib.nullcontext():
                     exported, state = jax.export.export(built)(*args), "written"
             except Exception:  # noqa: BLE001 - no cache, or a program jax.export cannot keep: run it as traced
                 timing[f"{name}_export"] = "off"

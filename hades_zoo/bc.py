@@ -97,8 +97,8 @@ def init_params(policy: Policy, init: InitSpec, keys: jax.Array) -> Any:
         from hades_zoo import aot  # aot imports the runtime, which the engine's own imports do not need
 
         keys = jnp.stack(list(keys))
-        init = aot.program(lambda: _jitted_init(policy, True), ("init", repr(policy)), (keys,),
-                           f"initialisation, {len(keys)} seeds", timing={}, name="init")
+        init = aot.program(lambda: _jitted_init(policy, True), ("init", repr(policy)), (keys,), None, timing={},
+                           name="init")  # no phase line: it runs inside `initialising`
         return init(keys)
     fn = _jitted_init(policy, False)
     return jax.tree.map(lambda *xs: jnp.stack(xs), *[fn(k) for k in keys])
