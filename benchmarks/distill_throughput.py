@@ -175,6 +175,47 @@ def profile_config(path: str, repeats: int = 3) -> dict:
     return row
 
 
+def threefry_ab(path: str, n: int) -> dict:
+    """The unrolled-threefry lever alone, in one process: the generation compiled with JAX's rolled
+    CPU lowering and with the unrolled one, called alternately ``n`` times each (a shared
+    machine's load drifts between processes; here both see the same drift)."""
+    from hades_zoo import _runtime
+
+    env = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem
+    cfg = dataclasses.replace(build_config(env, path), chunk=1)
+    p = make_problem(cfg)
+    key, state = init_state(p)
+    chunks = {}
+    for name in ("rolled", "unrolled"):
+        if name == "rolled":
+            _runtime._OURS["threefry"] = True  # make_chunk then keeps JAX's lowering
+        else:
+            _runtime._OURS.pop("threefry", None)
+            _runtime.unrolled_threefry()
+        chunks[name] = make_chunk(p, 1)
+        jax.block_until_ready(chunks[name](key, state)[1])
+    times = {name: [] for name in chunks}
+    for i in range(n):
+        for name in (("rolled", "unrolled") if i % 2 == 0 else ("unrolled", "rolled")):
+            t, c = time.perf_counter(), time.process_time()
+            out = chunks[name](key, state)[1]
+            jax.block_until_ready(out)
+            times[name].append((time.perf_counter() - t, time.process_time() - c, float(out["fitness_mean"][0])))
+    row = {"config": path, "env": cfg.env, "calls": n}
+    for name, v in times.items():
+        row[f"{name}_wall_min_s"] = min(x[0] for x in v)
+        row[f"{name}_cpu_min_s"] = min(x[1] for x in v)
+        row[f"{name}_cpu_median_s"] = sorted(x[1] for x in v)[n // 2]
+        row[f"{name}_fitness_mean"] = v[0][2]
+    row["cpu_speedup_min"] = row["rolled_cpu_min_s"] / row["unrolled_cpu_min_s"]
+    row["cpu_speedup_median"] = row["rolled_cpu_median_s"] / row["unrolled_cpu_median_s"]
+    print(f"{path}: threefry rolled {row['rolled_cpu_min_s']:.3f} CPU s (median {row['rolled_cpu_median_s']:.3f}), "
+          f"unrolled {row['unrolled_cpu_min_s']:.3f} (median {row['unrolled_cpu_median_s']:.3f}): "
+          f"x{row['cpu_speedup_min']:.2f} (median x{row['cpu_speedup_median']:.2f}), same fitness: "
+          f"{row['rolled_fitness_mean'] == row['unrolled_fitness_mean']}", flush=True)
+    return row
+
+
 def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict]:
     """Generations/s of ``baseline`` (a checkout) and of this one, alternately, per config."""
     here = str(Path(__file__).resolve().parents[1])
@@ -257,6 +298,7 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the two sides per config")
     ap.add_argument("--repeats", type=int, default=3, help="generations timed per process")
     ap.add_argument("--profile", action="store_true", help="with --configs: one generation taken apart (BC, rollouts, env, ES)")
+    ap.add_argument("--threefry-ab", type=int, metavar="N", help="with --configs: the threefry lever alone, N calls per side in one process")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -267,6 +309,8 @@ def main(argv=None):
     if args.configs:
         if args.profile:
             rows = [profile_config(c, args.repeats) for c in args.configs]
+        elif args.threefry_ab:
+            rows = [threefry_ab(c, args.threefry_ab) for c in args.configs]
         elif args.baseline:
             rows = side_by_side(args.configs, args.baseline, args.rounds, args.repeats)
         else:
