@@ -57,10 +57,12 @@ def relative_score(mean: float, reference: float, random: float | None = None) -
     return float((mean - random) / (reference - random))
 
 
-def normalised_score(mean: float, reference: float, random: float) -> float:
+def normalised_score(mean: float, reference: float, random: float, tol: float = 0.0) -> float:
     """``(mean - random) / (reference - random)`` for every env (random 0, reference 1);
-    NaN where the reference does no better than random (Freeway: no scale)."""
-    if math.isclose(reference, random):
+    NaN where the reference does no better than random by more than ``tol`` (Freeway: no
+    scale; a reference at or under the random return would give a score of the wrong sign,
+    a reference barely above it one that explodes)."""
+    if math.isclose(reference, random) or not reference - random > tol:
         return float("nan")
     return float((mean - random) / (reference - random))
 

@@ -185,9 +185,15 @@ def test_train_multitask_cli_three_envs(tmp_path):
     proc = run_cli("merge", CP, MC, AC, "-o", path)
     assert proc.returncode == 0, proc.stderr
     assert "task 2: Acrobot-v1 (obs 6, 3 discrete actions, const normalisation)" in proc.stdout
-    proc = run_cli("train-multitask", path, "--seeds", 2, "--json")
+    lines = tmp_path / "scores.jsonl"
+    proc = run_cli("train-multitask", path, "--seeds", 2, "--json", "--out", lines)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    rows = [json.loads(line) for line in lines.read_text().splitlines()]  # written as measured: partial results survive
+    assert [r["phase"] for r in rows] == ["trained", "source", "source", "source", "done"]
+    assert rows[0]["anchor_states"] == {CP: "data", MC: "data", AC: "data"} and rows[0]["config"]["anchor_states"] == "auto"
+    assert [r["source"] for r in rows[1:4]] == [CP, MC, AC] and rows[2]["relative"] == out["per_source"][MC]["relative"]
+    assert rows[-1]["per_source"] == out["per_source"] and out["per_source"][AC]["anchor_states"] == "data"
     assert set(out["per_source"]) == {CP, MC, AC}
     assert {r["env"] for r in out["per_source"].values()} == {"CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"}
     for env, row in out["per_source"].items():
@@ -232,6 +238,23 @@ def test_env_anchor_states_are_the_teachers_own_rollout_states():
     np.testing.assert_array_equal(again, states[:64, :4])  # deterministic in the seed
     with pytest.raises(ConfigError, match="anchor_states"):
         train_multitask(m, variant="anchored", anchor_states="rollouts")
+
+
+def test_default_takes_env_anchors_for_minatar_sources_only():
+    """The default's ``anchor_states="auto"``: env anchors where data anchors are known to fail
+    (MinAtar frames), none anywhere else; what each source got is recorded."""
+    from hades_zoo.anchors import anchor_kind
+    from hades_zoo.envs.specs import ENV_SPECS
+
+    assert VARIANTS["anchored"].anchor_states == "auto" and VARIANTS["anchored-data"].anchor_states == "data"
+    kinds = {env: anchor_kind("auto", spec) for env, spec in ENV_SPECS.items()}
+    assert {env for env, kind in kinds.items() if kind == "env"} == {
+        "Breakout-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar", "Pong-misc"}
+    assert anchor_kind("data", ENV_SPECS["Breakout-MinAtar"]) == "data" and anchor_kind("env", ENV_SPECS["hopper"]) == "env"
+    with pytest.raises(ConfigError, match="anchor_states"):
+        anchor_kind("rollouts", ENV_SPECS["hopper"])
+    trained = train_multitask(merge([CP, MC]), "mlp-1x16-tanh", epochs=2, anchors=8)
+    assert trained.anchor_kinds == {0: "data", 1: "data"}
 
 
 def test_brax_family_mix_of_normalisations():
@@ -286,7 +309,7 @@ def test_torch_view():
 
 
 def test_normalised_scores_and_the_warning_line():
-    from hades_zoo.multitask.train import TaskScore, below, warnings
+    from hades_zoo.multitask.train import TaskScore, below, no_scale, warnings
     from hades_zoo.recipe import EvalResult
 
     res = lambda env, *r: EvalResult(env, "paper", list(r))
@@ -296,8 +319,18 @@ def test_normalised_scores_and_the_warning_line():
     assert scores["ant-f"].relative == pytest.approx(0.5) and scores["hopper-r"].relative == pytest.approx(1600 / 1700)
     assert np.isnan(scores["freeway-r"].relative)  # no scale: undefined, not a warning
     assert below(scores) == ["ant-f"]
-    assert warnings(scores) == ["warning: ant-f (ant) holds 0.50 of its single-task return (normalised: random 0, "
-                                "single-task 1), under 0.9"]
+    # a single-task return near zero is fine while it beats random (ant: -11.9 was a ratio over it) ...
+    near0 = TaskScore("ant", res("ant", 5.0, 7.0), res("ant", 2.0, 4.0), res("ant", -60.0, -40.0))
+    assert near0.relative == pytest.approx((6 + 50) / (3 + 50))
+    # ... but one that does not beat random by more than the seeds' spread has no scale (no explosion, no sign flip)
+    scores["ant-r"] = TaskScore("ant", res("ant", -300.0, 100.0), res("ant", -49.0, -51.0), res("ant", -60.0, -40.0))
+    scores["worse"] = TaskScore("ant", res("ant", 10.0), res("ant", -80.0), res("ant", -50.0))
+    assert np.isnan(scores["ant-r"].relative) and np.isnan(scores["worse"].relative)
+    assert below(scores) == ["ant-f"] and no_scale(scores) == ["freeway-r", "ant-r", "worse"]
+    lines = warnings(scores)
+    assert lines[0] == ("warning: ant-f (ant) holds 0.50 of its single-task return (normalised: random 0, "
+                        "single-task 1), under 0.9")
+    assert len(lines) == 4 and all(line.startswith("note: ") and "no normalised score" in line for line in lines[1:])
 
 
 def test_token_encoding_reads_no_padding():

@@ -16,6 +16,16 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
+def _kinds(setting: str, kinds: dict) -> str:
+    """``auto: env anchors for A, B; data anchors for the rest`` (or just the setting)."""
+    env = [name for name, kind in kinds.items() if kind == "env"]
+    if setting != "auto":
+        return f"{setting} anchors"
+    if not env:
+        return "auto: data anchors for every source, no env step"
+    return f"auto: env anchors for {', '.join(env)} (MinAtar: data anchors are known to fail there); data anchors for the rest"
+
+
 def merged_info(merged) -> dict:
     """``hades-zoo info`` of a merged file: sizes, and one line per task and per source."""
     tasks = {f"task {t}": f"{info['env_id']} ({info['obs_norm']} normalisation, sources {info['sources']})"
@@ -52,15 +62,16 @@ def merge_cmd(datasets, out, name):
 @click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
 @click.option("--variant", default=None, help="Multi-task variant (hades_zoo.multitask.VARIANTS): zero-pad, onehot-balanced, "
               "embedding-balanced, heads-balanced, heads-only-balanced, heads-only-grad, heads-only-standardize, "
-              "disjoint-balanced, anchored-onehot, anchored (default), anchored-env.")
+              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar sources only), anchored-data "
+              "(no env step for any source), anchored-env.")
 @click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
 @click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
 @click.option("--balance", default=None, type=click.Choice(["pair", "task", "grad"]), help="Override: loss weighting.")
 @click.option("--task-norm", default=None, type=click.Choice(["none", "standardize"]), help="Override: per-task input standardisation.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Override: teacher-labelled anchor states per dataset (0: none).")
-@click.option("--anchor-states", default=None, type=click.Choice(["data", "env"]),
-              help="Override: anchors around the datasets' states (data, no env step) or from the states each dataset's "
-                   "own policy visits in its env (env).")
+@click.option("--anchor-states", default=None, type=click.Choice(["data", "env", "auto"]),
+              help="Override: anchors around the datasets' states (data, no env step), from the states each dataset's "
+                   "own policy visits in its env (env), or env for MinAtar sources and data for the rest (auto, the default's).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
@@ -74,11 +85,14 @@ def merge_cmd(datasets, out, name):
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False),
+              help="JSON lines file: one line per source appended as soon as it is evaluated (partial results survive), "
+                   "then the summary line.")
 @quiet_option
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, encoding, epochs, lr,
-                        protocol, seeds, seed, compare, as_json):
+                        protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
-    from hades_zoo.multitask.train import below, evaluate_multitask, train_multitask, warnings
+    from hades_zoo.multitask.train import below, evaluate_multitask, no_scale, train_multitask, warnings
 
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -88,15 +102,29 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
-        scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare)
+        kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
+
+        def emit(row: dict) -> None:
+            if out_path:
+                with open(out_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+        emit({"phase": "trained", "dataset": data.name or data.source, "arch": trained.arch, "config": vars(trained.config),
+              "seeds": trained.seeds, "anchor_states": kinds, "timing": {k: round(v, 3) for k, v in trained.timing.items()},
+              "elapsed_s": round(time.perf_counter() - t0, 1)})
+        on_score = lambda name, s: emit({"phase": "source", "source": name, "anchor_states": kinds.get(name), **s.to_json(),
+                                         "elapsed_s": round(time.perf_counter() - t0, 1)})
+        scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare, on_score=on_score)
     rel = [s.relative for s in scores.values() if s.relative is not None and not math.isnan(s.relative)]
     out = {
         "dataset": data.name or data.source, "tasks": data.env_ids, "arch": trained.arch,
         "config": {k: v for k, v in vars(trained.config).items()}, "recipe": trained.recipe.to_dict(),
-        "seeds": trained.seeds, "per_source": {name: s.to_json() for name, s in scores.items()},
-        "min_relative": min(rel) if rel else None, "below_0.9": below(scores),
+        "seeds": trained.seeds, "per_source": {name: {**s.to_json(), **({"anchor_states": kinds[name]} if name in kinds else {})}
+                                               for name, s in scores.items()},
+        "min_relative": min(rel) if rel else None, "below_0.9": below(scores), "no_scale": no_scale(scores),
         "timing": {**{k: round(v, 3) for k, v in trained.timing.items()}, "total_s": round(time.perf_counter() - t0, 3)},
     }
+    emit({"phase": "done", **out})
     for line in warnings(scores):
         click.echo(line, err=True)
     if as_json:
@@ -104,8 +132,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         return
     cfg = trained.config
     click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {'one head per ' + cfg.unit if cfg.heads == 'per-task' else 'shared head'}, "
-               f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors "
-               f"({cfg.anchor_states}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
+               f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors per source "
+               f"({_kinds(cfg.anchor_states, kinds)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
     click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
     for name, s in scores.items():
         single = None if s.single_task is None else s.single_task.mean

@@ -18,8 +18,10 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 (a set of (dimension id, value) tokens for a transformer, no padding:
                 ``hades_zoo.multitask.tokens``)
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
-  anchor_states ``data`` (drawn around the dataset's own states: no env step) or ``env``
-                (the states each task's single-task policy visits in its env)
+  anchor_states ``data`` (drawn around the dataset's own states: no env step), ``env``
+                (the states each task's single-task policy visits in its env) or ``auto``
+                (per source: ``env`` for MinAtar frames, where data anchors are known
+                to fail, ``data`` for flat observations; ``hades_zoo.anchors.anchor_kind``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -95,7 +97,9 @@ VARIANTS = {
     "anchored-onehot": MultiTaskConfig("onehot", "shared", "task", anchors=512),
     # per source: its own head, log-std and 2048 anchors of its own teacher (hopper R + F, 4 seeds: 0.99 / 1.00;
     # per env with 512 anchors, the default before: 0.85 / 0.83; examples/multitask_ablation.py, README)
-    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048),
+    # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14), none elsewhere
+    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto"),
+    "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048),  # no env step for any source
     "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env"),
 }
 DEFAULT_VARIANT = "anchored"

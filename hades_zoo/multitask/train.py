@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import bounds, progress
-from hades_zoo.anchors import anchor_states, batched_bc_per_seed, label
+from hades_zoo.anchors import anchor_kind, anchor_states, batched_bc_per_seed, label
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
@@ -65,6 +65,7 @@ class MultiTaskTrained:
     seeds: list[int]
     timing: dict = dataclasses.field(default_factory=dict)
     teachers: dict = dataclasses.field(default_factory=dict)  # source index -> its own recipe's TrainedPolicy (anchors)
+    anchor_kinds: dict = dataclasses.field(default_factory=dict)  # source index -> "data" or "env" (its anchors' states)
 
     @property
     def num_seeds(self) -> int:
@@ -132,7 +133,7 @@ def train_multitask(
             (``A``, or ``T * A`` with per-task heads).
         task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
             the variant (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none;
-            ``anchor_states``: ``data`` or ``env``; ``unit``: heads per ``source`` or per ``task``;
+            ``anchor_states``: ``data``, ``env`` or ``auto``, env anchors for MinAtar sources only; ``unit``: heads per ``source`` or per ``task``;
             ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
             ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
@@ -162,6 +163,7 @@ def train_multitask(
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
     teachers, states, targets = {}, packed_states(merged, cfg.unit), merged.targets
+    kinds = {k: anchor_kind(cfg.anchor_states, merged.task_spec(int(s["task"]))) for k, s in enumerate(merged.sources)} if cfg.anchors else {}
     t1 = time.perf_counter()
     if cfg.anchors:
         teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
@@ -174,7 +176,7 @@ def train_multitask(
         bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
         params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
     timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2}
-    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers)
+    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds)
 
 
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
@@ -185,7 +187,7 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     state plus Gaussian noise of the per-dim std of its states times ``anchor_scale``,
     in the task's normalised space; ``hades_zoo.anchors``), or with ``anchor_states="env"`` from the states
     its teachers visit in their env (``visited_states``: one protocol rollout per seed,
-    env steps spent), and labelled by each seed's teacher: action means, or the
+    env steps spent; ``"auto"``, the default's: ``env`` for MinAtar sources only), and labelled by each seed's teacher: action means, or the
     softmax of its logits as label distributions. Pinning the student to its
     teachers *between* the few distilled states keeps what the other tasks' gradients
     would otherwise shift there: a fitted 4-pair task stops producing gradients long
@@ -200,10 +202,11 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     n = len(merged.sources)
     for k, src in enumerate(merged.sources):
         ds = merged.source_dataset(k)
-        with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe"):
+        kind = anchor_kind(config.anchor_states, ds.spec)
+        with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe; {kind} anchors"):
             teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
-        points = anchor_states(teacher, K, config.anchor_states, seed=seed, scale=config.anchor_scale, rng=rng)
+        points = anchor_states(teacher, K, kind, seed=seed, scale=config.anchor_scale, rng=rng)
         labels = label(teacher, points)
         unit = k if config.unit == "source" else src["task"]
         states.append(np.concatenate([np.pad(points, ((0, 0), (0, O - points.shape[1]))),
@@ -243,9 +246,12 @@ class TaskScore:
 
     @property
     def relative(self) -> float | None:
+        """The normalised score; NaN (no scale) where the single-task recipe does not beat the random
+        policy by more than the spread of either over the seeds (Freeway: both 0)."""
         if self.single_task is None or self.random is None:
             return None
-        return normalised_score(self.result.mean, self.single_task.mean, self.random.mean)
+        tol = max(float(np.std(self.single_task.returns)), float(np.std(self.random.returns)))
+        return normalised_score(self.result.mean, self.single_task.mean, self.random.mean, tol)
 
     def to_json(self) -> dict:
         out = {"env": self.env, "task": self.task, "mean": self.result.mean, "std": self.result.std,
@@ -263,13 +269,21 @@ def below(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[st
     return [name for name, s in scores.items() if s.relative is not None and s.relative < threshold]
 
 
+def no_scale(scores: dict[str, TaskScore]) -> list[str]:
+    """The compared sources with no normalised score: their own recipe does no better than random."""
+    return [name for name, s in scores.items() if s.relative is not None and s.relative != s.relative]
+
+
 def warnings(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[str]:
-    """One ``warning:`` line per source of ``below``."""
+    """One ``warning:`` line per source of ``below``, then one ``note:`` line per source of ``no_scale``."""
     return [f"warning: {n} ({scores[n].env}) holds {scores[n].relative:.2f} of its single-task return "
-            f"(normalised: random 0, single-task 1), under {threshold}" for n in below(scores, threshold)]
+            f"(normalised: random 0, single-task 1), under {threshold}" for n in below(scores, threshold)] + [
+            f"note: {n} ({scores[n].env}) has no normalised score: its single-task return {scores[n].single_task.mean:.2f} "
+            f"does not beat the random policy's {scores[n].random.mean:.2f} by more than the seeds' spread" for n in no_scale(scores)]
 
 
-def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 0, compare: bool = False) -> dict[str, TaskScore]:
+def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 0, compare: bool = False,
+                       on_score=None) -> dict[str, TaskScore]:
     """Every source through its view, in its own env: ``{source label: TaskScore}``.
 
     Args:
@@ -278,6 +292,8 @@ def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 
         compare: also train and evaluate each source's own single-task recipe with the same
             training seeds, protocol, evaluation seed and number of seeds (the anchors'
             teachers where there are some), and the random policy, for the normalised ``relative``.
+        on_score: *optional* ``on_score(source label, TaskScore)``, called as each source is
+            scored (the CLI's ``--out`` writes it at once, so a long run's partial results survive).
     """
     merged, out, done, randoms = trained.dataset, {}, {}, {}
     n = len(merged.sources)
@@ -304,4 +320,6 @@ def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 
                 rand = randoms[env_id, proto]
                 trained.timing[f"single_task_s[{name}]"] = time.perf_counter() - t0
         out[name] = TaskScore(env_id, result, single, rand, name, int(merged.sources[k]["task"]))
+        if on_score is not None:
+            on_score(name, out[name])
     return out
