@@ -17,6 +17,18 @@ Each side runs in its own process (``PYTHONPATH`` = that checkout), alternately,
 times per config; a side's figure is its fastest generation (the least disturbed by other
 jobs on a shared machine), its CPU seconds beside it. The measuring code is this file's, so
 the older checkout needs only the engine's API (build_config, make_problem, make_chunk).
+
+Each speed lever alone and all together against the config as is, in one process (the robust
+A/B on a shared machine; figures and ratios side by side):
+
+    python -m benchmarks.distill_throughput --configs distill/presets/cartpole.toml \
+        --levers search-bc=25 [unroll=2] [--calls 6]
+
+What fewer BC steps during the search cost: the final recipe's return of the ES mean at equal
+generations, with and without, same seeds:
+
+    python -m benchmarks.distill_throughput --quality Acrobot-v1 --search-bc-steps 0 25 50 \
+        --seeds 0 1 2 --generations 100 --every 20
 """
 
 from __future__ import annotations
@@ -216,6 +228,123 @@ def threefry_ab(path: str, n: int) -> dict:
     return row
 
 
+LEVERS = {  # name -> (what it is, exact: the same fitness as the config as is)
+    "search-bc": ("search_bc_steps = K: BC steps per candidate during the search (config change)", False),
+    "unroll": ("rollout scan unrolled K steps per loop trip (hades_zoo.rollout.SCAN_UNROLL)", True),
+}
+
+
+def _parse_levers(specs) -> dict:
+    levers = {}
+    for spec in specs:
+        name, _, value = spec.partition("=")
+        if name not in LEVERS or not value.isdigit() or int(value) < 1:
+            raise SystemExit(f"error: --levers takes NAME=K with NAME one of {', '.join(LEVERS)} and K >= 1, got {spec!r}")
+        levers[name] = int(value)
+    return levers
+
+
+def _lever_chunk(path: str, levers: dict):
+    """The config's one-generation program with ``levers`` applied (each read when it is traced)."""
+    from hades_zoo import rollout
+
+    env = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem
+    cfg = dataclasses.replace(build_config(env, path), chunk=1)
+    if "search-bc" in levers:
+        cfg = dataclasses.replace(cfg, search_bc_steps=levers["search-bc"])
+    rollout.SCAN_UNROLL = levers.get("unroll", 1)
+    try:
+        p = make_problem(cfg)
+        key, state = init_state(p)
+        chunk = make_chunk(p, 1)
+        jax.block_until_ready(chunk(key, state))  # compiled while the lever is set
+    finally:
+        rollout.SCAN_UNROLL = 1
+    return cfg, chunk, key, state
+
+
+def levers_ab(path: str, levers: dict, n: int) -> dict:
+    """Each lever alone and all of them together against the config as is, in one process: every
+    variant compiled once, then all called alternately (order reversed every round) ``n`` times
+    on the same generation, so that all see the same drift of a shared machine's load. A variant's
+    figure is its fastest call (CPU seconds, the robust one under load, and wall) and its median."""
+    variants = {"as is": {}, **{f"{k}={v}": {k: v} for k, v in levers.items()}}
+    if len(levers) > 1:
+        variants["all: " + " ".join(f"{k}={v}" for k, v in levers.items())] = dict(levers)
+    progs = {}
+    for name, lv in variants.items():
+        t0 = time.perf_counter()
+        progs[name] = _lever_chunk(path, lv)
+        print(f"  {path}: {name} compiled + first call {time.perf_counter() - t0:.1f} s", flush=True)
+    times = {name: [] for name in progs}
+    for i in range(n):
+        for name in (list(progs) if i % 2 == 0 else list(progs)[::-1]):
+            cfg, chunk, key, state = progs[name]
+            t, c = time.perf_counter(), time.process_time()
+            m = chunk(key, state)[1]
+            jax.block_until_ready(m)
+            times[name].append((time.perf_counter() - t, time.process_time() - c, float(m["fitness_mean"][0])))
+    row = {"config": path, "env": progs["as is"][0].env, "calls": n, "load_avg_1min": os.getloadavg()[0],
+           "variants": []}
+    base = None
+    for name, v in times.items():
+        cpu = sorted(x[1] for x in v)
+        r = {"variant": name, "cpu_min_s": cpu[0], "cpu_median_s": cpu[n // 2], "wall_min_s": min(x[0] for x in v),
+             "generations_per_cpu_s": 1 / cpu[0], "generations_per_s": 1 / min(x[0] for x in v),
+             "fitness_mean": v[0][2]}
+        base = base or r
+        r["speedup_cpu_min"] = base["cpu_min_s"] / r["cpu_min_s"]
+        r["speedup_cpu_median"] = base["cpu_median_s"] / r["cpu_median_s"]
+        r["speedup_wall_min"] = base["wall_min_s"] / r["wall_min_s"]
+        r["same_fitness"] = r["fitness_mean"] == base["fitness_mean"]
+        row["variants"].append(r)
+        print(f"{path} | {name:<28} | {r['cpu_min_s']:7.3f} CPU s (median {r['cpu_median_s']:.3f}) | "
+              f"{r['generations_per_cpu_s']:7.3f} gen/CPU-s | wall min {r['wall_min_s']:7.3f} s = {r['generations_per_s']:.3f} gen/s | "
+              f"x{r['speedup_cpu_min']:.2f} CPU (median x{r['speedup_cpu_median']:.2f}, wall x{r['speedup_wall_min']:.2f}) | "
+              f"fitness {r['fitness_mean']:.3f}{' (same)' if r['same_fitness'] else ''}", flush=True)
+    return row
+
+
+def search_quality(env: str, steps: list[int], seeds: list[int], generations: int, every: int, out: Path,
+                   eval_seeds: int = 8) -> list[dict]:
+    """What fewer BC steps during the search cost: the env's preset run with ``search_bc_steps`` = each of
+    ``steps`` (0: the recipe's own), same seeds, and every ``every`` generations the ES mean's dataset
+    trained with the *final* recipe (the dataset's own, ``eval_seeds`` BC seeds) and scored under its
+    protocol: the return at equal generations, and the search's own fitness beside it."""
+    import hades_zoo
+    from distill.runner import run as run_distillation
+    from hades_zoo._runtime import enable_compilation_cache
+    from hades_zoo.dataset import SyntheticDataset
+
+    enable_compilation_cache()  # each resumed stretch compiles its chunk again: read it back
+    rows = []
+    for seed in seeds:
+        for k in steps:
+            cfg = build_config(env, seed=seed, generations=generations, search_bc_steps=k, chunk=every)
+            run_dir = Path(out) / f"{cfg.spec.slug}-bc{k}-s{seed}"
+            search_cpu = 0.0  # CPU seconds of the search alone (compiles included), not of the evaluations
+            for g in range(every, generations + 1, every):
+                cpu0 = time.process_time()
+                run_distillation(cfg, run_dir, resume=g > every, progress=False, stop_after=every,
+                                 command=f"search_quality {env} search_bc_steps={k} seed={seed}")
+                search_cpu += time.process_time() - cpu0
+                ds = SyntheticDataset.load(run_dir / "mean.safetensors")
+                result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=eval_seeds), seed=0)
+                fit = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
+                row = {"env": cfg.env, "seed": seed, "search_bc_steps": k or cfg.bc_recipe.epochs,
+                       "recipe_epochs": ds.recipe.epochs, "generation": g, "return": result.mean, "return_std": result.std,
+                       "search_fitness_mean": fit["fitness_mean"], "cpu_s": search_cpu}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    by = {}
+    for r in rows:
+        by.setdefault((r["search_bc_steps"], r["generation"]), []).append(r["return"])
+    print(f"{env}: final-recipe return of the ES mean (mean over seeds {seeds}, {eval_seeds} BC seeds each)")
+    for (k, g), v in sorted(by.items()):
+        print(f"  search BC steps {k:>4} | generation {g:>4} | {sum(v) / len(v):9.2f} | per seed {[round(x, 1) for x in v]}")
+    return rows
+
+
 def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict]:
     """Generations/s of ``baseline`` (a checkout) and of this one, alternately, per config."""
     here = str(Path(__file__).resolve().parents[1])
@@ -299,6 +428,17 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="generations timed per process")
     ap.add_argument("--profile", action="store_true", help="with --configs: one generation taken apart (BC, rollouts, env, ES)")
     ap.add_argument("--threefry-ab", type=int, metavar="N", help="with --configs: the threefry lever alone, N calls per side in one process")
+    ap.add_argument("--levers", nargs="+", metavar="NAME=K",
+                    help=f"with --configs: each lever alone and all together vs the config as is, in one process "
+                         f"(NAME: {', '.join(LEVERS)})")
+    ap.add_argument("--calls", type=int, default=6, help="with --levers: calls per variant, alternately")
+    ap.add_argument("--quality", metavar="ENV", help="fewer BC steps during the search: final-recipe return at equal "
+                                                       "generations (with --search-bc-steps, --seeds, --generations)")
+    ap.add_argument("--search-bc-steps", nargs="+", type=int, default=[0, 25], help="with --quality (0: the recipe's)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="with --quality")
+    ap.add_argument("--generations", type=int, default=100, help="with --quality")
+    ap.add_argument("--every", type=int, default=20, help="with --quality: generations between evaluations")
+    ap.add_argument("--out", type=Path, default=Path("benchmark-results/search-bc-quality"), help="with --quality: run dirs")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -306,8 +446,15 @@ def main(argv=None):
         return
     print(json.dumps({"device": str(jax.devices()[0]), "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "versions": {p: version(p) for p in ("jax", "brax", "gymnax", "evosax")}}))
+    if args.quality:
+        rows = search_quality(args.quality, args.search_bc_steps, args.seeds, args.generations, args.every, args.out)
+        print(json.dumps({"benchmark": "distill_throughput", "quality": args.quality, "rows": rows}))
+        return
     if args.configs:
-        if args.profile:
+        if args.levers:
+            levers = _parse_levers(args.levers)
+            rows = [levers_ab(c, levers, args.calls) for c in args.configs]
+        elif args.profile:
             rows = [profile_config(c, args.repeats) for c in args.configs]
         elif args.threefry_ab:
             rows = [threefry_ab(c, args.threefry_ab) for c in args.configs]

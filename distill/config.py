@@ -53,6 +53,10 @@ class DistillConfig:
     eval_seeds: Annotated[int, Field(ge=1, le=bounds.MAX_NUM_SEEDS)] = 8
     eval_protocol: str = "episodes"
     recipe: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # BC steps of each candidate's policies during the search (0: the recipe's epochs). A speed lever
+    # that changes the fitness (issue 21): the datasets keep the recipe, so they are evaluated, and
+    # trained by users, with its full epochs.
+    search_bc_steps: Annotated[int, Field(ge=0, le=bounds.MAX_BC_STEPS)] = 0
     fitness_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
     # image tasks (distill/tasks/image.py): size = images per class, eval_protocol/norm_* unused
     task: str = "rl"  # "rl" | "image-classification"
@@ -119,6 +123,12 @@ class DistillConfig:
         base = get_kind(self.task).default_recipe(self.spec).to_dict()
         base.update(self.recipe)
         return Recipe.from_dict(base)
+
+    @property
+    def search_recipe(self) -> Recipe:
+        """The recipe of the search's inner loop: ``bc_recipe`` with ``search_bc_steps`` steps, when set."""
+        recipe = self.bc_recipe
+        return dataclasses.replace(recipe, epochs=self.search_bc_steps) if self.search_bc_steps else recipe
 
     @property
     def protocol(self) -> Protocol:

@@ -73,9 +73,10 @@ def dataset_targets(problem: Problem, candidate: dict):
 def make_inner_train(problem: Problem):
     """``train(key, candidate) -> params`` stacked over ``cfg.rollouts``: init (the fixed one
     for HaDES-F, fresh per rollout for HaDES-R) -> BC (``make_bc``) on the candidate
-    dataset. Every task's inner loop starts with it."""
+    dataset, for ``cfg.search_bc_steps`` steps when set (the recipe's epochs otherwise).
+    Every task's inner loop starts with it."""
     cfg = problem.cfg
-    bc = jax.vmap(make_bc(problem.policy, cfg.bc_recipe), in_axes=(0, None, None))
+    bc = jax.vmap(make_bc(problem.policy, cfg.search_recipe), in_axes=(0, None, None))
 
     def init_many(keys):
         if problem.fixed_init is not None:

@@ -50,6 +50,9 @@ def _check_resumable(cfg: DistillConfig, recorded: dict | None, out: Path, gener
     raised by ``extend`` (never lowered); any other change is refused."""
     if recorded is not None:
         now = cfg.to_dict()
+        # a key the recorded config lacks (a field added since the run began) holds its default
+        recorded = {**{f.name: f.default for f in dataclasses.fields(DistillConfig)
+                       if f.default is not dataclasses.MISSING}, **recorded}
         changed = sorted(k for k in set(now) | set(recorded) if k != "generations" and now.get(k) != recorded.get(k))
         if changed:
             k = changed[0]

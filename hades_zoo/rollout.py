@@ -34,6 +34,11 @@ from hades_zoo.policies import Policy
 from hades_zoo.recipe import ObsNorm, Protocol
 
 
+# Env steps per trip of the rollout's loop, read when a rollout is traced. Same scores at any value;
+# 1 is the fastest measured on CPU (`python -m benchmarks.distill_throughput --configs FILE --levers unroll=2`).
+SCAN_UNROLL = 1
+
+
 @functools.lru_cache(maxsize=64)
 def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, dynamics: str = "current"):
     """A pure ``evaluate(key, params, obs_mean, obs_var) -> score`` for one policy."""
@@ -89,7 +94,7 @@ def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
             seen = seen | done
             return (next_obs, state, stats, ep_ret * (1.0 - d), done_sum, done_n, last, first, seen), (obs if collect else None)
 
-        carry, visited = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps))
+        carry, visited = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps), unroll=SCAN_UNROLL)
         _, _, stats, ep_ret, done_sum, done_n, last, first, seen = carry
         if protocol.metric == "completed_mean":
             # No episode completed in the window: score the episodes in progress.

@@ -33,3 +33,12 @@ def test_unknown_benchmark_is_refused(capsys):
     with pytest.raises(SystemExit):
         runner.main(["no-such-benchmark"])
     assert "unknown benchmark(s) no-such-benchmark" in capsys.readouterr().err
+
+
+def test_throughput_levers_are_named_with_a_step_count():
+    from benchmarks.distill_throughput import _parse_levers
+
+    assert _parse_levers(["search-bc=25", "unroll=2"]) == {"search-bc": 25, "unroll": 2}
+    for bad in (["search-bc"], ["unroll=0"], ["bf16=1"], ["search-bc=x"]):
+        with pytest.raises(SystemExit, match="NAME=K"):
+            _parse_levers(bad)

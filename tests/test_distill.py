@@ -189,3 +189,40 @@ def test_unrolled_threefry_keeps_the_random_bits():
     unrolled_threefry()
     straight = tf._threefry2x32_lowering(k1, k2, x1, x2, use_rolled_loops=False)
     assert all(bool(jnp.array_equal(a, b)) for a, b in zip(rolled, straight))
+
+
+def test_search_bc_steps_changes_the_inner_loop_only(tmp_path):
+    """``search_bc_steps`` (issue 21's speed lever): the search's BC runs K steps; unset (0) or set to the
+    recipe's epochs it is the very same program; the datasets keep the recipe; a run recorded before
+    the key existed still resumes (a missing key holds its default)."""
+    import dataclasses
+
+    import jax
+
+    from distill.config import build_config
+    from distill.engine import make_inner_train
+    from distill.runner import _check_resumable
+    from distill.tasks import make_problem, to_dataset
+
+    cfg = build_config(config_file=str(_config(tmp_path)))
+    assert cfg.search_bc_steps == 0 and cfg.search_recipe == cfg.bc_recipe
+    problem = make_problem(cfg)
+    key, candidate = jax.random.PRNGKey(1), jax.tree.map(lambda x: x + 0.3, problem.solution)
+
+    def program(**kw):  # the inner loop's jaxpr: the program XLA gets, without compiling it
+        p = dataclasses.replace(problem, cfg=dataclasses.replace(cfg, **kw))
+        return str(jax.make_jaxpr(make_inner_train(p))(key, candidate))
+
+    default = program()
+    assert "length=20" in default and program(search_bc_steps=cfg.bc_recipe.epochs) == default
+    short = dataclasses.replace(cfg, search_bc_steps=5)
+    assert short.search_recipe.epochs == 5 and short.bc_recipe.epochs == cfg.bc_recipe.epochs == 20
+    assert program(search_bc_steps=5) == default.replace("length=20", "length=5")
+    ds = to_dataset(problem, problem.solution, short, 1, "test")
+    assert ds.recipe.epochs == 20 and ds.provenance["config"]["search_bc_steps"] == 5
+    old = {k: v for k, v in cfg.to_dict().items() if k != "search_bc_steps"}
+    assert _check_resumable(cfg, old, tmp_path, 1, None) == cfg
+    with pytest.raises(ConfigError, match="search_bc_steps is 5 but the run was made with 0"):
+        _check_resumable(short, old, tmp_path, 1, None)
+    with pytest.raises(ConfigError, match="search_bc_steps"):
+        build_config(config_file=str(_config(tmp_path)), search_bc_steps=-1)
