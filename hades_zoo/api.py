@@ -72,11 +72,17 @@ def train(
             ``"teacher"``: first train the dataset's own recipe (the *teacher*, with the
             dataset's init), then the requested network on the pairs plus ``anchors`` states
             around them labelled by the teacher, seed ``i`` by teacher seed ``i``
-            (``hades_zoo.anchors``; no env step). ``"teacher-env"``: the anchors are states
-            the teacher visits in its env. The teacher is ``trained.teacher``.
-        anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (2048).
+            (``hades_zoo.anchors``; no env step): 512 new anchors every step, half of them
+            mixup points between two pairs' states, half noise at 0.5, 1 or 2 times the per-dim
+            std, for 3 times the given steps with cosine lr decay (``hades_zoo.transfer``).
+            ``"teacher-fixed"``: one set of 2048 noise anchors, the given steps;
+            ``"teacher-fresh"``: 512 new noise anchors (1x std) every step, the given steps;
+            ``"teacher-env"``: 2048 fixed anchors from the states the teacher visits in its env.
+            The teacher is ``trained.teacher``.
+        anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (per step for the
+            fresh modes).
         select: ``"none"`` (default) trains the student with the given (or the dataset's) lr and
-            steps; ``"agreement"`` (with a teacher) tries that lr x 0.5, 1, 2 and those steps x 1, 2, 4
+            steps; ``"agreement"`` (with ``teacher-fixed`` or ``teacher-env``) tries that lr x 0.5, 1, 2 and those steps x 1, 2, 4
             and keeps the student that agrees best with the teacher on held-out anchors: no env
             return is looked at (``hades_zoo.transfer``). ``trained.info["transfer"]["selection"]``
             has every candidate's agreement loss.
@@ -122,19 +128,21 @@ def train(
     mode = transfer_mod.transfer_mode(transfer, ds, recipe)
     if select not in transfer_mod.SELECTS:
         raise ConfigError(f"select must be one of {', '.join(transfer_mod.SELECTS)}, got {select!r}")
-    if select != "none" and mode in ("none", "teacher-fresh"):
+    if select != "none" and mode not in transfer_mod.FIXED_MODES:
         raise ConfigError(f"select={select!r} picks a student's recipe by its agreement with a teacher; "
-                          "use it with transfer='teacher' (or 'teacher-env'), whose anchors are fixed")
+                          "use it with transfer='teacher-fixed' (or 'teacher-env'), whose anchors are fixed")
     t1 = time.perf_counter()
     if mode == "none":
         teacher = None
         args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
         batched = _batched_bc(policy, recipe)
-    elif mode == "teacher-fresh":
+    elif mode in transfer_mod.FRESH_MODES:
         teacher = _own_teacher(ds, teacher, seed, num_seeds)
         n_fresh = transfer_mod.TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
             "anchors", anchors, 1, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
-        batched, (keys_, *rest) = transfer_mod.fresh_bc(policy, recipe, teacher, n_fresh, seed)
+        recipe = transfer_mod.student_recipe(recipe, mode)
+        batched, (keys_, *rest) = transfer_mod.fresh_bc(policy, recipe, teacher, n_fresh, seed,
+                                                        transfer_mod.FRESH_OPTS[mode])
         args = (params0, keys_, *rest)
         states = targets = None
     else:
@@ -144,9 +152,10 @@ def train(
         batched = anchors_mod.batched_bc_per_seed(policy, recipe)
     t_teacher = time.perf_counter() - t1
     t1 = time.perf_counter()
-    n_anchors = n_fresh if mode == "teacher-fresh" else 0 if teacher is None else len(states) - ds.size
+    fresh = mode in transfer_mod.FRESH_MODES
+    n_anchors = n_fresh if fresh else 0 if teacher is None else len(states) - ds.size
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
-        f" + {n_anchors} {mode} anchors{' per step' if mode == 'teacher-fresh' else ''}" if teacher is not None else "")
+        f" + {n_anchors} {mode} anchors{' per step' if fresh else ''}" if teacher is not None else "")
     compile_timing, selection = {}, None
     if select == "agreement":
         held_states, held_labels = transfer_mod.held_out(teacher, mode)

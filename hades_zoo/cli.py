@@ -117,11 +117,13 @@ def _print_info(meta: dict) -> None:
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: recipe).")
 @click.option("--init", "init", default="dataset", type=click.Choice(["dataset", "random"]), show_default=True,
               help="'dataset' uses a HaDES-F dataset's fixed init for its own architecture.")
-@click.option("--transfer", default="auto", show_default=True, type=click.Choice(["auto", "teacher", "teacher-env", "teacher-fresh", "none"]),
+@click.option("--transfer", default="auto", show_default=True, type=click.Choice(["auto", "teacher", "teacher-fixed", "teacher-env", "teacher-fresh", "none"]),
               help="teacher: train the dataset's own recipe first, then ARCH on the pairs plus anchor states around them "
-              "labelled by it (teacher-env: anchors from the teacher's env rollouts; teacher-fresh: new anchors every step); none: plain BC; auto: teacher "
+              "labelled by it, new ones every step (mixup and noise anchors, 3x the steps, cosine lr decay); teacher-fixed: one "
+              "set of 2048 noise anchors; teacher-env: anchors from the teacher's env rollouts; teacher-fresh: new noise anchors "
+              "every step, the given steps; none: plain BC; auto: teacher "
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
-@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
+@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
 @click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
               help="agreement (with a teacher): try lr x 0.5/1/2 and steps x 1/2/4, keep the student that agrees best "
               "with the teacher on held-out anchors (no env return is looked at).")
@@ -273,8 +275,9 @@ def _split(text: str | None, cast, what: str):
 @click.option("--protocol", default=None, help="Evaluation protocol (default: the dataset's own).")
 @click.option("--transfer", "transfers", default="none,teacher", show_default=True,
               help="Comma-separated: how each cell trains, side by side: none (plain BC), teacher (through the "
-              "dataset's own recipe, anchors around the pairs), teacher-env (anchors from its env rollouts).")
-@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 2048).")
+              "dataset's own recipe, new anchors around the pairs every step), teacher-fixed (one anchor set), "
+              "teacher-env (anchors from its env rollouts), teacher-fresh.")
+@click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
 @quiet_option

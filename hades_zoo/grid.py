@@ -36,7 +36,7 @@ DEFAULT_ARCHS = (
     "mlp-1x64-tanh", "mlp-2x64-relu", "mlp-2x256-tanh", "mlp-2x256-gelu", "mlp-3x512-relu",
     "mlp-4x256-tanh", "mlp-2x1024-tanh", "resmlp-2x256-relu", "tfm-1x64-gelu",
 )
-GRID_TRANSFERS = ("none", "teacher", "teacher-env", "teacher-fresh")
+GRID_TRANSFERS = ("none", "teacher", "teacher-fixed", "teacher-env", "teacher-fresh")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,7 +145,8 @@ class GeneralizationResult:
             plt.close(fig)
 
 
-_TRANSFER_TEXT = {"none": "plain BC", "teacher": "teacher", "teacher-env": "teacher-env", "teacher-fresh": "teacher-fresh"}
+_TRANSFER_TEXT = {"none": "plain BC", "teacher": "teacher", "teacher-fixed": "teacher-fixed", "teacher-env": "teacher-env",
+                  "teacher-fresh": "teacher-fresh"}
 
 
 def _check_grid(ds, archs, lrs, epochs, transfers):
@@ -186,7 +187,7 @@ def generalize(
         num_seeds, seed: as ``train``; every cell and the reference use the same seeds.
         protocol: *optional*, defaults to the dataset's own.
         transfer: how each cell trains, one row per entry: ``"none"`` (plain BC), ``"teacher"``,
-            ``"teacher-env"`` (``hades_zoo.train``'s ``transfer``); default both plain BC and teacher.
+            ``"teacher-fixed"``, ``"teacher-env"``, ``"teacher-fresh"`` (``hades_zoo.train``'s ``transfer``); default both plain BC and teacher.
             The teacher is the reference, trained once. ``anchors``: as ``train``'s.
         progress: *optional* callback given each finished row.
 

@@ -5,10 +5,14 @@ first trains the dataset's own recipe (the *teacher*), then trains the student o
 plus anchor states around them labelled by the teacher (``hades_zoo.anchors``):
 
 - ``transfer_mode``: ``auto`` picks ``teacher`` when the student's recipe is not the dataset's own;
-- ``teacher_targets``: the student's training set, seed ``i`` labelled by teacher seed ``i``;
-- ``fresh_bc`` (``teacher-fresh``): no fixed anchor set; every step draws its own anchors (the
-  ``data`` kind) and the teacher labels them inside the step, so the student cannot learn a finite
-  set by heart (the transformer fits a fixed set closer than an MLP and the states between worse);
+- ``fresh_bc`` (``teacher``, the default, and ``teacher-fresh``): no fixed anchor set; every step
+  draws its own anchors and the teacher labels them inside the step, so the student cannot learn a
+  finite set by heart (the transformer fits a fixed set closer than an MLP and the states between
+  worse). ``teacher`` (``FRESH_OPTS``) draws half of them as mixup points (convex combinations of
+  two pairs' states: where a rollout of the teacher goes, closer to the pairs than the noise
+  anchors) and half at 0.5, 1 and 2 times the per-dim std, and trains 3 times the given steps
+  with cosine lr decay; ``teacher-fresh`` is the plain variant (noise 1x, constant lr);
+- ``teacher_targets`` (``teacher-fixed``, ``teacher-env``): one fixed anchor set;
 - ``select_student``: the student's learning rate and step count chosen by how well it agrees
   with the teacher on *held-out* anchors (states drawn like the training anchors, never trained
   on), so that no env return is looked at: a recipe picked on returns would be picked on the
@@ -35,8 +39,10 @@ from hades_zoo.policies import Policy
 from hades_zoo.recipe import Recipe
 from hades_zoo.tasks import get_task
 
-TRANSFERS = ("auto", "teacher", "teacher-env", "teacher-fresh", "none")
-TRANSFER_ANCHORS = {"teacher": 2048, "teacher-env": 2048, "teacher-fresh": 512}  # hopper R, mlp-2x256-relu: 512 -> 0.78, 2048 -> 0.96 of the teacher
+TRANSFERS = ("auto", "teacher", "teacher-fixed", "teacher-env", "teacher-fresh", "none")
+FIXED_MODES = ("teacher-fixed", "teacher-env")  # one anchor set, drawn and labelled before BC
+FRESH_MODES = ("teacher", "teacher-fresh")  # new anchors every step, labelled inside the step
+TRANSFER_ANCHORS = {"teacher": 512, "teacher-fixed": 2048, "teacher-env": 2048, "teacher-fresh": 512}  # per step for FRESH_MODES
 SELECTS = ("none", "agreement")
 LR_FACTORS = (0.5, 1.0, 2.0)
 STEP_FACTORS = (1, 2, 4)
@@ -57,6 +63,13 @@ def transfer_mode(transfer: str, ds, recipe: Recipe) -> str:
     own = ds.recipe
     same = (recipe.arch, recipe.epochs, recipe.lr, recipe.init) == (own.arch, own.epochs, own.lr, own.init)
     return "none" if same else "teacher"
+
+
+def student_recipe(recipe: Recipe, mode: str) -> Recipe:
+    """The recipe the student actually trains with: ``FRESH_OPTS[mode].steps`` times the steps."""
+    if mode not in FRESH_MODES:
+        return recipe
+    return dataclasses.replace(recipe, epochs=min(bounds.MAX_BC_STEPS, int(recipe.epochs) * FRESH_OPTS[mode].steps))
 
 
 def teacher_targets(ds, mode: str, anchors: int | None, teacher):
@@ -107,35 +120,126 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
     return best[1], best[2], table
 
 
-def fresh_bc(policy: Policy, recipe: Recipe, teacher, n: int, seed: int):
+@dataclasses.dataclass(frozen=True)
+class FreshOpts:
+    """How ``teacher-fresh`` draws its anchors and fits the teacher on them (hashable: a jit cache key).
+
+    - ``scales``: each anchor's noise is the per-dim std times one of these, drawn uniformly;
+    - ``mixup``: the fraction of anchors that are convex combinations of two pairs' states
+      (weight uniform in [0, 1]) instead of a pair's state plus noise;
+    - ``jac``: weight of Sobolev matching: the student's directional derivative along a random
+      unit direction at each anchor against the teacher's (``jax.jvp``), mean squared error;
+    - ``schedule``: ``constant`` lr or ``cosine`` decay to 0 over the steps;
+    - ``weight_decay``: decoupled (AdamW) weight decay;
+    - ``std``: ``learn`` (the student's log-std learned by the NLL) or ``teacher`` (the teacher's
+      log-std copied into the student after training: the same action distribution around the mean);
+    - ``loss`` (continuous actions): ``nll`` (the BC loss on the teacher's means) or ``clipped``: the
+      squared gap between the student's and the teacher's *expected clipped actions*
+      (``expected_clipped``, under the teacher's std), over the teacher's variance: where the
+      teacher's mean lies far beyond the action bound, any mean beyond it acts the same.
+    """
+
+    scales: tuple = (1.0,)
+    mixup: float = 0.0
+    jac: float = 0.0
+    schedule: str = "constant"
+    weight_decay: float = 0.0
+    std: str = "learn"
+    loss: str = "nll"
+    steps: int = 1  # the student trains the given steps times this
+
+
+# ``teacher`` (hopper R D64 seed 0, resmlp-2x256-relu, 4 seeds, paper protocol): plain fresh anchors 0.77
+# of the teacher (one seed of 4 falls), these 1.00 (README "Through the dataset's own teacher").
+FRESH_OPTS = {"teacher": FreshOpts(scales=(0.5, 1.0, 2.0), mixup=0.5, schedule="cosine", steps=3),
+              "teacher-fresh": FreshOpts()}
+
+
+def expected_clipped(mean, std):
+    """``E[clip(mean + std * eps, -1, 1)]``, ``eps ~ N(0, 1)``: the action a continuous env
+    applies on average (it clips to [-1, 1]), in closed form; smooth in ``mean``."""
+    a, b = (-1.0 - mean) / std, (1.0 - mean) / std
+    cdf, pdf = jax.scipy.stats.norm.cdf, jax.scipy.stats.norm.pdf
+    return -cdf(a) + (1.0 - cdf(b)) + mean * (cdf(b) - cdf(a)) - std * (pdf(b) - pdf(a))
+
+
+def fresh_bc(policy: Policy, recipe: Recipe, teacher, n: int, seed: int, opts: FreshOpts = FreshOpts()):
     """Train the student with ``n`` fresh teacher-labelled anchors per step around ``teacher``'s pairs
-    (seed ``i`` by teacher seed ``i``); returns the students' params, stacked like the teacher's."""
+    (seed ``i`` by teacher seed ``i``) for ``recipe.epochs`` steps (``student_recipe`` has applied
+    ``opts.steps``); returns ``(fn, args)``: ``fn(params0, *args)`` trains them."""
     ds = teacher.dataset
     x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
     std = np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0xF2E5), teacher.num_seeds)
-    fn = _fresh(policy, teacher.policy, recipe, int(n))
+    fn = _fresh(policy, teacher.policy, recipe, int(n), opts)
     return fn, (keys, teacher.params, jnp.asarray(x), jnp.asarray(ds.targets, jnp.float32), jnp.asarray(std))
 
 
+def _fresh_optimizer(recipe: Recipe, opts: FreshOpts) -> optax.GradientTransformation:
+    if opts.schedule == "constant" and opts.weight_decay == 0.0:
+        return optimizer(recipe)
+    lr = optax.cosine_decay_schedule(recipe.lr, int(recipe.epochs)) if opts.schedule == "cosine" else recipe.lr
+    tx = optax.adamw(lr, eps=recipe.adam_eps, weight_decay=opts.weight_decay)
+    return tx if recipe.grad_clip is None else optax.chain(optax.clip_by_global_norm(recipe.grad_clip), tx)
+
+
+def fresh_points(key, x, std, n: int, opts: FreshOpts = FreshOpts()):
+    """``n`` anchors around the pairs' states ``x`` (``FreshOpts``: noise scales, mixup)."""
+    k1, k2, k3, k4, k5 = jax.random.split(key, 5)
+    scale = jnp.asarray(opts.scales, jnp.float32)[jax.random.randint(k3, (n, 1), 0, len(opts.scales))]
+    points = x[jax.random.randint(k1, (n,), 0, x.shape[0])] + jax.random.normal(k2, (n, x.shape[1])) * std * scale
+    if opts.mixup > 0:
+        lam = jax.random.uniform(k4, (n, 1))
+        j = jax.random.randint(k5, (2, n), 0, x.shape[0])
+        mixed = lam * x[j[0]] + (1 - lam) * x[j[1]]
+        points = jnp.where(jnp.arange(n)[:, None] < int(round(opts.mixup * n)), mixed, points)
+    return points
+
+
 @functools.lru_cache(maxsize=16)
-def _fresh(policy: Policy, teacher_policy: Policy, recipe: Recipe, n: int):
-    tx = optimizer(recipe)
-    grad_fn = jax.grad(functools.partial(bc_loss, policy))
+def _fresh(policy: Policy, teacher_policy: Policy, recipe: Recipe, n: int, opts: FreshOpts = FreshOpts()):
+    tx = _fresh_optimizer(recipe, opts)
+
+    def loss_fn(params, states, targets, points, direction, t_tangent, t_std):
+        if opts.loss == "clipped" and not policy.discrete:
+            n_pairs = states.shape[0] - points.shape[0]
+            pairs = bc_loss(policy, params, states[:n_pairs], targets[:n_pairs])
+            mean = policy(params, points)
+            gap = (expected_clipped(mean, t_std) - expected_clipped(targets[n_pairs:], t_std)) / t_std
+            loss = (n_pairs * pairs + points.shape[0] * 0.5 * jnp.mean(jnp.sum(gap ** 2, -1))) / states.shape[0]
+        else:
+            loss = bc_loss(policy, params, states, targets)
+        if opts.jac > 0:
+            _, s_tangent = jax.jvp(lambda p: policy(params, p), (points,), (direction,))
+            loss = loss + opts.jac * jnp.mean((s_tangent - t_tangent) ** 2)
+        return loss
+
+    grad_fn = jax.grad(loss_fn)
 
     def one(params, key, teacher_params, x, pair_targets, std):
         def step(carry, k):
             params, opt = carry
             k1, k2 = jax.random.split(k)
-            points = x[jax.random.randint(k1, (n,), 0, x.shape[0])] + jax.random.normal(k2, (n, x.shape[1])) * std
-            out = teacher_policy(teacher_params, points)
+            points = fresh_points(k1, x, std, n, opts)
+            direction = jax.random.normal(k2, points.shape)
+            direction = direction / jnp.linalg.norm(direction, axis=-1, keepdims=True)
+            if opts.jac > 0:
+                out, t_tangent = jax.jvp(lambda p: teacher_policy(teacher_params, p), (points,), (direction,))
+            else:
+                out = teacher_policy(teacher_params, points)
+                t_tangent = jnp.zeros_like(out)
             labels = jax.nn.softmax(out, axis=-1) if teacher_policy.discrete else out
             states = jnp.concatenate([x, points])
             targets = jax.lax.stop_gradient(jnp.concatenate([pair_targets, labels]))
-            updates, opt = tx.update(grad_fn(params, states, targets), opt, params)
+            t_std = jnp.exp(teacher_params["log_std"]) if "log_std" in teacher_params else jnp.ones(())
+            g = grad_fn(params, states, targets, points, direction, jax.lax.stop_gradient(t_tangent), t_std)
+            updates, opt = tx.update(g, opt, params)
             return (optax.apply_updates(params, updates), opt), None
 
-        return jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, int(recipe.epochs)))[0][0]
+        params = jax.lax.scan(step, (params, tx.init(params)), jax.random.split(key, int(recipe.epochs)))[0][0]
+        if opts.std == "teacher" and "log_std" in params:
+            params = {**params, "log_std": teacher_params["log_std"]}
+        return params
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None, None, None)))
 

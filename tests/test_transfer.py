@@ -49,7 +49,7 @@ def test_anchors_are_the_pairs_plus_states_labelled_by_each_teacher_seed():
 
 
 def test_bad_transfer_names_the_choices():
-    with pytest.raises(ConfigError, match="transfer must be one of auto, teacher, teacher-env, teacher-fresh, none"):
+    with pytest.raises(ConfigError, match="transfer must be one of auto, teacher, teacher-fixed, teacher-env, teacher-fresh, none"):
         hades_zoo.train(CP, "mlp-1x8-relu", transfer="distil")
 
 
@@ -75,7 +75,7 @@ def test_student_recipe_is_chosen_by_agreement_with_no_env(monkeypatch):
     monkeypatch.setattr(envs, "make", no_env)
     monkeypatch.setattr(envs, "_make", no_env)
     ds = hades_zoo.load(CP)
-    trained = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=4, lr=0.01, anchors=16, transfer="teacher",
+    trained = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=4, lr=0.01, anchors=16, transfer="teacher-fixed",
                               select="agreement")
     table = trained.info["transfer"]["selection"]
     assert {(r["lr"], r["epochs"]) for r in table} == {(lr, ep) for lr in (0.005, 0.01, 0.02) for ep in (4, 8, 16)}
@@ -83,14 +83,15 @@ def test_student_recipe_is_chosen_by_agreement_with_no_env(monkeypatch):
     assert (trained.recipe.lr, trained.recipe.epochs) == (best["lr"], best["epochs"])
     # the chosen student is the one that recipe trains from scratch (chunks resume Adam exactly)
     again = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=best["epochs"], lr=best["lr"], anchors=16,
-                            transfer="teacher", teacher=trained.teacher)
+                            transfer="teacher-fixed", teacher=trained.teacher)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), trained.params, again.params)
 
 
 def test_select_needs_a_teacher_and_a_given_teacher_must_match():
     ds = hades_zoo.load(CP)
-    with pytest.raises(ConfigError, match="use it with transfer='teacher'"):
-        hades_zoo.train(ds, "mlp-1x8-relu", transfer="none", select="agreement")
+    for mode in ("none", "teacher"):
+        with pytest.raises(ConfigError, match="use it with transfer='teacher-fixed'"):
+            hades_zoo.train(ds, "mlp-1x8-relu", transfer=mode, select="agreement")
     other = hades_zoo.train(ds, seed=5, num_seeds=2)
     with pytest.raises(ConfigError, match="teacher= must be the dataset's own recipe"):
         hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, transfer="teacher", teacher=other)
@@ -100,7 +101,7 @@ def test_cli_select_without_a_teacher_is_one_error_line():
     r = run_cli("train", CP, "--arch", "mlp-1x8-relu", "--transfer", "none", "--select", "agreement", "-q")
     assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "use it with transfer='teacher'" in last, last
+    assert last.startswith("error: ") and "use it with transfer='teacher-fixed'" in last, last
 
 
 def test_teacher_fresh_draws_new_anchors_every_step():
@@ -109,7 +110,44 @@ def test_teacher_fresh_draws_new_anchors_every_step():
     assert a.info["transfer"] == {"mode": "teacher-fresh", "anchors": 8, "teacher_arch": ds.recipe.arch}
     b = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher-fresh", teacher=a.teacher)
     jax.tree.map(np.testing.assert_array_equal, a.params, b.params)  # same seed, same draws
-    fixed = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher", teacher=a.teacher)
+    fixed = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher-fixed", teacher=a.teacher)
     assert not np.allclose(a.params["net"]["params"]["Dense_0"]["kernel"], fixed.params["net"]["params"]["Dense_0"]["kernel"])
     with pytest.raises(ConfigError, match="whose anchors are fixed"):
         hades_zoo.train(ds, "mlp-1x8-relu", transfer="teacher-fresh", select="agreement")
+
+
+def test_teacher_trains_three_times_the_steps_on_fresh_mixup_anchors():
+    """The default ``teacher``: fresh anchors every step (FRESH_OPTS), 3x the given steps, deterministic."""
+    from hades_zoo.transfer import FRESH_OPTS
+
+    ds = hades_zoo.load(CP)
+    a = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher")
+    assert a.info["transfer"] == {"mode": "teacher", "anchors": 8, "teacher_arch": ds.recipe.arch}
+    assert a.recipe.epochs == 5 * FRESH_OPTS["teacher"].steps == 15
+    b = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher", teacher=a.teacher)
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+    plain = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=15, anchors=8, transfer="teacher-fresh", teacher=a.teacher)
+    assert plain.recipe.epochs == 15
+    assert not np.allclose(a.params["net"]["params"]["Dense_0"]["kernel"], plain.params["net"]["params"]["Dense_0"]["kernel"])
+
+
+def test_fresh_points_mix_pairs_and_scale_the_noise():
+    from hades_zoo.transfer import FreshOpts, fresh_points
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 3)), jnp.float32)
+    std = jnp.ones(3)
+    mixed = np.asarray(fresh_points(jax.random.PRNGKey(1), x, std, 400, FreshOpts(mixup=1.0)))
+    # every mixup point lies on a segment between two pairs: inside the pairs' bounding box
+    assert np.all(mixed >= np.asarray(x).min(0) - 1e-6) and np.all(mixed <= np.asarray(x).max(0) + 1e-6)
+    noise = [np.asarray(fresh_points(jax.random.PRNGKey(1), x, std, 4000, FreshOpts(scales=(s,)))) for s in (0.5, 2.0)]
+    gaps = [np.abs(p[:, None] - np.asarray(x)[None]).min(1).mean() for p in noise]
+    assert gaps[1] > 2 * gaps[0]  # the noise grows with the scale
+
+
+def test_expected_clipped_action_matches_sampling():
+    from hades_zoo.transfer import expected_clipped
+
+    mean, std = jnp.asarray([-3.0, -0.9, 0.0, 0.4, 1.2, 5.0]), 0.5
+    eps = np.random.default_rng(0).normal(size=(200_000, 1))
+    want = np.clip(np.asarray(mean)[None] + std * eps, -1, 1).mean(0)
+    np.testing.assert_allclose(np.asarray(expected_clipped(mean, std)), want, atol=5e-3)
