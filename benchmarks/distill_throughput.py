@@ -22,7 +22,7 @@ Each speed lever alone and all together against the config as is, in one process
 A/B on a shared machine; figures and ratios side by side):
 
     python -m benchmarks.distill_throughput --configs distill/presets/cartpole.toml \
-        --levers search-bc=25 [unroll=2] [--calls 6]
+        --levers early-exit search-bc=25 [unroll=2] [--calls 6] [--at-generation G]
 
 What fewer BC steps during the search cost: the final recipe's return of the ES mean at equal
 generations, with and without, same seeds:
@@ -228,46 +228,55 @@ def threefry_ab(path: str, n: int) -> dict:
     return row
 
 
-LEVERS = {  # name -> (what it is, exact: the same fitness as the config as is)
+LEVERS = {  # name -> (what it is, exact: the same fitness as without it)
+    "early-exit": ("a first_episode rollout stops once every env's first episode has ended "
+                   "(hades_zoo.rollout.EARLY_EXIT, on by default since issue 21)", True),
     "search-bc": ("search_bc_steps = K: BC steps per candidate during the search (config change)", False),
     "unroll": ("rollout scan unrolled K steps per loop trip (hades_zoo.rollout.SCAN_UNROLL)", True),
 }
 
 
 def _parse_levers(specs) -> dict:
+    """``NAME=K`` (``early-exit`` alone) -> {name: K}."""
     levers = {}
     for spec in specs:
         name, _, value = spec.partition("=")
+        if name == "early-exit" and not value:
+            value = "1"
         if name not in LEVERS or not value.isdigit() or int(value) < 1:
-            raise SystemExit(f"error: --levers takes NAME=K with NAME one of {', '.join(LEVERS)} and K >= 1, got {spec!r}")
+            raise SystemExit(f"error: --levers takes NAME=K (or early-exit) with NAME one of {', '.join(LEVERS)} "
+                             f"and K >= 1, got {spec!r}")
         levers[name] = int(value)
     return levers
 
 
 def _lever_chunk(path: str, levers: dict):
-    """The config's one-generation program with ``levers`` applied (each read when it is traced)."""
+    """The config's one-generation program with ``levers`` applied and no other (each read when it is
+    traced): without any, the engine as it was before issue 21's levers."""
     from hades_zoo import rollout
 
     env = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem
     cfg = dataclasses.replace(build_config(env, path), chunk=1)
     if "search-bc" in levers:
         cfg = dataclasses.replace(cfg, search_bc_steps=levers["search-bc"])
-    rollout.SCAN_UNROLL = levers.get("unroll", 1)
+    rollout.SCAN_UNROLL, rollout.EARLY_EXIT = levers.get("unroll", 1), "early-exit" in levers
     try:
         p = make_problem(cfg)
         key, state = init_state(p)
         chunk = make_chunk(p, 1)
         jax.block_until_ready(chunk(key, state))  # compiled while the lever is set
     finally:
-        rollout.SCAN_UNROLL = 1
+        rollout.SCAN_UNROLL, rollout.EARLY_EXIT = 1, True
     return cfg, chunk, key, state
 
 
-def levers_ab(path: str, levers: dict, n: int) -> dict:
-    """Each lever alone and all of them together against the config as is, in one process: every
-    variant compiled once, then all called alternately (order reversed every round) ``n`` times
-    on the same generation, so that all see the same drift of a shared machine's load. A variant's
-    figure is its fastest call (CPU seconds, the robust one under load, and wall) and its median."""
+def levers_ab(path: str, levers: dict, n: int, at_generation: int = 0) -> dict:
+    """Each lever alone and all of them together against none (the config as is, the engine as it
+    was before them), in one process: every variant compiled once, then all called alternately
+    (order reversed every round) ``n`` times on the same generation, so that all see the same drift
+    of a shared machine's load. A variant's figure is its fastest call (CPU seconds, the robust one
+    under load, and wall) and its median. ``at_generation``: that generation of the run without
+    levers is the one timed (the early exit gains where episodes end early, so it depends on when)."""
     variants = {"as is": {}, **{f"{k}={v}": {k: v} for k, v in levers.items()}}
     if len(levers) > 1:
         variants["all: " + " ".join(f"{k}={v}" for k, v in levers.items())] = dict(levers)
@@ -276,6 +285,15 @@ def levers_ab(path: str, levers: dict, n: int) -> dict:
         t0 = time.perf_counter()
         progs[name] = _lever_chunk(path, lv)
         print(f"  {path}: {name} compiled + first call {time.perf_counter() - t0:.1f} s", flush=True)
+    if at_generation:
+        cfg, chunk, key, state = progs["as is"]
+        fit = []
+        for _ in range(at_generation):
+            (key, state), m = chunk(key, state)
+            fit.append(float(m["fitness_mean"][0]))
+        print(f"  {path}: timing generation {at_generation + 1} (fitness mean of the last {min(5, len(fit))} "
+              f"generations: {[round(f, 1) for f in fit[-5:]]})", flush=True)
+        progs = {name: (c, ch, key, state) for name, (c, ch, _, _) in progs.items()}
     times = {name: [] for name in progs}
     for i in range(n):
         for name in (list(progs) if i % 2 == 0 else list(progs)[::-1]):
@@ -284,7 +302,8 @@ def levers_ab(path: str, levers: dict, n: int) -> dict:
             m = chunk(key, state)[1]
             jax.block_until_ready(m)
             times[name].append((time.perf_counter() - t, time.process_time() - c, float(m["fitness_mean"][0])))
-    row = {"config": path, "env": progs["as is"][0].env, "calls": n, "load_avg_1min": os.getloadavg()[0],
+    row = {"config": path, "env": progs["as is"][0].env, "calls": n, "at_generation": at_generation,
+           "load_avg_1min": os.getloadavg()[0],
            "variants": []}
     base = None
     for name, v in times.items():
@@ -432,6 +451,7 @@ def main(argv=None):
                     help=f"with --configs: each lever alone and all together vs the config as is, in one process "
                          f"(NAME: {', '.join(LEVERS)})")
     ap.add_argument("--calls", type=int, default=6, help="with --levers: calls per variant, alternately")
+    ap.add_argument("--at-generation", type=int, default=0, help="with --levers: time the generation after this many")
     ap.add_argument("--quality", metavar="ENV", help="fewer BC steps during the search: final-recipe return at equal "
                                                        "generations (with --search-bc-steps, --seeds, --generations)")
     ap.add_argument("--search-bc-steps", nargs="+", type=int, default=[0, 25], help="with --quality (0: the recipe's)")
@@ -453,7 +473,7 @@ def main(argv=None):
     if args.configs:
         if args.levers:
             levers = _parse_levers(args.levers)
-            rows = [levers_ab(c, levers, args.calls) for c in args.configs]
+            rows = [levers_ab(c, levers, args.calls, args.at_generation) for c in args.configs]
         elif args.profile:
             rows = [profile_config(c, args.repeats) for c in args.configs]
         elif args.threefry_ab:

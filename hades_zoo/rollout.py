@@ -37,12 +37,16 @@ from hades_zoo.recipe import ObsNorm, Protocol
 # Env steps per trip of the rollout's loop, read when a rollout is traced. Same scores at any value;
 # 1 is the fastest measured on CPU (`python -m benchmarks.distill_throughput --configs FILE --levers unroll=2`).
 SCAN_UNROLL = 1
+# A score-only rollout of the ``first_episode`` metric stops once every env has ended its first
+# episode: what follows cannot change the score, so scores are bit-identical (tests/test_distill.py).
+# Read when a rollout is traced; False keeps every step (`distill_throughput --levers` measures it).
+EARLY_EXIT = True
 
 
 @functools.lru_cache(maxsize=64)
 def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, dynamics: str = "current"):
     """A pure ``evaluate(key, params, obs_mean, obs_var) -> score`` for one policy."""
-    rollout = _make_rollout(env_id, policy, protocol, obs_norm, dynamics=dynamics)
+    rollout = _make_rollout(env_id, policy, protocol, obs_norm, dynamics=dynamics, score_only=True)
     return lambda key, params, obs_mean, obs_var: rollout(key, params, obs_mean, obs_var)[0]
 
 
@@ -64,8 +68,11 @@ def make_norm_stats(env_id: str, policy: Policy, protocol: Protocol, obs_norm: s
 
 
 def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str | ObsNorm, collect: bool = False,
-                  dynamics: str = "current"):
-    """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None, final statistics)``."""
+                  dynamics: str = "current", score_only: bool = False):
+    """``rollout(key, params, obs_mean, obs_var) -> (score, normalised observations or None, final statistics)``.
+
+    ``score_only``: the caller reads the score alone, so a ``first_episode`` rollout may stop once
+    every env has ended its first episode (``EARLY_EXIT``; the statistics then stop there)."""
     unrolled_threefry()  # same random bits, no while loop per draw (most of a CartPole step)
     norm = obs_norm if isinstance(obs_norm, ObsNorm) else ObsNorm(obs_norm)
     env = envs.make(env_id, dynamics)
@@ -94,7 +101,18 @@ def _make_rollout(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
             seen = seen | done
             return (next_obs, state, stats, ep_ret * (1.0 - d), done_sum, done_n, last, first, seen), (obs if collect else None)
 
-        carry, visited = jax.lax.scan(_step, carry, jax.random.split(key_run, n_steps), unroll=SCAN_UNROLL)
+        keys = jax.random.split(key_run, n_steps)
+        if score_only and EARLY_EXIT and protocol.metric == "first_episode" and not collect:
+            # the same steps with the same keys, until every env has seen its first episode end
+            def _cond(c):
+                return (c[0] < n_steps) & ~jnp.all(c[1][-1])
+
+            def _body(c):
+                return c[0] + 1, _step(c[1], keys[c[0]])[0]
+
+            carry, visited = jax.lax.while_loop(_cond, _body, (jnp.int32(0), carry))[1], None
+        else:
+            carry, visited = jax.lax.scan(_step, carry, keys, unroll=SCAN_UNROLL)
         _, _, stats, ep_ret, done_sum, done_n, last, first, seen = carry
         if protocol.metric == "completed_mean":
             # No episode completed in the window: score the episodes in progress.

@@ -226,3 +226,31 @@ def test_search_bc_steps_changes_the_inner_loop_only(tmp_path):
         _check_resumable(short, old, tmp_path, 1, None)
     with pytest.raises(ConfigError, match="search_bc_steps"):
         build_config(config_file=str(_config(tmp_path)), search_bc_steps=-1)
+
+
+def test_early_exit_keeps_every_first_episode_score(monkeypatch):
+    """A score-only ``first_episode`` rollout stops once every env's first episode has ended
+    (hades_zoo.rollout.EARLY_EXIT, issue 21): the same scores, bit for bit, as running every step,
+    vmapped as the engine does (envs ending at different steps, one never ending in the window)."""
+    import jax
+    import jax.numpy as jnp
+
+    from hades_zoo import rollout
+    from hades_zoo.policies import make_policy
+    from hades_zoo.recipe import Protocol
+
+    policy = make_policy("mlp-1x8-tanh", (4,), 2, True)
+    params = jax.vmap(policy.init)(jax.random.split(jax.random.PRNGKey(0), 6))
+    params["net"]["params"]["Dense_1"]["kernel"] *= jnp.arange(6.0)[:, None, None] * 40  # short to long episodes
+    keys = jax.random.split(jax.random.PRNGKey(1), 6)
+    mean, var = jnp.zeros(4), jnp.ones(4)
+    scores, programs = {}, {}
+    for early in (False, True):
+        monkeypatch.setattr(rollout, "EARLY_EXIT", early)
+        evaluate = jax.vmap(rollout.make_evaluate("CartPole-v1", policy, Protocol("t", 3, 60, False, "first_episode"),
+                                                  "const"), in_axes=(0, 0, None, None))
+        programs[early] = str(jax.make_jaxpr(evaluate)(keys, params, mean, var))
+        scores[early] = jax.jit(evaluate)(keys, params, mean, var)
+    assert "reduce_and" in programs[True] and "reduce_and" not in programs[False]
+    assert bool(jnp.array_equal(scores[True], scores[False])), (scores[True], scores[False])
+    assert float(scores[True].min()) < 60 and float(scores[True].max()) == 60  # early ends and a full window
