@@ -1,5 +1,5 @@
 """Why does a source of a merged dataset fall under its own recipe? Per source and per seed:
-how far the multi-task student is from its own teacher, where.
+how far the multi-task student is from its own teacher, and where.
 
     python examples/multitask_diagnose.py hopper4.safetensors --seeds 8 --out diag.json [--run LABEL=VARIANT,key=value]
 
@@ -14,8 +14,9 @@ means (continuous) or the mean total-variation distance of their action distribu
 - ``teacher-visits``: the states the teacher visits in its env (one protocol rollout per seed);
 - ``student-visits``: the states the student itself visits (where it acts);
 
-and the per-source BC loss the student ends at on its pairs (``loss``), with the returns of
-student and teacher per seed. One JSON object per run, appended to ``--out``.
+and the per-source BC loss the student ends at on its pairs (``loss``), how far the visited
+states lie from the distilled ones (``*_visits_dist``), with the returns of student and teacher
+per seed. One JSON object per run, appended to ``--out``.
 """
 
 from __future__ import annotations
@@ -49,8 +50,10 @@ def per_seed_visits(trained, seed: int) -> np.ndarray:
     return out.reshape(trained.num_seeds, -1, int(np.prod(spec.obs_shape)))
 
 
-def disagreement(student, teacher, states: np.ndarray, discrete: bool) -> list[float]:
-    """Per seed: student seed i vs teacher seed i on ``states`` ((M, O), or (seeds, M, O) per seed)."""
+def disagreement(student, teacher, states: np.ndarray, discrete: bool, clip: bool = True) -> list[float]:
+    """Per seed: student seed i vs teacher seed i on ``states`` ((M, O), or (seeds, M, O) per seed);
+    continuous action means clipped to the action range [-1, 1] first (``clip``): beyond it the env
+    sees the same action (brax hopper: 60 % of its teachers' outputs are outside)."""
     if states.ndim == 2:
         a, b = label(student, states), label(teacher, states)
     else:
@@ -58,7 +61,22 @@ def disagreement(student, teacher, states: np.ndarray, discrete: bool) -> list[f
         b = np.stack([label(teacher, s)[i] for i, s in enumerate(states)])
     if discrete:
         return [float(v) for v in 0.5 * np.abs(a - b).sum(-1).mean(-1)]
+    if clip:
+        a, b = np.clip(a, -1, 1), np.clip(b, -1, 1)
     return [float(v) for v in np.sqrt(((a - b) ** 2).mean((-1, -2)))]
+
+
+def nearest(visits: np.ndarray, states: np.ndarray) -> list[float]:
+    """Per seed: the median over visited states of the distance to the nearest distilled state,
+    in units of the per-dim std of the distilled states (the data anchors' noise)."""
+    x = np.asarray(states, np.float32).reshape(len(states), -1)
+    std = np.maximum(x.std(0), 0.1)
+    out = []
+    for v in visits:
+        v = v[:: max(1, len(v) // 1024)] / std
+        d = np.sqrt(((v[:, None, :] - (x / std)[None]) ** 2).sum(-1)).min(1)
+        out.append(float(np.median(d)))
+    return out
 
 
 def main(argv=None) -> None:
@@ -89,11 +107,16 @@ def main(argv=None) -> None:
         unit = k if cfg.unit == "source" else merged.sources[k]["task"]
         held = data_states(ds.states, args.held_out, rng, cfg.anchor_scale)
         s_ret, t_ret = evaluate(student, seed=args.seed), evaluate(teacher, seed=args.seed)
+        t_visits, s_visits = per_seed_visits(teacher, args.seed), per_seed_visits(student, args.seed)
         rec = {"loss": [float(v) for v in np.asarray(losses)[:, unit]],
                "pairs": disagreement(student, teacher, ds.states.reshape(len(ds.states), -1), disc),
                "held_out": disagreement(student, teacher, held, disc),
-               "teacher_visits": disagreement(student, teacher, per_seed_visits(teacher, args.seed), disc),
-               "student_visits": disagreement(student, teacher, per_seed_visits(student, args.seed), disc),
+               "teacher_visits": disagreement(student, teacher, t_visits, disc),
+               "student_visits": disagreement(student, teacher, s_visits, disc),
+               "held_out_unclipped": disagreement(student, teacher, held, disc, clip=False),
+               "student_visits_unclipped": disagreement(student, teacher, s_visits, disc, clip=False),
+               # how far what each seed visits lies from the source's own states (per-dim std units, nearest pair)
+               "student_visits_dist": nearest(s_visits, ds.states), "teacher_visits_dist": nearest(t_visits, ds.states),
                "student_returns": list(map(float, s_ret.returns)), "teacher_returns": list(map(float, t_ret.returns))}
         row["per_source"][name] = rec
         print(f"{name}:", flush=True)

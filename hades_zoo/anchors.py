@@ -9,7 +9,8 @@ dataset was distilled for. Two ways to pick the states:
 - ``data`` (no env step): a random pair's state plus Gaussian noise of the per-dim std
   of the dataset's states times ``scale``, in the dataset's normalised space;
 - ``env``: states the teacher visits in its env (one protocol rollout per seed);
-- ``auto``: ``env`` where data anchors are known to fail, ``data`` elsewhere (``anchor_kind``).
+- ``auto``: ``env`` where data anchors are known to fail (MinAtar frames, fixed-init datasets),
+  ``data`` elsewhere (``anchor_kind``).
 
 Labels (``label``) are per teacher seed: action means, or the softmax of the logits as
 label distributions, so that student seed ``i`` learns from teacher seed ``i``
@@ -35,20 +36,39 @@ from hades_zoo.rollout import make_visited_states
 ANCHOR_STATES = ("data", "env", "auto")
 
 
-def anchor_kind(kind: str, spec) -> str:
-    """The anchor states one source gets: ``kind`` itself, or for ``auto`` ``env`` on MinAtar
-    frames (and other image observations) and ``data`` on flat observations.
+AUTO_ENV_REASONS = {
+    "minatar": "MinAtar frames: data anchors gave Breakout R 0.14",
+    "fixed-init": "fixed-init (F) dataset: data anchors gave hopper F 0.87, two of eight seeds collapsing",
+}
 
-    Why: Gaussian noise around 16 hallucinated binary frames is nowhere near the frames of the
-    real game, and the authors' MinAtar files only act well under their own recipe; with data
-    anchors Breakout R held 0.14 of its single-task return in a merge, with env anchors 0.99
-    (README, "Where data anchors are not enough"). Flat observations (brax, classic control)
-    hold >= 0.94 with data anchors, so they take no env step."""
+
+def anchor_reason(spec, fixed_init: bool = False) -> str | None:
+    """Why ``auto`` gives a source env anchors (a key of ``AUTO_ENV_REASONS``), or None: data anchors.
+
+    - ``minatar``: Gaussian noise around 16 hallucinated binary frames is nowhere near the
+      frames of the real game, and the authors' MinAtar files only act well under their own
+      recipe; with data anchors Breakout R held 0.14 of its single-task return in a merge,
+      with env anchors 0.99 (README, "Where data anchors are not enough").
+    - ``fixed-init``: an F dataset is distilled for one initialisation; its pairs make a good
+      policy only from there, so a student from another init must copy the F teacher where
+      the policy goes. Data anchors fill an 11-dim ball around the pairs and leave the states
+      of the gait sparsely pinned: merged with three hopper R files, F's student stayed 2-3x
+      further from its teacher on the states it visits than with env anchors, and two of
+      eight seeds fell (README, "Three seeds and an F file of one env").
+    Flat-observation R datasets (brax, classic control) hold >= 0.94 with data anchors: no env step."""
+    if spec.minatar or len(spec.obs_shape) > 1:
+        return "minatar"
+    return "fixed-init" if fixed_init else None
+
+
+def anchor_kind(kind: str, spec, fixed_init: bool = False) -> str:
+    """The anchor states one source gets: ``kind`` itself, or for ``auto`` ``env`` where
+    ``anchor_reason`` names one (MinAtar frames, fixed-init datasets) and ``data`` elsewhere."""
     if kind not in ANCHOR_STATES:
         raise ConfigError(f"anchor_states must be one of {', '.join(ANCHOR_STATES)}, got {kind!r}")
     if kind != "auto":
         return kind
-    return "env" if spec.minatar or len(spec.obs_shape) > 1 else "data"
+    return "data" if anchor_reason(spec, fixed_init) is None else "env"
 STD_FLOOR = 0.1  # smallest per-dim std of the noise around a pair (a dim constant over the pairs still moves)
 
 
@@ -79,9 +99,12 @@ def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarr
 def anchor_states(teacher: TrainedPolicy, n: int, kind: str = "data", *, seed: int = 0, scale: float = 1.0,
                   rng: np.random.Generator | None = None) -> np.ndarray:
     """``n`` anchor states for ``teacher``'s dataset, ``kind`` ``data``, ``env`` or ``auto`` (module docstring)."""
-    if anchor_kind(kind, teacher.dataset.spec) == "env":
+    ds = teacher.dataset
+    # data draws are taken even for env anchors: the sources after this one draw what they did before
+    points = data_states(ds.states, n, np.random.default_rng(seed) if rng is None else rng, scale)
+    if anchor_kind(kind, ds.spec, ds.recipe.init.mode == "fixed") == "env":
         return visited_states(teacher, n, seed=seed)
-    return data_states(teacher.dataset.states, n, np.random.default_rng(seed) if rng is None else rng, scale)
+    return points
 
 
 def label(teacher: TrainedPolicy, states: np.ndarray) -> np.ndarray:

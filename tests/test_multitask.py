@@ -240,9 +240,10 @@ def test_env_anchor_states_are_the_teachers_own_rollout_states():
         train_multitask(m, variant="anchored", anchor_states="rollouts")
 
 
-def test_default_takes_env_anchors_for_minatar_sources_only():
+def test_default_takes_env_anchors_where_data_anchors_fail():
     """The default's ``anchor_states="auto"``: env anchors where data anchors are known to fail
-    (MinAtar frames), none anywhere else; what each source got is recorded."""
+    (MinAtar frames, fixed-init F datasets), none for flat-observation R datasets; what each
+    source got is recorded, and the R sources' data anchors are drawn as without the others."""
     from hades_zoo.anchors import anchor_kind
     from hades_zoo.envs.specs import ENV_SPECS
 
@@ -250,11 +251,20 @@ def test_default_takes_env_anchors_for_minatar_sources_only():
     kinds = {env: anchor_kind("auto", spec) for env, spec in ENV_SPECS.items()}
     assert {env for env, kind in kinds.items() if kind == "env"} == {
         "Breakout-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar", "Pong-misc"}
+    assert {anchor_kind("auto", spec, fixed_init=True) for spec in ENV_SPECS.values()} == {"env"}
     assert anchor_kind("data", ENV_SPECS["Breakout-MinAtar"]) == "data" and anchor_kind("env", ENV_SPECS["hopper"]) == "env"
     with pytest.raises(ConfigError, match="anchor_states"):
         anchor_kind("rollouts", ENV_SPECS["hopper"])
-    trained = train_multitask(merge([CP, MC]), "mlp-1x16-tanh", epochs=2, anchors=8)
-    assert trained.anchor_kinds == {0: "data", 1: "data"}
+    cpf = "cartpole-hades-f-4"
+    assert hades_zoo.load(cpf).recipe.init.mode == "fixed" and hades_zoo.load(CP).recipe.init.mode != "fixed"
+    m = merge([CP, cpf, MC])
+    trained = train_multitask(m, "mlp-1x16-tanh", epochs=2, anchors=8)
+    assert trained.anchor_kinds == {0: "data", 1: "env", 2: "data"}
+    _, auto, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=8), num_seeds=1)
+    _, data, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored-data"], anchors=8), num_seeds=1)
+    np.testing.assert_array_equal(auto[:8], data[:8])
+    np.testing.assert_array_equal(auto[16:], data[16:])  # MountainCar's draws do not move
+    assert not np.array_equal(auto[8:16], data[8:16])  # CartPole F: its teacher's own states
 
 
 def test_brax_family_mix_of_normalisations():

@@ -16,14 +16,14 @@ def _fmt(x) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
 
-def _kinds(setting: str, kinds: dict) -> str:
-    """``auto: env anchors for A, B; data anchors for the rest`` (or just the setting)."""
-    env = [name for name, kind in kinds.items() if kind == "env"]
+def _kinds(setting: str, kinds: dict, reasons: dict) -> str:
+    """``auto: env anchors for A (why), B (why); data anchors for the rest`` (or just the setting)."""
+    env = [f"{name} ({reasons[name]})" for name, kind in kinds.items() if kind == "env"]
     if setting != "auto":
         return f"{setting} anchors"
     if not env:
         return "auto: data anchors for every source, no env step"
-    return f"auto: env anchors for {', '.join(env)} (MinAtar: data anchors are known to fail there); data anchors for the rest"
+    return f"auto: env anchors where data anchors are known to fail, for {', '.join(env)}; data anchors for the rest"
 
 
 def merged_info(merged) -> dict:
@@ -62,7 +62,7 @@ def merge_cmd(datasets, out, name):
 @click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
 @click.option("--variant", default=None, help="Multi-task variant (hades_zoo.multitask.VARIANTS): zero-pad, onehot-balanced, "
               "embedding-balanced, heads-balanced, heads-only-balanced, heads-only-grad, heads-only-standardize, "
-              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar sources only), anchored-data "
+              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar and fixed-init sources only), anchored-data "
               "(no env step for any source), anchored-env.")
 @click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
 @click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
@@ -71,7 +71,7 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Override: teacher-labelled anchor states per dataset (0: none).")
 @click.option("--anchor-states", default=None, type=click.Choice(["data", "env", "auto"]),
               help="Override: anchors around the datasets' states (data, no env step), from the states each dataset's "
-                   "own policy visits in its env (env), or env for MinAtar sources and data for the rest (auto, the default's).")
+                   "own policy visits in its env (env), or env for MinAtar and fixed-init (F) sources and data for the rest (auto, the default's).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
@@ -92,7 +92,8 @@ def merge_cmd(datasets, out, name):
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, encoding, epochs, lr,
                         protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
-    from hades_zoo.multitask.train import below, evaluate_multitask, no_scale, train_multitask, warnings
+    from hades_zoo.anchors import AUTO_ENV_REASONS, anchor_reason
+    from hades_zoo.multitask.train import _fixed_init, below, evaluate_multitask, no_scale, train_multitask, warnings
 
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -103,6 +104,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
+        reasons = {data.source_label(k): AUTO_ENV_REASONS.get(anchor_reason(data.task_spec(int(s["task"])), _fixed_init(s)))
+                   for k, s in enumerate(data.sources)}
 
         def emit(row: dict) -> None:
             if out_path:
@@ -133,7 +136,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
     cfg = trained.config
     click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {'one head per ' + cfg.unit if cfg.heads == 'per-task' else 'shared head'}, "
                f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors per source "
-               f"({_kinds(cfg.anchor_states, kinds)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
+               f"({_kinds(cfg.anchor_states, kinds, reasons)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
     click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
     for name, s in scores.items():
         single = None if s.single_task is None else s.single_task.mean

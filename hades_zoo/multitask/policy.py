@@ -20,8 +20,9 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
   anchor_states ``data`` (drawn around the dataset's own states: no env step), ``env``
                 (the states each task's single-task policy visits in its env) or ``auto``
-                (per source: ``env`` for MinAtar frames, where data anchors are known
-                to fail, ``data`` for flat observations; ``hades_zoo.anchors.anchor_kind``)
+                (per source: ``env`` where data anchors are known to fail, MinAtar frames
+                and fixed-init F datasets, ``data`` for flat-observation R datasets;
+                ``hades_zoo.anchors.anchor_kind``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -97,7 +98,8 @@ VARIANTS = {
     "anchored-onehot": MultiTaskConfig("onehot", "shared", "task", anchors=512),
     # per source: its own head, log-std and 2048 anchors of its own teacher (hopper R + F, 4 seeds: 0.99 / 1.00;
     # per env with 512 anchors, the default before: 0.85 / 0.83; examples/multitask_ablation.py, README)
-    # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14), none elsewhere
+    # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14) and fixed-init F
+    # sources (hopper F beside three R files: 0.87, seeds falling), data anchors (no env step) for flat R sources
     "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto"),
     "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048),  # no env step for any source
     "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env"),

@@ -163,7 +163,7 @@ def train_multitask(
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
     teachers, states, targets = {}, packed_states(merged, cfg.unit), merged.targets
-    kinds = {k: anchor_kind(cfg.anchor_states, merged.task_spec(int(s["task"]))) for k, s in enumerate(merged.sources)} if cfg.anchors else {}
+    kinds = {k: anchor_kind(cfg.anchor_states, merged.task_spec(int(s["task"])), _fixed_init(s)) for k, s in enumerate(merged.sources)} if cfg.anchors else {}
     t1 = time.perf_counter()
     if cfg.anchors:
         teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
@@ -179,6 +179,10 @@ def train_multitask(
     return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds)
 
 
+def _fixed_init(source: dict) -> bool:
+    return Recipe.from_dict(source["metadata"]["recipe"]).init.mode == "fixed"
+
+
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
     """Teacher-labelled anchor states: by default no env step, only the datasets and their own recipes.
 
@@ -187,7 +191,7 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     state plus Gaussian noise of the per-dim std of its states times ``anchor_scale``,
     in the task's normalised space; ``hades_zoo.anchors``), or with ``anchor_states="env"`` from the states
     its teachers visit in their env (``visited_states``: one protocol rollout per seed,
-    env steps spent; ``"auto"``, the default's: ``env`` for MinAtar sources only), and labelled by each seed's teacher: action means, or the
+    env steps spent; ``"auto"``, the default's: ``env`` for MinAtar and fixed-init sources only), and labelled by each seed's teacher: action means, or the
     softmax of its logits as label distributions. Pinning the student to its
     teachers *between* the few distilled states keeps what the other tasks' gradients
     would otherwise shift there: a fitted 4-pair task stops producing gradients long
@@ -202,7 +206,7 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     n = len(merged.sources)
     for k, src in enumerate(merged.sources):
         ds = merged.source_dataset(k)
-        kind = anchor_kind(config.anchor_states, ds.spec)
+        kind = anchor_kind(config.anchor_states, ds.spec, ds.recipe.init.mode == "fixed")
         with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe; {kind} anchors"):
             teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
