@@ -266,7 +266,7 @@ def _lever_chunk(path: str, levers: dict):
         chunk = make_chunk(p, 1)
         jax.block_until_ready(chunk(key, state))  # compiled while the lever is set
     finally:
-        rollout.SCAN_UNROLL, rollout.EARLY_EXIT = 1, True
+        rollout.SCAN_UNROLL, rollout.EARLY_EXIT = 1, False
     return cfg, chunk, key, state
 
 

@@ -37,10 +37,11 @@ from hades_zoo.recipe import ObsNorm, Protocol
 # Env steps per trip of the rollout's loop, read when a rollout is traced. Same scores at any value;
 # 1 is the fastest measured on CPU (`python -m benchmarks.distill_throughput --configs FILE --levers unroll=2`).
 SCAN_UNROLL = 1
-# A score-only rollout of the ``first_episode`` metric stops once every env has ended its first
-# episode: what follows cannot change the score, so scores are bit-identical (tests/test_distill.py).
-# Read when a rollout is traced; False keeps every step (`distill_throughput --levers` measures it).
-EARLY_EXIT = True
+# True: a score-only rollout of the ``first_episode`` metric stops once every env has ended its first
+# episode; what follows cannot change the score, so scores are bit-identical (tests/test_distill.py).
+# Read when a rollout is traced. Off: vmapped over the engine's population it stopped early in no
+# generation measured, and cost 11 % on hopper (README, issue 21; `distill_throughput --levers early-exit`).
+EARLY_EXIT = False
 
 
 @functools.lru_cache(maxsize=64)
