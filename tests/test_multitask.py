@@ -265,6 +265,10 @@ def test_default_takes_env_anchors_where_data_anchors_fail():
     np.testing.assert_array_equal(auto[:8], data[:8])
     np.testing.assert_array_equal(auto[16:], data[16:])  # MountainCar's draws do not move
     assert not np.array_equal(auto[8:16], data[8:16])  # CartPole F: its teacher's own states
+    from hades_zoo.multitask.cli import _kinds  # the header line says which sources took env anchors, and why
+
+    assert _kinds("auto", {"r": "data", "f": "env", "b": "env"}, {"r": None, "f": "fixed-init", "b": "MinAtar"}) == (
+        "auto: env anchors where data anchors are known to fail, for f (fixed-init); b (MinAtar); data anchors for the rest")
 
 
 def test_brax_family_mix_of_normalisations():

@@ -17,13 +17,18 @@ def _fmt(x) -> str:
 
 
 def _kinds(setting: str, kinds: dict, reasons: dict) -> str:
-    """``auto: env anchors for A (why), B (why); data anchors for the rest`` (or just the setting)."""
-    env = [f"{name} ({reasons[name]})" for name, kind in kinds.items() if kind == "env"]
+    """``auto: env anchors where data anchors are known to fail, for A, B (why); C (why); data anchors
+    for the rest`` (or just the setting)."""
     if setting != "auto":
         return f"{setting} anchors"
-    if not env:
+    groups: dict = {}
+    for name, kind in kinds.items():
+        if kind == "env":
+            groups.setdefault(reasons[name], []).append(name)
+    if not groups:
         return "auto: data anchors for every source, no env step"
-    return f"auto: env anchors where data anchors are known to fail, for {', '.join(env)}; data anchors for the rest"
+    env = "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items())
+    return f"auto: env anchors where data anchors are known to fail, for {env}; data anchors for the rest"
 
 
 def merged_info(merged) -> dict:

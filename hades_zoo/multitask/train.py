@@ -184,7 +184,8 @@ def _fixed_init(source: dict) -> bool:
 
 
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
-    """Teacher-labelled anchor states: by default no env step, only the datasets and their own recipes.
+    """Teacher-labelled anchor states: for flat-observation R sources no env step, only the datasets and
+    their own recipes; by default (``auto``) MinAtar and fixed-init sources take their teachers' rollout states.
 
     Every source is behaviour-cloned with its own recipe (``train``, seeds as the
     student's); ``config.anchors`` states are drawn around its states (a random pair's
