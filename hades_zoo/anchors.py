@@ -10,7 +10,8 @@ dataset was distilled for. Two ways to pick the states:
   of the dataset's states times ``scale``, in the dataset's normalised space;
 - ``env``: states the teacher visits in its env (one protocol rollout per seed);
 - ``auto``: ``env`` where data anchors are known to fail (MinAtar frames, fixed-init datasets),
-  ``data`` elsewhere (``anchor_kind``).
+  ``data`` elsewhere (``anchor_kind``; a merge also gives env anchors to the other sources of
+  those envs, ``hades_zoo.multitask.train.source_anchor_kinds``).
 
 Labels (``label``) are per teacher seed: action means, or the softmax of the logits as
 label distributions, so that student seed ``i`` learns from teacher seed ``i``
@@ -39,6 +40,8 @@ ANCHOR_STATES = ("data", "env", "auto")
 AUTO_ENV_REASONS = {
     "minatar": "MinAtar frames: data anchors gave Breakout R 0.14",
     "fixed-init": "fixed-init (F) dataset: data anchors gave hopper F 0.87, two of eight seeds collapsing",
+    "sibling": "another source of its env takes env anchors: hopper R beside hopper F with env anchors held 0.90 "
+               "with data anchors",
 }
 
 

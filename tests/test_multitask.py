@@ -259,16 +259,20 @@ def test_default_takes_env_anchors_where_data_anchors_fail():
     assert hades_zoo.load(cpf).recipe.init.mode == "fixed" and hades_zoo.load(CP).recipe.init.mode != "fixed"
     m = merge([CP, cpf, MC])
     trained = train_multitask(m, "mlp-1x16-tanh", epochs=2, anchors=8)
-    assert trained.anchor_kinds == {0: "data", 1: "env", 2: "data"}
+    assert trained.anchor_kinds == {0: "env", 1: "env", 2: "data"}  # CartPole R: its F sibling's env takes env anchors
+    from hades_zoo.multitask.train import source_anchor_kinds
+
+    assert source_anchor_kinds(m, "auto") == {0: ("env", "sibling"), 1: ("env", "fixed-init"), 2: ("data", None)}
+    assert source_anchor_kinds(m, "data") == {0: ("data", None), 1: ("data", None), 2: ("data", None)}
     _, auto, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=8), num_seeds=1)
     _, data, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored-data"], anchors=8), num_seeds=1)
-    np.testing.assert_array_equal(auto[:8], data[:8])
     np.testing.assert_array_equal(auto[16:], data[16:])  # MountainCar's draws do not move
-    assert not np.array_equal(auto[8:16], data[8:16])  # CartPole F: its teacher's own states
+    assert not np.array_equal(auto[:8], data[:8]) and not np.array_equal(auto[8:16], data[8:16])  # teachers' own states
     from hades_zoo.multitask.cli import _kinds  # the header line says which sources took env anchors, and why
 
     assert _kinds("auto", {"r": "data", "f": "env", "b": "env"}, {"r": None, "f": "fixed-init", "b": "MinAtar"}) == (
         "auto: env anchors where data anchors are known to fail, for f (fixed-init); b (MinAtar); data anchors for the rest")
+    assert _kinds("auto", {"f": "env"}, {"f": "fixed-init"}).endswith("for f (fixed-init)")
 
 
 def test_brax_family_mix_of_normalisations():

@@ -28,7 +28,8 @@ def _kinds(setting: str, kinds: dict, reasons: dict) -> str:
     if not groups:
         return "auto: data anchors for every source, no env step"
     env = "; ".join(f"{', '.join(names)} ({why})" for why, names in groups.items())
-    return f"auto: env anchors where data anchors are known to fail, for {env}; data anchors for the rest"
+    rest = "; data anchors for the rest" if "data" in kinds.values() else ""
+    return f"auto: env anchors where data anchors are known to fail, for {env}{rest}"
 
 
 def merged_info(merged) -> dict:
@@ -97,8 +98,8 @@ def merge_cmd(datasets, out, name):
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, encoding, epochs, lr,
                         protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
-    from hades_zoo.anchors import AUTO_ENV_REASONS, anchor_reason
-    from hades_zoo.multitask.train import _fixed_init, below, evaluate_multitask, no_scale, train_multitask, warnings
+    from hades_zoo.anchors import AUTO_ENV_REASONS
+    from hades_zoo.multitask.train import below, evaluate_multitask, no_scale, source_anchor_kinds, train_multitask, warnings
 
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -109,8 +110,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
-        reasons = {data.source_label(k): AUTO_ENV_REASONS.get(anchor_reason(data.task_spec(int(s["task"])), _fixed_init(s)))
-                   for k, s in enumerate(data.sources)}
+        reasons = {data.source_label(k): AUTO_ENV_REASONS.get(why) for k, (_, why) in source_anchor_kinds(data, trained.config.anchor_states).items()}
 
         def emit(row: dict) -> None:
             if out_path:

@@ -21,8 +21,9 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
   anchor_states ``data`` (drawn around the dataset's own states: no env step), ``env``
                 (the states each task's single-task policy visits in its env) or ``auto``
                 (per source: ``env`` where data anchors are known to fail, MinAtar frames
-                and fixed-init F datasets, ``data`` for flat-observation R datasets;
-                ``hades_zoo.anchors.anchor_kind``)
+                and fixed-init F datasets, and for the other sources of their envs; ``data``
+                for envs of flat-observation R datasets only;
+                ``hades_zoo.multitask.train.source_anchor_kinds``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -99,7 +100,8 @@ VARIANTS = {
     # per source: its own head, log-std and 2048 anchors of its own teacher (hopper R + F, 4 seeds: 0.99 / 1.00;
     # per env with 512 anchors, the default before: 0.85 / 0.83; examples/multitask_ablation.py, README)
     # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14) and fixed-init F
-    # sources (hopper F beside three R files: 0.87, seeds falling), data anchors (no env step) for flat R sources
+    # sources (hopper F beside three R files: 0.87, seeds falling) and their envs' other sources (hopper R beside an
+    # env-anchored F: 0.90); data anchors (no env step) for envs of flat-observation R sources only
     "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto"),
     "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048),  # no env step for any source
     "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env"),

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo import bounds, progress
-from hades_zoo.anchors import anchor_kind, anchor_states, batched_bc_per_seed, label
+from hades_zoo.anchors import anchor_kind, anchor_reason, anchor_states, batched_bc_per_seed, label
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
@@ -163,7 +163,7 @@ def train_multitask(
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
     teachers, states, targets = {}, packed_states(merged, cfg.unit), merged.targets
-    kinds = {k: anchor_kind(cfg.anchor_states, merged.task_spec(int(s["task"])), _fixed_init(s)) for k, s in enumerate(merged.sources)} if cfg.anchors else {}
+    kinds = {k: kind for k, (kind, _) in source_anchor_kinds(merged, cfg.anchor_states).items()} if cfg.anchors else {}
     t1 = time.perf_counter()
     if cfg.anchors:
         teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
@@ -183,9 +183,29 @@ def _fixed_init(source: dict) -> bool:
     return Recipe.from_dict(source["metadata"]["recipe"]).init.mode == "fixed"
 
 
+def source_anchor_kinds(merged: MultiTaskDataset, setting: str) -> dict[int, tuple[str, str | None]]:
+    """Per source: ``(kind, reason)``, its anchors' states (``data`` or ``env``) and, under
+    ``auto``, why env (a key of ``hades_zoo.anchors.AUTO_ENV_REASONS``). ``auto`` gives env
+    anchors to MinAtar and fixed-init sources (``anchor_kind``), and then to every other source
+    of the same task (``sibling``): pinning one source on the states its env visits and its
+    sibling only around its pairs pulled the sibling off (hopper R beside F: 0.90, a seed at 1147)."""
+    out = {}
+    for k, src in enumerate(merged.sources):
+        spec, fixed = merged.task_spec(int(src["task"])), _fixed_init(src)
+        kind = anchor_kind(setting, spec, fixed)
+        out[k] = (kind, anchor_reason(spec, fixed) if setting == "auto" and kind == "env" else None)
+    if setting == "auto":
+        env_tasks = {int(merged.sources[k]["task"]) for k, (kind, _) in out.items() if kind == "env"}
+        for k, src in enumerate(merged.sources):
+            if out[k][0] == "data" and int(src["task"]) in env_tasks:
+                out[k] = ("env", "sibling")
+    return out
+
+
 def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int = 0, num_seeds: int = 1):
     """Teacher-labelled anchor states: for flat-observation R sources no env step, only the datasets and
-    their own recipes; by default (``auto``) MinAtar and fixed-init sources take their teachers' rollout states.
+    their own recipes; by default (``auto``) MinAtar and fixed-init sources, and the other sources of
+    their envs, take their teachers' rollout states (``source_anchor_kinds``).
 
     Every source is behaviour-cloned with its own recipe (``train``, seeds as the
     student's); ``config.anchors`` states are drawn around its states (a random pair's
@@ -204,10 +224,10 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     O, A, K = merged.obs_dim, merged.action_dim, int(config.anchors)
     T = len(unit_tasks(merged, config.unit))
     teachers, states, targets = {}, [], []
-    n = len(merged.sources)
+    n, kinds = len(merged.sources), source_anchor_kinds(merged, config.anchor_states)
     for k, src in enumerate(merged.sources):
         ds = merged.source_dataset(k)
-        kind = anchor_kind(config.anchor_states, ds.spec, ds.recipe.init.mode == "fixed")
+        kind = kinds[k][0]
         with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe; {kind} anchors"):
             teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
