@@ -68,7 +68,7 @@ def merge_cmd(datasets, out, name):
 @click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
 @click.option("--variant", default=None, help="Multi-task variant (hades_zoo.multitask.VARIANTS): zero-pad, onehot-balanced, "
               "embedding-balanced, heads-balanced, heads-only-balanced, heads-only-grad, heads-only-standardize, "
-              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar and fixed-init sources only), anchored-data "
+              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar and fixed-init sources and the other sources of their envs), anchored-data "
               "(no env step for any source), anchored-env.")
 @click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
 @click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
@@ -77,7 +77,7 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Override: teacher-labelled anchor states per dataset (0: none).")
 @click.option("--anchor-states", default=None, type=click.Choice(["data", "env", "auto"]),
               help="Override: anchors around the datasets' states (data, no env step), from the states each dataset's "
-                   "own policy visits in its env (env), or env for MinAtar and fixed-init (F) sources and data for the rest (auto, the default's).")
+                   "own policy visits in its env (env), or env for MinAtar and fixed-init (F) sources and the other sources of their envs, data for the rest (auto, the default's).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
