@@ -216,7 +216,7 @@ def _peer_watchdog(s: Session) -> None:
                 seen[p] = (alive.get(p), now)
             elif now - last[1] > s.peer_timeout:
                 s.fail(f"process {p} of {s.num_processes} stopped responding for {s.peer_timeout:g} s "
-                       "(killed, crashed or unreachable)")
+                       "(killed or crashed, or unreachable)")
 
 
 def _interval(peer_timeout: float) -> float:
