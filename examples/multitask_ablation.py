@@ -43,7 +43,8 @@ def parse_run(text: str) -> tuple[str, str, dict]:
         kind = field.type if field is not None else {"arch": "str", "epochs": "int", "lr": "float"}.get(key)
         if kind is None:
             raise SystemExit(f"error: unknown override {key!r} in --run {text!r}; use a MultiTaskConfig field or {TRAIN_KEYS}")
-        overrides[key] = {"int": int, "float": float}.get(str(kind), str)(value)
+        as_int = lambda v: int(v) if v.lstrip("-").isdigit() else v  # "int | str" (anchor_batch): a number or "auto"
+        overrides[key] = {"int": int, "float": float, "int | str": as_int}.get(str(kind), str)(value)
     return label, variant, overrides
 
 

@@ -1,11 +1,13 @@
 """What the multi-task behaviour cloning of a merged file costs here, before running it.
 
-    python examples/multitask_cost.py zoo.safetensors --seeds 8 [--steps 2] [--run anchored,anchors=2048]
+    python examples/multitask_cost.py zoo.safetensors --seeds 8 [--steps 2] [--run anchored,anchor_batch=0]
 
-Builds the default variant's network for the merged file and times ``--steps`` full-batch
-BC steps at the real shape (every pair plus ``anchors`` rows per source, the unit one-hot,
-one target set per seed; the values are random, the cost does not depend on them) for 1
-seed, after compiling, and extrapolates to the recipe's steps and ``--seeds`` seeds (the
+Builds the default variant's network for the merged file and times ``--steps`` BC steps at
+the real shape (every pair plus ``anchors`` rows per source, the unit one-hot, one target set
+per seed; the values are random, the cost does not depend on them) for 1 seed, after
+compiling: full-batch steps, or with per-source anchor batches (``anchor_batch``, ``auto`` in
+the default: ``hades_zoo.multitask.batches``) the batched steps, which take every pair and
+``anchor_batch`` anchors per source. It extrapolates to the recipe's steps and ``--seeds`` seeds (the
 seeds are vmapped, so the cost grows about linearly with them on CPU). Prints one JSON
 object: the shape, FLOPs per step, the measured seconds per step and the estimate. The
 teachers, evaluations and references come on top (one rollout per seed and source, and per
@@ -25,6 +27,7 @@ import numpy as np
 
 from hades_zoo.bc import init_params, make_bc_steps, optimizer
 from hades_zoo.multitask import VARIANTS, load_merged, make_multitask_policy
+from hades_zoo.multitask.batches import anchor_batch, make_anchor_batched_bc
 from hades_zoo.multitask.policy import unit_tasks
 from hades_zoo.recipe import InitSpec, Recipe, joint_recipe
 
@@ -51,8 +54,14 @@ def main(argv=None) -> None:
     states = jnp.asarray(np.concatenate([rng.normal(size=(rows, O)).astype(np.float32), onehot], 1))
     targets = jnp.asarray(rng.uniform(-1, 1, (1, rows, A)).astype(np.float32))
     params = init_params(policy, InitSpec(), [jax.random.PRNGKey(0)])
-    steps = make_bc_steps(policy, recipe, args.steps)
-    fn = jax.jit(jax.vmap(lambda p, s, t: steps(p, optimizer(recipe).init(p), s, t)[0], in_axes=(0, None, 0)))
+    batch = anchor_batch(cfg, len(merged.sources)) if cfg.anchors else 0
+    if batch:
+        bc = make_anchor_batched_bc(policy, dataclasses.replace(recipe, epochs=args.steps), merged.size, len(merged.sources),
+                                    int(cfg.anchors), batch)
+        fn = jax.jit(jax.vmap(lambda p, s, t: bc(p, jax.random.PRNGKey(1), s, t), in_axes=(0, None, 0)))
+    else:
+        steps = make_bc_steps(policy, recipe, args.steps)
+        fn = jax.jit(jax.vmap(lambda p, s, t: steps(p, optimizer(recipe).init(p), s, t)[0], in_axes=(0, None, 0)))
     t0 = time.perf_counter()
     jax.block_until_ready(fn(params, states, targets))
     compile_s = time.perf_counter() - t0
@@ -62,10 +71,11 @@ def main(argv=None) -> None:
     widths = [int(w) for w in recipe.arch.split("-")[1].split("x")[1:]] * int(recipe.arch.split("-")[1].split("x")[0])
     macs = (O + (T if cfg.conditioning == "onehot" else 0)) * widths[0] + sum(a * b for a, b in zip(widths, widths[1:]))
     macs += widths[-1] * (T * A if cfg.heads == "per-task" else A)
+    step_rows = merged.size + len(merged.sources) * (batch or int(cfg.anchors))
     out = {"merged": merged.name or merged.source, "sources": len(merged.sources), "pairs": merged.size,
-           "anchors_per_source": int(cfg.anchors), "rows": rows, "obs_dim": O, "action_dim": A, "units": T,
+           "anchors_per_source": int(cfg.anchors), "anchor_batch": batch, "rows": rows, "rows_per_step": step_rows, "obs_dim": O, "action_dim": A, "units": T,
            "arch": recipe.arch, "steps": recipe.epochs, "seeds": args.seeds,
-           "gflop_per_step_per_seed": round(6 * macs * rows / 1e9, 1), "compile_s": round(compile_s, 1),
+           "gflop_per_step_per_seed": round(6 * macs * step_rows / 1e9, 1), "compile_s": round(compile_s, 1),
            "measured_s_per_step_per_seed": round(step_s, 2),
            "bc_estimate_s": round(step_s * recipe.epochs * args.seeds), "bc_estimate_h": round(step_s * recipe.epochs * args.seeds / 3600, 2)}
     print(json.dumps(out))

@@ -2,6 +2,7 @@
 
 - ``dataset``: ``MultiTaskDataset`` (the merged file format); ``merging``: ``merge``, ``load_merged``;
 - ``policy``: ``MultiTaskConfig``, the ``VARIANTS`` and the network (``make_multitask_policy``);
+- ``batches``: per-source anchor batches, so that a BC step's cost does not grow with the number of sources;
 - ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, ``make_anchors`` (through ``hades_zoo.anchors``);
 - ``cli``: ``hades-zoo merge`` and ``train-multitask``.
 

@@ -32,6 +32,15 @@ def _kinds(setting: str, kinds: dict, reasons: dict) -> str:
     return f"auto: env anchors where data anchors are known to fail, for {env}{rest}"
 
 
+def _anchor_batch(value: str | None):
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is neither 'auto' nor an integer", param_hint="--anchor-batch") from None
+
+
 def merged_info(merged) -> dict:
     """``hades-zoo info`` of a merged file: sizes, and one line per task and per source."""
     tasks = {f"task {t}": f"{info['env_id']} ({info['obs_norm']} normalisation, sources {info['sources']})"
@@ -78,6 +87,9 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchor-states", default=None, type=click.Choice(["data", "env", "auto"]),
               help="Override: anchors around the datasets' states (data, no env step), from the states each dataset's "
                    "own policy visits in its env (env), or env for MinAtar and fixed-init (F) sources and the other sources of their envs, data for the rest (auto, the default's).")
+@click.option("--anchor-batch", default=None,
+              help="Override: anchors per source that one BC step takes (0: all, full batch; N: a fresh sample of N per "
+                   "source and step; auto, the default's: all up to 8 sources of 2048, per-source samples beyond).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
@@ -95,7 +107,8 @@ def merge_cmd(datasets, out, name):
               help="JSON lines file: one line per source appended as soon as it is evaluated (partial results survive), "
                    "then the summary line.")
 @quiet_option
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, unit, encoding, epochs, lr,
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, unit, encoding,
+                        epochs, lr,
                         protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
     from hades_zoo.anchors import AUTO_ENV_REASONS
@@ -107,7 +120,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         with phase("loading", ", ".join(merged)):
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
-                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states, unit=unit, inputs=encoding,
+                                  task_norm=task_norm, anchors=anchors, anchor_states=anchor_states,
+                                  anchor_batch=_anchor_batch(anchor_batch), unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
         reasons = {data.source_label(k): AUTO_ENV_REASONS.get(why) for k, (_, why) in source_anchor_kinds(data, trained.config.anchor_states).items()}
@@ -138,10 +152,10 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
     if as_json:
         click.echo(json.dumps(out))
         return
-    cfg = trained.config
+    cfg, batch = trained.config, trained.timing.get("anchor_batch")
     click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {'one head per ' + cfg.unit if cfg.heads == 'per-task' else 'shared head'}, "
                f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors per source "
-               f"({_kinds(cfg.anchor_states, kinds, reasons)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
+               f"{f'({batch} of them per BC step) ' if batch else ''}({_kinds(cfg.anchor_states, kinds, reasons)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
     click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
     for name, s in scores.items():
         single = None if s.single_task is None else s.single_task.mean

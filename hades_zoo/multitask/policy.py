@@ -24,6 +24,11 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 and fixed-init F datasets, and for the other sources of their envs; ``data``
                 for envs of flat-observation R datasets only;
                 ``hades_zoo.multitask.train.source_anchor_kinds``)
+  anchor_batch  how many of each source's anchors one BC step takes: ``0`` every anchor every
+                step (full batch), ``n`` a fresh sample of ``n`` per source and step, weighted to
+                stand for all of them, or ``auto`` (full batch up to a fixed number of anchor rows,
+                per-source samples beyond it, so a step costs the same whatever the number of
+                sources: ``hades_zoo.multitask.batches``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -73,6 +78,7 @@ class MultiTaskConfig:
     anchor_states: str = "data"
     embed_dim: int = 8
     unit: str = "source"
+    anchor_batch: int | str = 0
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
@@ -81,6 +87,8 @@ class MultiTaskConfig:
                                       ("anchor_states", self.anchor_states, ANCHOR_STATES)):
             if value not in allowed:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
+        if self.anchor_batch != "auto" and not (type(self.anchor_batch) is int and self.anchor_batch >= 0):
+            raise ConfigError(f"anchor_batch must be 'auto' or an integer >= 0 (0: every anchor every step), got {self.anchor_batch!r}")
         if self.embed_dim < 1:
             raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
         if int(self.anchors) < 0 or not self.anchor_scale > 0:
@@ -102,9 +110,9 @@ VARIANTS = {
     # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14) and fixed-init F
     # sources (hopper F beside three R files: 0.87, seeds falling) and their envs' other sources (hopper R beside an
     # env-anchored F: 0.90); data anchors (no env step) for envs of flat-observation R sources only
-    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto"),
-    "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048),  # no env step for any source
-    "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env"),
+    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto", anchor_batch="auto"),
+    "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_batch="auto"),  # no env step for any source
+    "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env", anchor_batch="auto"),
 }
 DEFAULT_VARIANT = "anchored"
 
@@ -220,9 +228,11 @@ class MultiTaskPolicy:
     def __call__(self, params, obs, task):
         return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task)
 
-    def task_losses(self, params, states, targets):
+    def task_losses(self, params, states, targets, weights=None):
         """Each task's own single-task BC loss on its pairs (its action dims only), and
-        which tasks have pairs: ``(losses (T,), counts (T,))``."""
+        which tasks have pairs: ``(losses (T,), counts (T,))``. ``weights`` (rows,), *optional*:
+        each row's weight in its task's mean (a sampled anchor stands for ``pool / batch`` of its
+        source's anchors, ``hades_zoo.multitask.batches``); all 1 when omitted."""
         O, T = self.obs_max, self.n_tasks
         obs, task = states[:, :O], states[:, O : O + T]
         out = self(params, obs, task)
@@ -236,22 +246,24 @@ class MultiTaskPolicy:
         nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
         loss = jnp.where(disc > 0, xent, nll)
         valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
+        if weights is not None:
+            valid = valid * weights
         counts = valid @ task
         return ((valid * loss) @ task) / jnp.maximum(counts, 1.0), counts
 
-    def bc_loss(self, params, states, targets):
+    def bc_loss(self, params, states, targets, weights=None):
         """``pair``: mean over (labelled) pairs; ``task``: mean over tasks of each task's
         loss; ``grad``: the same with each task's loss divided by the norm of its gradient
         (a constant for differentiation), so that every task pulls on the shared weights
         equally hard whatever its loss scale (a Gaussian NLL's gradient grows as the
         learned std shrinks, a cross-entropy's does not)."""
-        losses, counts = self.task_losses(params, states, targets)
+        losses, counts = self.task_losses(params, states, targets, weights)
         if self.balance == "pair":
             return jnp.sum(counts * losses) / jnp.maximum(jnp.sum(counts), 1.0)
         present = (counts > 0).astype(jnp.float32)
         weight = present / jnp.maximum(jnp.sum(present), 1.0)
         if self.balance == "grad":
-            jac = jax.jacrev(lambda p: self.task_losses(p, states, targets)[0])(params)
+            jac = jax.jacrev(lambda p: self.task_losses(p, states, targets, weights)[0])(params)
             sq = sum(jnp.sum(leaf.reshape(self.n_tasks, -1) ** 2, axis=1) for leaf in jax.tree.leaves(jac))
             weight = weight / jax.lax.stop_gradient(jnp.sqrt(sq) + 1e-8)
         return jnp.sum(weight * losses)

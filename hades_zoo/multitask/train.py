@@ -31,6 +31,7 @@ from hades_zoo.anchors import anchor_kind, anchor_reason, anchor_states, batched
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
+from hades_zoo.multitask.batches import anchor_batch as resolve_anchor_batch, batched_anchor_bc
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.multitask.merging import load_merged
 from hades_zoo.multitask.policy import (
@@ -115,6 +116,7 @@ def train_multitask(
     task_norm: str | None = None,
     anchors: int | None = None,
     anchor_states: str | None = None,
+    anchor_batch: int | str | None = None,
     unit: str | None = None,
     inputs: str | None = None,
     variant: str | None = None,
@@ -133,7 +135,10 @@ def train_multitask(
             (``A``, or ``T * A`` with per-task heads).
         task_conditioning, heads, balance, task_norm, anchors, anchor_states: *optional* overrides of
             the variant (``anchors``: teacher-labelled states per source, ``make_anchors``; 0 for none;
-            ``anchor_states``: ``data``, ``env`` or ``auto``, env anchors for MinAtar sources only; ``unit``: heads per ``source`` or per ``task``;
+            ``anchor_states``: ``data``, ``env`` or ``auto``, env anchors for MinAtar sources only;
+            ``anchor_batch``: anchors per source that one BC step takes, 0 all, ``auto`` all up to 8
+            sources' worth, per-source samples beyond, ``hades_zoo.multitask.batches``;
+            ``unit``: heads per ``source`` or per ``task``;
             ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
             ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
@@ -152,7 +157,7 @@ def train_multitask(
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
-                                    "anchor_states": anchor_states, "unit": unit,
+                                    "anchor_states": anchor_states, "anchor_batch": anchor_batch, "unit": unit,
                                     "inputs": inputs})
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = (TOKEN_ARCH if cfg.inputs == "tokens" else base.arch) if model is None else model
@@ -170,12 +175,20 @@ def train_multitask(
         states = np.concatenate([states, a_states])
         targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
     t2 = time.perf_counter()
+    n_sources = len(merged.sources)
+    batch = resolve_anchor_batch(cfg, n_sources) if cfg.anchors else 0
     what = (f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
-            f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {len(merged.sources)} sources")
+            f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {n_sources} sources"
+            f"{f', {batch} anchors per source and step' if batch else ''}")
     with progress.phase("multi-task behaviour cloning", what):
-        bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
-        params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
-    timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2}
+        if batch:  # all pairs and a sample of each source's anchors per step (hades_zoo.multitask.batches)
+            bc = batched_anchor_bc(policy, recipe, merged.size, n_sources, int(cfg.anchors), batch)
+            keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), i), 1) for i in seeds])
+            params = jax.block_until_ready(bc(params0, keys, jnp.asarray(states), jnp.asarray(targets)))
+        else:
+            bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
+            params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
+    timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2, "anchor_batch": batch}
     return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds)
 
 

@@ -1,0 +1,100 @@
+"""Per-source anchor batches (``hades_zoo.multitask.batches``): the ``auto`` rule, a batch of
+every anchor equal to full-batch BC, sampled batches that train, and the full-batch path
+unchanged where selected."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hades_zoo.anchors import batched_bc_per_seed
+from hades_zoo.bc import init_params
+from hades_zoo.errors import ConfigError
+from hades_zoo.multitask import VARIANTS, make_anchors, make_multitask_policy, merge, packed_states, train_multitask
+from hades_zoo.multitask.batches import anchor_batch, batched_anchor_bc
+from hades_zoo.recipe import InitSpec, Recipe
+
+CP, MC = "cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"
+POOL, SEEDS = 16, 2
+
+
+def test_auto_keeps_every_anchor_up_to_eight_sources_then_samples_per_source():
+    cfg = VARIANTS["anchored"]  # 2048 anchors per source
+    assert [anchor_batch(cfg, n) for n in (2, 6, 8, 9, 30, 64)] == [0, 0, 0, 910, 273, 256]
+    assert anchor_batch(dataclasses.replace(cfg, anchor_batch=0), 30) == 0  # full batch, as selected
+    assert anchor_batch(dataclasses.replace(cfg, anchor_batch=64), 2) == 64
+    assert anchor_batch(dataclasses.replace(cfg, anchor_batch=4096), 30) == 0  # the whole pool: full batch
+    for bad in (-1, "some", 1.5):
+        with pytest.raises(ConfigError, match="anchor_batch"):
+            dataclasses.replace(cfg, anchor_batch=bad)
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """A 2-source merge, its pairs and 16 data anchors per source, labelled per seed."""
+    m = merge([CP, MC])
+    cfg = dataclasses.replace(VARIANTS["anchored-data"], anchors=POOL)
+    _, a_states, a_targets = make_anchors(m, cfg, num_seeds=SEEDS)
+    states = jnp.asarray(np.concatenate([packed_states(m), a_states]))
+    targets = jnp.asarray(np.concatenate([np.repeat(m.targets[None], SEEDS, 0), a_targets], axis=1))
+    policy = make_multitask_policy(m, "mlp-1x16-tanh", cfg)
+    params0 = init_params(policy, InitSpec(), [jax.random.PRNGKey(i) for i in range(SEEDS)])
+    return m, policy, params0, states, targets
+
+
+def full_loss(policy, params, states, targets):
+    return np.array([float(policy.bc_loss(jax.tree.map(lambda x: x[i], params), states, targets[i])) for i in range(SEEDS)])
+
+
+def test_a_batch_of_every_anchor_is_full_batch_bc(rows):
+    m, policy, params0, states, targets = rows
+    recipe = Recipe(arch="mlp-1x16-tanh", lr=0.01, epochs=5)
+    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+    batched = batched_anchor_bc(policy, recipe, m.size, 2, POOL, POOL)(params0, keys, states, targets)
+    full = batched_bc_per_seed(policy, recipe)(params0, states, targets)  # rows permuted, weights 1: the same loss
+    for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(full)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_sampled_anchor_weighs_as_many_anchors_as_it_stands_for(rows):
+    """Weight ``pool / batch`` on a row is that row counted ``pool / batch`` times in its source's mean:
+    pairs keep their full-batch share against anchors."""
+    m, policy, params0, states, targets = rows
+    params = jax.tree.map(lambda x: x[0], params0)
+    pick = np.r_[0:m.size, m.size:m.size + 4, m.size + POOL:m.size + POOL + 4]  # the pairs, 4 anchors per source
+    weights = jnp.asarray(np.r_[np.ones(m.size), np.full(8, 4.0)])
+    repeated = np.r_[0:m.size, np.repeat(pick[m.size:], 4)]
+    weighted = policy.bc_loss(params, states[pick], targets[0][pick], weights)
+    np.testing.assert_allclose(weighted, policy.bc_loss(params, states[repeated], targets[0][repeated]), rtol=1e-6)
+    assert not np.isclose(weighted, policy.bc_loss(params, states[pick], targets[0][pick]))
+
+
+def test_sampled_anchor_batches_train_and_are_deterministic_in_the_key(rows):
+    m, policy, params0, states, targets = rows
+    recipe = Recipe(arch="mlp-1x16-tanh", lr=0.01, epochs=20)
+    bc = batched_anchor_bc(policy, recipe, m.size, 2, POOL, 4)
+    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+    params = bc(params0, keys, states, targets)
+    before, after = full_loss(policy, params0, states, targets), full_loss(policy, params, states, targets)
+    assert np.all(after < before - 0.1), (before, after)  # the loss over every row falls on each seed
+    again = bc(params0, keys, states, targets)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)))
+    other = bc(params0, jax.random.split(jax.random.PRNGKey(1), SEEDS), states, targets)
+    assert not np.array_equal(jax.tree.leaves(params)[0], jax.tree.leaves(other)[0])  # other key, other samples
+
+
+def test_train_multitask_takes_the_batched_path_only_where_selected(rows):
+    m, _, _, states, targets = rows
+    kw = dict(variant="anchored-data", anchors=POOL, epochs=5, num_seeds=SEEDS)
+    full = train_multitask(m, "mlp-1x16-tanh", anchor_batch=0, **kw)
+    keys = [jax.random.fold_in(jax.random.PRNGKey(0), i) for i in range(SEEDS)]
+    want = batched_bc_per_seed(full.policy, full.recipe)(init_params(full.policy, InitSpec(), keys), states, targets)
+    assert full.timing["anchor_batch"] == 0
+    for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(want)):  # the full-batch path as it was
+        np.testing.assert_array_equal(a, b)
+    sampled = train_multitask(m, "mlp-1x16-tanh", anchor_batch=4, **kw)
+    assert sampled.timing["anchor_batch"] == 4
+    assert not np.array_equal(jax.tree.leaves(sampled.params)[0], jax.tree.leaves(full.params)[0])
+    assert train_multitask(m, "mlp-1x16-tanh", **kw).timing["anchor_batch"] == 0  # auto: 2 sources, full batch
