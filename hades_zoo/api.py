@@ -82,9 +82,11 @@ def train(
         anchors: *optional*, defaults to ``TRANSFER_ANCHORS`` of the mode (per step for the
             fresh modes).
         select: ``"none"`` (default) trains the student with the given (or the dataset's) lr and
-            steps; ``"agreement"`` (with ``teacher-fixed`` or ``teacher-env``) tries that lr x 0.5, 1, 2 and those steps x 1, 2, 4
-            and keeps the student that agrees best with the teacher on held-out anchors: no env
-            return is looked at (``hades_zoo.transfer``). ``trained.info["transfer"]["selection"]``
+            steps; ``"agreement"`` (with a teacher mode) keeps, of several students, the one that
+            agrees best with the teacher on held-out anchors: no env return is looked at
+            (``hades_zoo.transfer``). ``teacher-fixed`` and ``teacher-env`` try that lr x 0.5, 1, 2
+            and those steps x 1, 2, 4 (one run per lr); ``teacher`` and ``teacher-fresh`` that lr
+            x 1, 2, 4 and their student's steps x 1, 3 (one run each: about 12 times the student). ``trained.info["transfer"]["selection"]``
             has every candidate's agreement loss.
         teacher: *optional*, an already-trained teacher to reuse (``train(ds, seed=seed,
             num_seeds=num_seeds)``, the dataset's own recipe on the same seeds).
@@ -128,9 +130,9 @@ def train(
     mode = transfer_mod.transfer_mode(transfer, ds, recipe)
     if select not in transfer_mod.SELECTS:
         raise ConfigError(f"select must be one of {', '.join(transfer_mod.SELECTS)}, got {select!r}")
-    if select != "none" and mode not in transfer_mod.FIXED_MODES:
+    if select != "none" and mode == "none":
         raise ConfigError(f"select={select!r} picks a student's recipe by its agreement with a teacher; "
-                          "use it with transfer='teacher-fixed' (or 'teacher-env'), whose anchors are fixed")
+                          "use it with transfer='teacher' (or another teacher mode)")
     t1 = time.perf_counter()
     if mode == "none":
         teacher = None
@@ -157,7 +159,11 @@ def train(
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
         f" + {n_anchors} {mode} anchors{' per step' if fresh else ''}" if teacher is not None else "")
     compile_timing, selection = {}, None
-    if select == "agreement":
+    if select == "agreement" and fresh:
+        t2 = time.perf_counter()
+        recipe, params, selection = transfer_mod.select_fresh(policy, recipe, params0, teacher, n_fresh, seed,
+                                                              transfer_mod.FRESH_OPTS[mode])
+    elif select == "agreement":
         held_states, held_labels = transfer_mod.held_out(teacher, mode)
         t2 = time.perf_counter()
         recipe, params, selection = transfer_mod.select_student(policy, recipe, params0, states, targets,

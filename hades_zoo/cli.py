@@ -125,8 +125,9 @@ def _print_info(meta: dict) -> None:
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
 @click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
-              help="agreement (with a teacher): try lr x 0.5/1/2 and steps x 1/2/4, keep the student that agrees best "
-              "with the teacher on held-out anchors (no env return is looked at).")
+              help="agreement (with a teacher): try lr x 1/2/4 and the student's steps x 1/3 (teacher-fixed, teacher-env: "
+              "lr x 0.5/1/2, steps x 1/2/4), keep the student that agrees best with the teacher on held-out anchors (no "
+              "env return is looked at).")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),

@@ -19,6 +19,10 @@ plus anchor states around them labelled by the teacher (``hades_zoo.anchors``):
   test. Candidates are the given lr times ``LR_FACTORS`` and the given steps times
   ``STEP_FACTORS`` (one run per lr, checked between chunks); the lowest mean agreement loss over
   seeds wins (mean squared error of action means, or cross-entropy to the teacher's softmax).
+  ``select_fresh`` is the same for the fresh modes: the cosine schedule ends with the run, so
+  every (lr, steps) candidate is its own run: the lr times ``FRESH_LR_FACTORS`` and the student's
+  steps (3x the given for ``teacher``) times ``FRESH_STEP_FACTORS``, checked on held-out anchors
+  drawn like the training ones (``fresh_points``) from a key of their own.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ TRANSFER_ANCHORS = {"teacher": 512, "teacher-fixed": 2048, "teacher-env": 2048, 
 SELECTS = ("none", "agreement")
 LR_FACTORS = (0.5, 1.0, 2.0)
 STEP_FACTORS = (1, 2, 4)
+FRESH_LR_FACTORS = (1.0, 2.0, 4.0)  # with cosine decay, a lower peak lr than the given one did not help a student
+FRESH_STEP_FACTORS = (1, 3)
 HELD_OUT = 512  # held-out anchors for the agreement check
 _HELD_OUT_SEED = 0x5E1EC7  # their own stream: never the training anchors' states
 
@@ -115,6 +121,37 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
             table.append({"lr": lr, "epochs": n, "agreement": loss})
             if np.isfinite(loss) and (best is None or loss < best[0]):
                 best = (loss, dataclasses.replace(cand, epochs=n), params)
+    if best is None:
+        raise ConfigError("every student recipe diverged (non-finite agreement with the teacher); pass --lr and --epochs")
+    return best[1], best[2], table
+
+
+def held_out_fresh(teacher, opts: "FreshOpts", n: int = HELD_OUT):
+    """``n`` anchors drawn like a fresh mode's (``fresh_points``) from a key of their own, with the teacher's labels."""
+    ds = teacher.dataset
+    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
+    std = np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
+    key = jax.random.fold_in(jax.random.PRNGKey(teacher.seeds[0]), _HELD_OUT_SEED)
+    points = np.asarray(fresh_points(key, jnp.asarray(x), jnp.asarray(std), n, opts), np.float32)
+    return points, anchors_mod.label(teacher, points)
+
+
+def select_fresh(policy: Policy, recipe: Recipe, params0, teacher, n: int, seed: int, opts: "FreshOpts"):
+    """``select_student`` for the fresh modes: one run per (lr, steps) candidate (``FRESH_LR_FACTORS``
+    x ``FRESH_STEP_FACTORS`` around ``recipe``, the student's recipe), each checked on held-out
+    anchors; returns ``(chosen recipe, its params, the table)``. No env is built."""
+    held_states, held_labels = held_out_fresh(teacher, opts)
+    table, best = [], None
+    for lr in sorted({recipe.lr * f for f in FRESH_LR_FACTORS}):
+        for steps in sorted({min(bounds.MAX_BC_STEPS, max(1, int(recipe.epochs) * f)) for f in FRESH_STEP_FACTORS}):
+            cand = dataclasses.replace(recipe, lr=lr, epochs=steps)
+            fn, args = fresh_bc(policy, cand, teacher, n, seed, opts)
+            with progress.phase("choosing the student's recipe", f"lr {lr:g}, {steps} steps"):
+                params = jax.block_until_ready(fn(params0, *args))
+            loss = float(np.mean(agreement(policy, params, held_states, held_labels)))
+            table.append({"lr": lr, "epochs": steps, "agreement": loss})
+            if np.isfinite(loss) and (best is None or loss < best[0]):
+                best = (loss, cand, params)
     if best is None:
         raise ConfigError("every student recipe diverged (non-finite agreement with the teacher); pass --lr and --epochs")
     return best[1], best[2], table

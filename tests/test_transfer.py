@@ -10,6 +10,7 @@ import pytest
 from conftest import run_cli
 
 import hades_zoo
+from hades_zoo import transfer as transfer_mod
 from hades_zoo.transfer import teacher_targets
 from hades_zoo.errors import ConfigError
 
@@ -89,9 +90,8 @@ def test_student_recipe_is_chosen_by_agreement_with_no_env(monkeypatch):
 
 def test_select_needs_a_teacher_and_a_given_teacher_must_match():
     ds = hades_zoo.load(CP)
-    for mode in ("none", "teacher"):
-        with pytest.raises(ConfigError, match="use it with transfer='teacher-fixed'"):
-            hades_zoo.train(ds, "mlp-1x8-relu", transfer=mode, select="agreement")
+    with pytest.raises(ConfigError, match="use it with transfer='teacher'"):
+        hades_zoo.train(ds, "mlp-1x8-relu", transfer="none", select="agreement")
     other = hades_zoo.train(ds, seed=5, num_seeds=2)
     with pytest.raises(ConfigError, match="teacher= must be the dataset's own recipe"):
         hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, transfer="teacher", teacher=other)
@@ -101,7 +101,7 @@ def test_cli_select_without_a_teacher_is_one_error_line():
     r = run_cli("train", CP, "--arch", "mlp-1x8-relu", "--transfer", "none", "--select", "agreement", "-q")
     assert r.returncode == 2
     last = r.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "use it with transfer='teacher-fixed'" in last, last
+    assert last.startswith("error: ") and "use it with transfer='teacher'" in last, last
 
 
 def test_teacher_fresh_draws_new_anchors_every_step():
@@ -112,8 +112,34 @@ def test_teacher_fresh_draws_new_anchors_every_step():
     jax.tree.map(np.testing.assert_array_equal, a.params, b.params)  # same seed, same draws
     fixed = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=5, anchors=8, transfer="teacher-fixed", teacher=a.teacher)
     assert not np.allclose(a.params["net"]["params"]["Dense_0"]["kernel"], fixed.params["net"]["params"]["Dense_0"]["kernel"])
-    with pytest.raises(ConfigError, match="whose anchors are fixed"):
-        hades_zoo.train(ds, "mlp-1x8-relu", transfer="teacher-fresh", select="agreement")
+
+
+def test_teacher_selection_trains_every_candidate_with_no_env(monkeypatch):
+    """``select="agreement"`` with the default ``teacher``: one run per (lr x 1/2/4, student steps x 1/3),
+    checked on held-out fresh anchors; the (1, 1) candidate is the unselected student, and the
+    chosen one is what its recipe trains. No env is ever built."""
+    from hades_zoo import envs
+
+    def no_env(*a, **k):
+        raise AssertionError("the student's recipe choice built an env")
+
+    monkeypatch.setattr(envs, "make", no_env)
+    monkeypatch.setattr(envs, "_make", no_env)
+    ds = hades_zoo.load(CP)
+    teacher = hades_zoo.train(ds, num_seeds=2)
+    sel = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=0.01, anchors=8, select="agreement", teacher=teacher)
+    table = sel.info["transfer"]["selection"]
+    assert {(r["lr"], r["epochs"]) for r in table} == {(lr, ep) for lr in (0.01, 0.02, 0.04) for ep in (6, 18)}
+    best = min(table, key=lambda r: r["agreement"])
+    assert (sel.recipe.lr, sel.recipe.epochs) == (best["lr"], best["epochs"])
+    opts = transfer_mod.FRESH_OPTS["teacher"]
+    plain = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=0.01, anchors=8, teacher=teacher)
+    held = transfer_mod.held_out_fresh(teacher, opts)
+    first = next(r for r in table if (r["lr"], r["epochs"]) == (0.01, 6))
+    assert first["agreement"] == pytest.approx(float(np.mean(transfer_mod.agreement(plain.policy, plain.params, *held))))
+    again = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=best["epochs"] // opts.steps, lr=best["lr"], anchors=8,
+                            teacher=teacher)
+    jax.tree.map(np.testing.assert_array_equal, sel.params, again.params)
 
 
 def test_teacher_trains_three_times_the_steps_on_fresh_mixup_anchors():
