@@ -279,10 +279,13 @@ def _split(text: str | None, cast, what: str):
               "dataset's own recipe, new anchors around the pairs every step), teacher-fixed (one anchor set), "
               "teacher-env (anchors from its env rollouts), teacher-fresh.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
+@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
+              help="agreement: each teacher cell's student lr and steps chosen by held-out agreement with the teacher "
+              "(as `train --select`; no env return is looked at).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
 @quiet_option
-def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, transfers, anchors, as_json, plot_path):
+def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, transfers, anchors, select, as_json, plot_path):
     from hades_zoo.grid import generalize  # jax and flax load with the command
 
     enable_compilation_cache()
@@ -302,7 +305,7 @@ def generalize_cmd(name_or_path, archs, lrs, epochs, seeds, seed, protocol, tran
         with progress.phase("loading", name_or_path):
             ds = load(name_or_path)
         result = generalize(ds, archs, lrs, epochs, num_seeds=seeds, seed=seed, protocol=protocol,
-                            transfer=transfers, anchors=anchors, progress=report)
+                            transfer=transfers, anchors=anchors, select=select, progress=report)
     if plot_path is not None:
         result.plot(plot_path)
     if as_json:

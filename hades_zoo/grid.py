@@ -48,6 +48,7 @@ class GridRow:
     relative: float
     seconds: float = 0.0
     transfer: str = "none"  # how the cell trained: plain BC, or through the teacher (``GRID_TRANSFERS``)
+    student: dict | None = None  # through a teacher: the lr and steps the student trained with, and ``select``
 
     @property
     def mean(self) -> float:
@@ -56,7 +57,7 @@ class GridRow:
     def to_json(self) -> dict:
         return {"arch": self.arch, "lr": self.lr, "epochs": self.epochs, "transfer": self.transfer, "mean": self.mean,
                 "std": self.result.std, "returns": self.result.returns, "relative": self.relative,
-                "seconds": round(self.seconds, 2)}
+                "seconds": round(self.seconds, 2), **({} if self.student is None else {"student": self.student})}
 
 
 @dataclasses.dataclass
@@ -176,6 +177,7 @@ def generalize(
     protocol=None,
     transfer: Sequence[str] = ("none", "teacher"),
     anchors: int | None = None,
+    select: str = "none",
     progress: Callable[[GridRow], None] | None = None,
 ) -> GeneralizationResult:
     """Train and evaluate the grid ``archs x lrs x epochs x transfer``, ``num_seeds`` seeds per cell in one vmap.
@@ -188,7 +190,9 @@ def generalize(
         protocol: *optional*, defaults to the dataset's own.
         transfer: how each cell trains, one row per entry: ``"none"`` (plain BC), ``"teacher"``,
             ``"teacher-fixed"``, ``"teacher-env"``, ``"teacher-fresh"`` (``hades_zoo.train``'s ``transfer``); default both plain BC and teacher.
-            The teacher is the reference, trained once. ``anchors``: as ``train``'s.
+            The teacher is the reference, trained once. ``anchors``, ``select``: as ``train``'s
+            (``select`` for the teacher cells; a row's ``student`` has the lr and steps the student
+            trained with: 3 times the column's for ``teacher``, or those ``select`` chose).
         progress: *optional* callback given each finished row.
 
     Example:
@@ -217,9 +221,11 @@ def generalize(
         with phase("grid", f"cell {k} of {len(cells)} ({arch}, lr {lr:g}, {ep} steps, {_TRANSFER_TEXT[t]})"):
             t1 = time.perf_counter()
             trained = train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr, transfer=t, anchors=anchors,
-                            teacher=None if t == "none" else teacher)
+                            select="none" if t == "none" else select, teacher=None if t == "none" else teacher)
             res = evaluate(trained, protocol=proto, seed=seed)
-            row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1, t)
+            student = None if t == "none" else {"lr": trained.recipe.lr, "epochs": trained.recipe.epochs, "select": select}
+            row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1, t,
+                          student)
         rows.append(row)
         if progress is not None:
             progress(row)
