@@ -98,3 +98,10 @@ def test_train_multitask_takes_the_batched_path_only_where_selected(rows):
     assert sampled.timing["anchor_batch"] == 4
     assert not np.array_equal(jax.tree.leaves(sampled.params)[0], jax.tree.leaves(full.params)[0])
     assert train_multitask(m, "mlp-1x16-tanh", **kw).timing["anchor_batch"] == 0  # auto: 2 sources, full batch
+
+
+def test_the_token_encoding_takes_anchor_batches_too(rows):
+    m = rows[0]
+    trained = train_multitask(m, "tfm-1x8-gelu", variant="anchored-data", inputs="tokens", anchors=POOL, anchor_batch=4, epochs=2)
+    assert trained.timing["anchor_batch"] == 4
+    assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(trained.params))
