@@ -22,13 +22,19 @@ Each speed lever alone and all together against the config as is, in one process
 A/B on a shared machine; figures and ratios side by side):
 
     python -m benchmarks.distill_throughput --configs distill/presets/cartpole.toml \
-        --levers early-exit search-bc=25 [unroll=2] [--calls 6] [--at-generation G]
+        --levers skip-reset search-bc=25 [early-exit] [unroll=2] [--calls 6] [--at-generation G]
+
+The rollouts taken apart (the engine's rollouts; the env with and without brax's episode and
+auto-reset wrappers; the physics alone; the policies' forward pass; init + BC), CPU seconds per
+generation:
+
+    python -m benchmarks.distill_throughput --configs tools/zoo_configs/hopper-r-cpu.toml --env-split 100
 
 What fewer BC steps during the search cost: the final recipe's return of the ES mean at equal
 generations, with and without, same seeds:
 
     python -m benchmarks.distill_throughput --quality Acrobot-v1 --search-bc-steps 0 25 50 \
-        --seeds 0 1 2 --generations 100 --every 20
+        --seeds 0 1 2 --generations 100 --every 20 [--skip-reset]
 """
 
 from __future__ import annotations
@@ -187,6 +193,109 @@ def profile_config(path: str, repeats: int = 3) -> dict:
     return row
 
 
+def env_split(path: str, n_steps: int = 100, rounds: int = 3) -> dict:
+    """Where a generation's rollouts go, for the config file ``path``: each part jitted alone at the
+    engine's batch (popsize x rollouts x envs), ``n_steps`` steps, then all called alternately
+    ``rounds`` times (CPU seconds, fastest call, scaled to the protocol's steps per generation):
+
+    - rollouts: the engine's own (``make_evaluate``: policy + env + normalisation + score bookkeeping),
+      with the policies behaviour-cloned on the first population;
+    - env: ``envs.make(env).step`` with random actions (what ``raw_env_s`` of ``--profile`` times),
+      and ``Env.step_no_reset`` (what ``fitness_reset = false`` steps);
+    - brax only: the upstream env without brax's ``EpisodeWrapper``/``AutoResetWrapper`` (its step:
+      physics + observation, reward, termination), and the physics alone (``pipeline_step``);
+    - policy: the forward pass of the batch's different policies alone;
+    - init + BC of the whole population (not scaled).
+
+    The differences are what the wrappers, the env's own obs/reward code and the rollout's
+    bookkeeping cost."""
+    from distill.engine import make_inner_train
+    from hades_zoo._runtime import unrolled_threefry
+    from hades_zoo.envs import to_env_action
+    from hades_zoo.rollout import make_evaluate
+
+    unrolled_threefry()
+    env_id = tomllib.loads(Path(path).read_text()).get("env") or Path(path).stem
+    cfg = dataclasses.replace(build_config(env_id, path), chunk=1)
+    p = make_problem(cfg)
+    batch, full = cfg.popsize * cfg.rollouts * cfg.protocol.n_envs, cfg.protocol.steps_for(cfg.spec)
+    env, spec = envs.make(cfg.env), cfg.spec
+    key, state = init_state(p)
+    population, _ = p.es.ask(key, state, p.es_params)
+    train = jax.jit(jax.vmap(make_inner_train(p)))
+    params = train(jax.random.split(key, cfg.popsize), population)
+    evaluate = make_evaluate(cfg.env, p.policy, dataclasses.replace(cfg.protocol, n_steps=n_steps), cfg.obs_norm)
+    rollouts = jax.jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, 0, None, None)), in_axes=(0, 0, None, None)))
+    rkeys = jax.random.split(key, cfg.popsize * cfg.rollouts).reshape(cfg.popsize, cfg.rollouts, -1)
+
+    def random_actions(step, reset):  # n_steps of ``step(state, action) -> (state, reward)`` on the batch
+        def run(key):
+            s = reset(jax.random.split(key, batch))
+
+            def _step(c, k):
+                s, total = c
+                a = jax.random.uniform(k, (batch, spec.action_dim), minval=-1, maxval=1)
+                if spec.discrete:
+                    a = jax.random.randint(k, (batch,), 0, spec.action_dim)
+                s, r = step(s, a)
+                return (s, total + r.sum()), None
+
+            return jax.lax.scan(_step, (s, 0.0), jax.random.split(key, n_steps))[0][1]
+
+        return jax.jit(run)
+
+    parts = {"rollouts (policy + env + bookkeeping)": (rollouts, (rkeys, params, p.obs_mean, p.obs_var)),
+             "env (envs.make: with wrappers)": (random_actions(
+                 lambda s, a: (lambda o, s, r, d: (s, r))(*jax.vmap(env.step)(jax.random.split(key, batch), s, a)),
+                 lambda k: jax.vmap(env.reset)(k)[1]), (key,))}
+    if env.step_no_reset is not None:  # what fitness_reset = false steps
+        parts["env without its auto-reset (step_no_reset)"] = (random_actions(
+            lambda s, a: (lambda o, s, r, d: (s, r))(*jax.vmap(env.step_no_reset)(jax.random.split(key, batch), s, a)),
+            lambda k: jax.vmap(env.reset)(k)[1]), (key,))
+    if spec.family == "brax":
+        bare = env.upstream.env.env  # AutoResetWrapper(EpisodeWrapper(the brax env))
+
+        def bare_step(s, a):
+            s = jax.vmap(bare.step)(s, to_env_action(spec, a))
+            return s, s.reward
+
+        def physics(s, a):
+            s = jax.vmap(bare.pipeline_step)(s, to_env_action(spec, a))
+            return s, s.q[:, 0]
+
+        parts["env without brax's wrappers"] = (random_actions(bare_step, jax.vmap(bare.reset)), (key,))
+        parts["physics alone (pipeline_step)"] = (random_actions(physics, lambda k: jax.vmap(bare.reset)(k).pipeline_state), (key,))
+    flat = jax.tree.map(lambda x: x.reshape(batch // cfg.protocol.n_envs, *x.shape[2:]), params)
+
+    @jax.jit
+    def policy_only(key):  # each policy on its envs' observations, n_steps times
+        def _step(obs, k):
+            a = jax.vmap(lambda pr, o: p.policy.act(k, pr, o, False))(flat, obs)
+            return obs + 1e-3 * jnp.sum(a, axis=-1, keepdims=True) if a.ndim == 3 else obs + 1e-3 * a[..., None], None
+
+        obs = jax.random.normal(key, (batch // cfg.protocol.n_envs, cfg.protocol.n_envs, spec.obs_dim))
+        return jax.lax.scan(_step, obs, jax.random.split(key, n_steps))[0]
+
+    parts["policy forward alone"] = (policy_only, (key,))
+    parts["init + BC (whole population)"] = (train, (jax.random.split(key, cfg.popsize), population))
+    for fn, args in parts.values():
+        jax.block_until_ready(fn(*args))  # compile
+    cpu = {name: [] for name in parts}
+    for i in range(rounds):
+        for name in (list(parts) if i % 2 == 0 else list(parts)[::-1]):
+            fn, args = parts[name]
+            c = time.process_time()
+            jax.block_until_ready(fn(*args))
+            cpu[name].append(time.process_time() - c)
+    row = {"config": path, "env": cfg.env, "batch_envs": batch, "steps_timed": n_steps, "steps_per_generation": full,
+           "load_avg_1min": os.getloadavg()[0], "parts_cpu_s_per_generation": {}}
+    for name, v in cpu.items():
+        s = min(v) * (1 if name.startswith("init") else full / n_steps)
+        row["parts_cpu_s_per_generation"][name] = s
+        print(f"{path} | {name:<40} | {s:8.3f} CPU s per generation", flush=True)
+    return row
+
+
 def threefry_ab(path: str, n: int) -> dict:
     """The unrolled-threefry lever alone, in one process: the generation compiled with JAX's rolled
     CPU lowering and with the unrolled one, called alternately ``n`` times each (a shared
@@ -230,7 +339,9 @@ def threefry_ab(path: str, n: int) -> dict:
 
 LEVERS = {  # name -> (what it is, exact: the same fitness as without it)
     "early-exit": ("a first_episode rollout stops once every env's first episode has ended "
-                   "(hades_zoo.rollout.EARLY_EXIT, on by default since issue 21)", True),
+                   "(hades_zoo.rollout.EARLY_EXIT, off by default)", True),
+    "skip-reset": ("fitness_reset = false: the fitness rollouts step without the auto-reset "
+                   "(config change: same arithmetic, not bit-identical)", False),
     "search-bc": ("search_bc_steps = K: BC steps per candidate during the search (config change)", False),
     "unroll": ("rollout scan unrolled K steps per loop trip (hades_zoo.rollout.SCAN_UNROLL)", True),
 }
@@ -241,10 +352,10 @@ def _parse_levers(specs) -> dict:
     levers = {}
     for spec in specs:
         name, _, value = spec.partition("=")
-        if name == "early-exit" and not value:
+        if name in ("early-exit", "skip-reset") and not value:
             value = "1"
         if name not in LEVERS or not value.isdigit() or int(value) < 1:
-            raise SystemExit(f"error: --levers takes NAME=K (or early-exit) with NAME one of {', '.join(LEVERS)} "
+            raise SystemExit(f"error: --levers takes NAME=K (or early-exit, skip-reset) with NAME one of {', '.join(LEVERS)} "
                              f"and K >= 1, got {spec!r}")
         levers[name] = int(value)
     return levers
@@ -259,6 +370,8 @@ def _lever_chunk(path: str, levers: dict):
     cfg = dataclasses.replace(build_config(env, path), chunk=1)
     if "search-bc" in levers:
         cfg = dataclasses.replace(cfg, search_bc_steps=levers["search-bc"])
+    if "skip-reset" in levers:
+        cfg = dataclasses.replace(cfg, fitness_reset=False)
     rollout.SCAN_UNROLL, rollout.EARLY_EXIT = levers.get("unroll", 1), "early-exit" in levers
     try:
         p = make_problem(cfg)
@@ -325,11 +438,18 @@ def levers_ab(path: str, levers: dict, n: int, at_generation: int = 0) -> dict:
 
 
 def search_quality(env: str, steps: list[int], seeds: list[int], generations: int, every: int, out: Path,
-                   eval_seeds: int = 8) -> list[dict]:
-    """What fewer BC steps during the search cost: the env's preset run with ``search_bc_steps`` = each of
+                   eval_seeds: int = 8, skip_reset: bool = False) -> list[dict]:
+    """The rollouts taken apart (the engine's rollouts; the env with and without brax's episode and
+auto-reset wrappers; the physics alone; the policies' forward pass; init + BC), CPU seconds per
+generation:
+
+    python -m benchmarks.distill_throughput --configs tools/zoo_configs/hopper-r-cpu.toml --env-split 100
+
+What fewer BC steps during the search cost: the env's preset run with ``search_bc_steps`` = each of
     ``steps`` (0: the recipe's own), same seeds, and every ``every`` generations the ES mean's dataset
     trained with the *final* recipe (the dataset's own, ``eval_seeds`` BC seeds) and scored under its
-    protocol: the return at equal generations, and the search's own fitness beside it."""
+    protocol: the return at equal generations, and the search's own fitness beside it. ``skip_reset``:
+    every variant but 0 also runs its fitness rollouts with ``fitness_reset = false``."""
     import hades_zoo
     from distill.runner import run as run_distillation
     from hades_zoo._runtime import enable_compilation_cache
@@ -339,8 +459,9 @@ def search_quality(env: str, steps: list[int], seeds: list[int], generations: in
     rows = []
     for seed in seeds:
         for k in steps:
-            cfg = build_config(env, seed=seed, generations=generations, search_bc_steps=k, chunk=every)
-            run_dir = Path(out) / f"{cfg.spec.slug}-bc{k}-s{seed}"
+            cfg = build_config(env, seed=seed, generations=generations, search_bc_steps=k, chunk=every,
+                               fitness_reset=not (skip_reset and k))
+            run_dir = Path(out) / f"{cfg.spec.slug}-bc{k}{'' if cfg.fitness_reset else '-noreset'}-s{seed}"
             search_cpu = 0.0  # CPU seconds of the search alone (compiles included), not of the evaluations
             for g in range(every, generations + 1, every):
                 cpu0 = time.process_time()
@@ -350,17 +471,18 @@ def search_quality(env: str, steps: list[int], seeds: list[int], generations: in
                 ds = SyntheticDataset.load(run_dir / "mean.safetensors")
                 result = hades_zoo.evaluate(hades_zoo.train(ds, num_seeds=eval_seeds), seed=0)
                 fit = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()][-1]
-                row = {"env": cfg.env, "seed": seed, "search_bc_steps": k or cfg.bc_recipe.epochs,
+                row = {"env": cfg.env, "seed": seed, "search_bc_steps": k or cfg.bc_recipe.epochs, "fitness_reset": cfg.fitness_reset,
                        "recipe_epochs": ds.recipe.epochs, "generation": g, "return": result.mean, "return_std": result.std,
                        "search_fitness_mean": fit["fitness_mean"], "cpu_s": search_cpu}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     by = {}
     for r in rows:
-        by.setdefault((r["search_bc_steps"], r["generation"]), []).append(r["return"])
+        by.setdefault((r["search_bc_steps"], r["fitness_reset"], r["generation"]), []).append(r["return"])
     print(f"{env}: final-recipe return of the ES mean (mean over seeds {seeds}, {eval_seeds} BC seeds each)")
-    for (k, g), v in sorted(by.items()):
-        print(f"  search BC steps {k:>4} | generation {g:>4} | {sum(v) / len(v):9.2f} | per seed {[round(x, 1) for x in v]}")
+    for (k, reset, g), v in sorted(by.items()):
+        print(f"  search BC steps {k:>4}{'' if reset else ', no reset'} | generation {g:>4} | {sum(v) / len(v):9.2f} | "
+              f"per seed {[round(x, 1) for x in v]}")
     return rows
 
 
@@ -446,6 +568,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the two sides per config")
     ap.add_argument("--repeats", type=int, default=3, help="generations timed per process")
     ap.add_argument("--profile", action="store_true", help="with --configs: one generation taken apart (BC, rollouts, env, ES)")
+    ap.add_argument("--env-split", type=int, metavar="STEPS", help="with --configs: the rollouts taken apart (policy, "
+                    "wrappers, env code, physics), STEPS steps each, scaled to a generation")
     ap.add_argument("--threefry-ab", type=int, metavar="N", help="with --configs: the threefry lever alone, N calls per side in one process")
     ap.add_argument("--levers", nargs="+", metavar="NAME=K",
                     help=f"with --configs: each lever alone and all together vs the config as is, in one process "
@@ -456,6 +580,8 @@ def main(argv=None):
                                                        "generations (with --search-bc-steps, --seeds, --generations)")
     ap.add_argument("--search-bc-steps", nargs="+", type=int, default=[0, 25], help="with --quality (0: the recipe's)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="with --quality")
+    ap.add_argument("--skip-reset", action="store_true", help="with --quality: the variants with search BC steps "
+                    "also set fitness_reset = false")
     ap.add_argument("--generations", type=int, default=100, help="with --quality")
     ap.add_argument("--every", type=int, default=20, help="with --quality: generations between evaluations")
     ap.add_argument("--out", type=Path, default=Path("benchmark-results/search-bc-quality"), help="with --quality: run dirs")
@@ -467,13 +593,16 @@ def main(argv=None):
     print(json.dumps({"device": str(jax.devices()[0]), "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "versions": {p: version(p) for p in ("jax", "brax", "gymnax", "evosax")}}))
     if args.quality:
-        rows = search_quality(args.quality, args.search_bc_steps, args.seeds, args.generations, args.every, args.out)
+        rows = search_quality(args.quality, args.search_bc_steps, args.seeds, args.generations, args.every, args.out,
+                              skip_reset=args.skip_reset)
         print(json.dumps({"benchmark": "distill_throughput", "quality": args.quality, "rows": rows}))
         return
     if args.configs:
         if args.levers:
             levers = _parse_levers(args.levers)
             rows = [levers_ab(c, levers, args.calls, args.at_generation) for c in args.configs]
+        elif args.env_split:
+            rows = [env_split(c, args.env_split, args.repeats) for c in args.configs]
         elif args.profile:
             rows = [profile_config(c, args.repeats) for c in args.configs]
         elif args.threefry_ab:

@@ -57,6 +57,11 @@ class DistillConfig:
     # that changes the fitness (issue 21): the datasets keep the recipe, so they are evaluated, and
     # trained by users, with its full epochs.
     search_bc_steps: Annotated[int, Field(ge=0, le=bounds.MAX_BC_STEPS)] = 0
+    # false: the fitness rollouts step their envs without the auto-reset (``Env.step_no_reset``), a speed
+    # lever (issue 21): nothing after an env's first episode reaches a ``first_episode`` score, so the
+    # arithmetic is the same, but XLA compiles the step into another program and rounds some states
+    # differently in the last bits, so runs are not bit-identical to the default's.
+    fitness_reset: bool = True
     fitness_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
     # image tasks (distill/tasks/image.py): size = images per class, eval_protocol/norm_* unused
     task: str = "rl"  # "rl" | "image-classification"
@@ -87,6 +92,8 @@ class DistillConfig:
             (self.image_batch >= 0, "image_batch must be >= 0"),
             (self.chunk >= 1, "chunk must be >= 1"),
             (not self.learn_labels or spec.discrete, "learn_labels needs a discrete-action env"),
+            (self.fitness_reset or (self.protocol.metric == "first_episode" and self.obs_norm != "running"),
+             "fitness_reset = false needs the first_episode fitness metric and obs_norm const or none"),
             *kind.checks(self),
         ]
         for ok, msg in checks:

@@ -38,7 +38,8 @@ def test_unknown_benchmark_is_refused(capsys):
 def test_throughput_levers_are_named_with_a_step_count():
     from benchmarks.distill_throughput import _parse_levers
 
-    assert _parse_levers(["search-bc=25", "unroll=2", "early-exit"]) == {"search-bc": 25, "unroll": 2, "early-exit": 1}
+    assert _parse_levers(["search-bc=25", "unroll=2", "early-exit", "skip-reset"]) == {
+        "search-bc": 25, "unroll": 2, "early-exit": 1, "skip-reset": 1}
     for bad in (["search-bc"], ["unroll=0"], ["bf16=1"], ["search-bc=x"]):
         with pytest.raises(SystemExit, match="NAME=K"):
             _parse_levers(bad)

@@ -228,6 +228,45 @@ def test_search_bc_steps_changes_the_inner_loop_only(tmp_path):
         build_config(config_file=str(_config(tmp_path)), search_bc_steps=-1)
 
 
+def test_fitness_without_reset_scores_the_same_first_episodes():
+    """``fitness_reset = false`` (issue 21): first-episode rollouts step without the auto-reset, so the
+    reset draw leaves the program; the same arithmetic until each env's first done (XLA may round it
+    differently in the other program, so the scores are compared to a tolerance, not bit for bit)."""
+    import jax
+    import jax.numpy as jnp
+
+    from distill.config import build_config
+    from hades_zoo import envs, rollout
+    from hades_zoo.policies import make_policy
+    from hades_zoo.recipe import Protocol
+
+    env = envs.make("CartPole-v1")
+    obs, state = env.reset(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(3)
+    a, b = env.step(key, state, jnp.int32(1)), env.step_no_reset(key, state, jnp.int32(1))
+    assert all(bool(jnp.allclose(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    policy = make_policy("mlp-1x8-tanh", (4,), 2, True)
+    params = jax.vmap(policy.init)(jax.random.split(jax.random.PRNGKey(0), 6))
+    params["net"]["params"]["Dense_1"]["kernel"] *= jnp.arange(6.0)[:, None, None] * 40  # short to long episodes
+    keys, mean, var = jax.random.split(jax.random.PRNGKey(1), 6), jnp.zeros(4), jnp.ones(4)
+    protocol = Protocol("t", 3, 60, False, "first_episode")
+    scores, programs = {}, {}
+    for reset in (True, False):
+        evaluate = jax.vmap(rollout.make_evaluate("CartPole-v1", policy, protocol, "const", reset=reset),
+                            in_axes=(0, 0, None, None))
+        programs[reset] = jax.jit(evaluate).lower(keys, params, mean, var).as_text()
+        scores[reset] = jax.jit(evaluate)(keys, params, mean, var)
+    uniform = {reset: p.count("call @_uniform") for reset, p in programs.items()}
+    assert uniform[False] == uniform[True] - 1, uniform  # the first reset draws, the per-step one is gone
+    assert float(jnp.max(jnp.abs(scores[True] - scores[False]))) <= 1.0, (scores[True], scores[False])
+    assert float(scores[False].min()) < 60 and float(scores[False].max()) == 60  # early ends and a full window
+    with pytest.raises(ConfigError, match="first_episode"):
+        rollout.make_evaluate("CartPole-v1", policy, Protocol("t", 3, 60, False, "completed_mean"), "const", reset=False)
+    assert build_config("CartPole-v1").fitness_reset is True
+    with pytest.raises(ConfigError, match="fitness_reset = false needs"):
+        build_config("CartPole-v1", fitness_reset=False, obs_norm="running")
+
+
 def test_early_exit_keeps_every_first_episode_score(monkeypatch):
     """A score-only ``first_episode`` rollout stops once every env's first episode has ended
     (hades_zoo.rollout.EARLY_EXIT, issue 21): the same scores, bit for bit, as running every step,

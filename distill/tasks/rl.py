@@ -103,7 +103,7 @@ def make_fitness(problem: Problem):
     """``fitness(key, candidate) -> mean return`` over ``cfg.rollouts`` BC runs."""
     cfg = problem.cfg
     train = make_inner_train(problem)
-    evaluate = make_evaluate(cfg.env, problem.policy, cfg.protocol, cfg.obs_norm)
+    evaluate = make_evaluate(cfg.env, problem.policy, cfg.protocol, cfg.obs_norm, reset=cfg.fitness_reset)
 
     def fitness(key, candidate):
         key_init, key_eval = jax.random.split(key)

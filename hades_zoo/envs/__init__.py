@@ -9,6 +9,8 @@ on a *single* env (vmap them for a batch)::
 Observations are flat float32 vectors, episodes auto-reset inside ``step``,
 ``done`` covers termination and truncation, and continuous actions are given in
 the policy's [-1, 1] space: ``step`` clips them and rescales to the env's range.
+``Env.step_no_reset`` is the same step without the auto-reset: until ``done`` it gives
+exactly what ``step`` gives; after it, the env runs on from where the episode ended.
 
 ``make(env_id, dynamics="2023")`` gives the env as it behaved when the authors'
 datasets were made (brax 0.9.x, gymnax 0.0.6; ``dynamics_2023``); the default
@@ -39,6 +41,10 @@ class Env:
     step: Callable[[jax.Array, Any, jax.Array], tuple[jax.Array, Any, jax.Array, jax.Array]]
     upstream: Any = None  # the brax or gymnax env itself (``hades_zoo.render`` reads brax's ``sys``)
     params: Any = None  # a gymnax env's parameters (``hades_zoo.render`` draws classic control with them)
+    # ``step`` without the auto-reset (same signature), for callers that read nothing of an env after its
+    # first ``done`` (``hades_zoo.rollout``'s first-episode scores): no reset draw, no ``where`` over the
+    # state every step. None where an env's own ``step`` is not the base class's.
+    step_no_reset: Callable | None = None
 
 
 def to_env_action(spec: EnvSpec, action: jax.Array) -> jax.Array:
@@ -74,11 +80,16 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         state = env.step(state, to_env_action(spec, action))
         return state.obs, state, state.reward, state.done > 0.5
 
-    return Env(spec, reset, step, env)
+    def step_no_reset(key, state, action):  # the EpisodeWrapper inside the AutoResetWrapper
+        state = env.env.step(state, to_env_action(spec, action))
+        return state.obs, state, state.reward, state.done > 0.5
+
+    return Env(spec, reset, step, env, step_no_reset=step_no_reset)
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
-    import jax.numpy as jnp  # here, not at import: as in to_env_action
+    import jax  # here, not at import: as in to_env_action
+    import jax.numpy as jnp
 
     import gymnax  # a simulator (seconds to import): loaded when an env is made
 
@@ -99,7 +110,19 @@ def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
         done = jnp.logical_or(terminated, truncated)
         return obs.reshape(-1).astype(jnp.float32), state, jnp.asarray(reward, jnp.float32), done
 
-    return Env(spec, reset, step, env, params)
+    def step_no_reset(key, state, action):  # gymnax's Environment.step up to its reset draw and select
+        a = to_env_action(spec, action)
+        if not spec.discrete:
+            a = a.reshape(env.action_space(params).shape)
+        key_step, _ = jax.random.split(key)
+        obs, state, reward, terminated, _ = env.step_env(key_step, state, a, params)
+        done = jnp.logical_or(terminated, env.is_truncated(state, params))
+        return obs.reshape(-1).astype(jnp.float32), state, jnp.asarray(reward, jnp.float32), done
+
+    from gymnax.environments.environment import Environment
+
+    plain = getattr(type(env), "step", None) is Environment.step and hasattr(env, "is_truncated")
+    return Env(spec, reset, step, env, params, step_no_reset=step_no_reset if plain else None)
 
 
 def make(env_id: str, dynamics: str = "current") -> Env:
