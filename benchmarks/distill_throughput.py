@@ -228,7 +228,7 @@ def env_split(path: str, n_steps: int = 100, rounds: int = 3) -> dict:
     rollouts = jax.jit(jax.vmap(jax.vmap(evaluate, in_axes=(0, 0, None, None)), in_axes=(0, 0, None, None)))
     rkeys = jax.random.split(key, cfg.popsize * cfg.rollouts).reshape(cfg.popsize, cfg.rollouts, -1)
 
-    def random_actions(step, reset):  # n_steps of ``step(state, action) -> (state, reward)`` on the batch
+    def random_actions(step, reset):  # n_steps of ``step(keys, state, action) -> (state, reward)`` on the batch
         def run(key):
             s = reset(jax.random.split(key, batch))
 
@@ -237,29 +237,30 @@ def env_split(path: str, n_steps: int = 100, rounds: int = 3) -> dict:
                 a = jax.random.uniform(k, (batch, spec.action_dim), minval=-1, maxval=1)
                 if spec.discrete:
                     a = jax.random.randint(k, (batch,), 0, spec.action_dim)
-                s, r = step(s, a)
+                s, r = step(jax.random.split(k, batch), s, a)  # fresh keys every step, as in a rollout
                 return (s, total + r.sum()), None
 
             return jax.lax.scan(_step, (s, 0.0), jax.random.split(key, n_steps))[0][1]
 
         return jax.jit(run)
 
+    def ours(step):  # an ``Env`` step on the batch
+        return lambda keys, s, a: (lambda o, s, r, d: (s, r))(*jax.vmap(step)(keys, s, a))
+
     parts = {"rollouts (policy + env + bookkeeping)": (rollouts, (rkeys, params, p.obs_mean, p.obs_var)),
-             "env (envs.make: with wrappers)": (random_actions(
-                 lambda s, a: (lambda o, s, r, d: (s, r))(*jax.vmap(env.step)(jax.random.split(key, batch), s, a)),
-                 lambda k: jax.vmap(env.reset)(k)[1]), (key,))}
+             "env (envs.make: with wrappers)": (random_actions(ours(env.step), lambda k: jax.vmap(env.reset)(k)[1]),
+                                                (key,))}
     if env.step_no_reset is not None:  # what fitness_reset = false steps
         parts["env without its auto-reset (step_no_reset)"] = (random_actions(
-            lambda s, a: (lambda o, s, r, d: (s, r))(*jax.vmap(env.step_no_reset)(jax.random.split(key, batch), s, a)),
-            lambda k: jax.vmap(env.reset)(k)[1]), (key,))
+            ours(env.step_no_reset), lambda k: jax.vmap(env.reset)(k)[1]), (key,))
     if spec.family == "brax":
         bare = env.upstream.env.env  # AutoResetWrapper(EpisodeWrapper(the brax env))
 
-        def bare_step(s, a):
+        def bare_step(keys, s, a):
             s = jax.vmap(bare.step)(s, to_env_action(spec, a))
             return s, s.reward
 
-        def physics(s, a):
+        def physics(keys, s, a):
             s = jax.vmap(bare.pipeline_step)(s, to_env_action(spec, a))
             return s, s.q[:, 0]
 
