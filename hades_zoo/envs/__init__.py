@@ -119,7 +119,7 @@ def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
         done = jnp.logical_or(terminated, env.is_truncated(state, params))
         return obs.reshape(-1).astype(jnp.float32), state, jnp.asarray(reward, jnp.float32), done
 
-    from gymnax.environments.environment import Environment
+    from gymnax.environments.environment import Environment  # deferred: gymnax only for gymnax envs (light imports)
 
     plain = getattr(type(env), "step", None) is Environment.step and hasattr(env, "is_truncated")
     return Env(spec, reset, step, env, params, step_no_reset=step_no_reset if plain else None)
