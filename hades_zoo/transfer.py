@@ -121,6 +121,17 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
             table.append({"lr": lr, "epochs": n, "agreement": loss})
             if np.isfinite(loss) and (best is None or loss < best[0]):
                 best = (loss, dataclasses.replace(cand, epochs=n), params)
+    return _chosen(best, table)
+
+
+def _pair_states(ds):
+    """The pairs' states, flat, and their per-dim std (floored): what the fresh modes draw anchors around."""
+    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
+    return x, np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
+
+
+def _chosen(best, table):
+    """``select_*``'s answer: ``(recipe, params, table)`` of the lowest finite agreement loss."""
     if best is None:
         raise ConfigError("every student recipe diverged (non-finite agreement with the teacher); pass --lr and --epochs")
     return best[1], best[2], table
@@ -128,9 +139,7 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
 
 def held_out_fresh(teacher, opts: "FreshOpts", n: int = HELD_OUT):
     """``n`` anchors drawn like a fresh mode's (``fresh_points``) from a key of their own, with the teacher's labels."""
-    ds = teacher.dataset
-    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
-    std = np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
+    x, std = _pair_states(teacher.dataset)
     key = jax.random.fold_in(jax.random.PRNGKey(teacher.seeds[0]), _HELD_OUT_SEED)
     points = np.asarray(fresh_points(key, jnp.asarray(x), jnp.asarray(std), n, opts), np.float32)
     return points, anchors_mod.label(teacher, points)
@@ -152,9 +161,7 @@ def select_fresh(policy: Policy, recipe: Recipe, params0, teacher, n: int, seed:
             table.append({"lr": lr, "epochs": steps, "agreement": loss})
             if np.isfinite(loss) and (best is None or loss < best[0]):
                 best = (loss, cand, params)
-    if best is None:
-        raise ConfigError("every student recipe diverged (non-finite agreement with the teacher); pass --lr and --epochs")
-    return best[1], best[2], table
+    return _chosen(best, table)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,8 +212,7 @@ def fresh_bc(policy: Policy, recipe: Recipe, teacher, n: int, seed: int, opts: F
     (seed ``i`` by teacher seed ``i``) for ``recipe.epochs`` steps (``student_recipe`` has applied
     ``opts.steps``); returns ``(fn, args)``: ``fn(params0, *args)`` trains them."""
     ds = teacher.dataset
-    x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
-    std = np.maximum(x.std(0), anchors_mod.STD_FLOOR).astype(np.float32)
+    x, std = _pair_states(ds)
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 0xF2E5), teacher.num_seeds)
     fn = _fresh(policy, teacher.policy, recipe, int(n), opts)
     return fn, (keys, teacher.params, jnp.asarray(x), jnp.asarray(ds.targets, jnp.float32), jnp.asarray(std))
