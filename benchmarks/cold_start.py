@@ -2,7 +2,8 @@
 
 Every figure comes from new interpreters, measured side by side in one run, so that the
 ratios hold on a shared machine; wall seconds, the children's CPU seconds and the load
-average are recorded beside them (``contended``: load above 0.5 per core at any point).
+average are recorded beside them (``contended``: other processes' CPU above 0.1 per core
+in any interval, ``benchmarks.common.Contention``).
 
 - ``import jax``, ``import hades_zoo`` and ``hades-zoo list``: interleaved, median of N,
   each as a ratio to ``import jax`` (goals: <= 1.1x and <= 2x).
@@ -26,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.common import REPO, Result
+from benchmarks.common import REPO, Contention, Result
 
 NAME = "hopper-hades-r-64"  # the main job: the authors' hopper (running normalisation, paper-brax protocol)
 GOALS = {"train_warm_s": 5.0, "train_cold_s": 20.0, "first_action_s": 2.0, "import_ratio": 1.1, "list_ratio": 2.0,
@@ -125,17 +126,7 @@ def _levers(res: Result, name: str, seeds: int, env: dict, cache: Path, cli_cmd:
             res.rows.append({"run": f"lever: warm train, {label}", "wall_s": r[0], "cpu_s": r[1], **r[2]})
 
 
-class _Load:
-    """The 1-minute load average, sampled around every process: the run's contention."""
-
-    def __init__(self):
-        self.samples = [os.getloadavg()[0]]
-
-    def sample(self) -> None:
-        self.samples.append(os.getloadavg()[0])
-
-
-def _fresh(cmd: list[str], env: dict, load: _Load) -> tuple[float, float, str]:
+def _fresh(cmd: list[str], env: dict, load: Contention) -> tuple[float, float, str]:
     """(wall s, CPU s of the child, its stdout) for one fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load.sample()
@@ -169,7 +160,7 @@ def run(quick: bool, out: Path) -> Result:
 
         shutil.rmtree(cache)
     env = {**os.environ, "HADES_ZOO_JAX_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    load = _Load()
+    load = Contention()
 
     # -- imports, `list` and the first load, interleaved ----------------------------------------
     times: dict[str, list] = {"jax": [], "hades_zoo": [], "list": [], "load": [], "import_in": [], "load_in": []}
@@ -234,14 +225,9 @@ def run(quick: bool, out: Path) -> Result:
     if not quick:
         _levers(res, name, seeds, env, cache, cli_cmd, load)
 
-    cores = os.cpu_count() or 1
-    peak = max(load.samples)
-    res.figure("load average (1 min), peak during the run", peak, "")
-    contended = peak > 0.5 * cores
-    res.notes.append(f"Load average {min(load.samples):.2f}-{peak:.2f} on {cores} cores"
-                     + (" (contended: absolute times are inflated; the ratios compare processes run side by side)."
-                        if contended else " (idle)."))
-    res.rows.append({"run": "summary", "load_min": min(load.samples), "load_peak": peak, "cores": cores,
-                     "contended": contended, "import_over_jax": import_over_jax, "list_over_jax": list_over_jax,
+    res.figure("load average (1 min), peak during the run (its own processes included)", max(load.load), "")
+    res.figure("other processes' CPU, peak over the run's intervals", load.summary()["others_cores_peak"], "cores")
+    res.notes.append(load.note())
+    res.rows.append({"run": "summary", **load.summary(), "import_over_jax": import_over_jax, "list_over_jax": list_over_jax,
                      "api_over_cli": api_over_cli, "dataset": name, "seeds": seeds, "repeats": repeats})
     return res

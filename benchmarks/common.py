@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -87,6 +88,66 @@ def python_in_fresh_process(code: str, env: dict | None = None, timeout: float =
     if proc.returncode:
         raise RuntimeError(f"fresh process failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return wall, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class Contention:
+    """How much of the machine *other* processes took while a benchmark ran.
+
+    The 1-minute load average is recorded (issue 20 asks for it), but the benchmark's own
+    processes keep every core busy, so on an idle 2-core machine it reads about 2 by itself and
+    cannot say whether anything else ran. What does say it is the CPU time the whole machine
+    spent (``/proc/stat``) minus this process tree's own (``getrusage`` of itself and its waited-for
+    children): the cores that others used. Sample it around every timed process; a run is
+    *contended* when others used more than ``OTHERS_PER_CORE`` of each core in any interval.
+    """
+
+    OTHERS_PER_CORE = 0.1
+
+    def __init__(self):
+        self.cores = os.cpu_count() or 1
+        self.load = [os.getloadavg()[0]]
+        self.others: list[float] = []  # cores used by other processes, one value per sampled interval
+        self._last = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float | None, float]:
+        busy = None
+        try:  # Linux only: user nice system idle iowait irq softirq steal (guest is inside user)
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:9]]
+            busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            pass
+        own = sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+                  for field in ("ru_utime", "ru_stime"))
+        return time.monotonic(), busy, own
+
+    def sample(self) -> None:
+        self.load.append(os.getloadavg()[0])
+        now = self._now()
+        (t0, busy0, own0), (t1, busy1, own1) = self._last, now
+        if busy0 is not None and busy1 is not None and t1 - t0 >= 1.0:  # shorter intervals are tick noise
+            self.others.append(max(0.0, (busy1 - busy0) - (own1 - own0)) / (t1 - t0))
+        self._last = now
+
+    @property
+    def contended(self) -> bool | None:
+        """None where /proc/stat is missing (not Linux): then nothing is known."""
+        return max(self.others) > self.OTHERS_PER_CORE * self.cores if self.others else None
+
+    def summary(self) -> dict:
+        return {"load_min": min(self.load), "load_peak": max(self.load), "load_samples": self.load,
+                "others_cores_mean": sum(self.others) / len(self.others) if self.others else None,
+                "others_cores_peak": max(self.others, default=None), "cores": self.cores, "contended": self.contended}
+
+    def note(self) -> str:
+        peak = max(self.others, default=None)
+        others = ("other processes' CPU not measurable here" if peak is None else
+                  f"other processes used at most {peak:.2f} of {self.cores} cores in any interval")
+        verdict = {True: "CONTENDED: absolute times are inflated; ratios compare processes run side by side.",
+                   False: "uncontended.", None: "contention unknown."}[self.contended]
+        return (f"Load average {min(self.load):.2f}-{max(self.load):.2f} on {self.cores} cores (this benchmark's own "
+                f"processes included); {others}: {verdict}")
 
 
 def timed(fn, *args, repeats: int = 2):

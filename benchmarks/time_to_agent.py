@@ -9,8 +9,9 @@ checkpoint is scored with *our* evaluator under the same protocol (`hades_zoo.ro
 own stochastic policy and observation normaliser driving our env), and training stops at the
 first checkpoint that reaches the target, or at the time cap. Our scoring time is taken out of
 PPO's clock. The ratio is *exact* when PPO reached the target, else a *lower bound* (cap / HaDES
-time). The load average is sampled throughout and the run is marked *contended* above 0.5 per
-core: only an uncontended run measures the goal.
+time). The load average is recorded, and the CPU other processes took is sampled around every
+process (``benchmarks.common.Contention``): a run where others took more than 0.1 of a core per core
+is marked *contended*, and only an uncontended run measures the goal.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from benchmarks.common import REPO, Result, python_in_fresh_process, savefig
+from benchmarks.common import REPO, Contention, Result, python_in_fresh_process, savefig
 
 GOAL_RATIO = 100.0  # PPO wall time / HaDES wall time
 NAME = "hopper-hades-r-64"  # the zoo's paper-level hopper (the authors' HaDES-R D64 file, paper-brax)
@@ -87,17 +88,7 @@ print(json.dumps({{"curve": curve, "protocol": protocol.to_dict()}}))
 """
 
 
-class _Load:
-    """The 1-minute load average around every process (the run's contention)."""
-
-    def __init__(self):
-        self.samples = [os.getloadavg()[0]]
-
-    def sample(self) -> None:
-        self.samples.append(os.getloadavg()[0])
-
-
-def _hades(name: str, env: dict, load: _Load) -> tuple[float, dict]:
+def _hades(name: str, env: dict, load: Contention) -> tuple[float, dict]:
     import subprocess
     import sys
     import time
@@ -121,7 +112,7 @@ def run(quick: bool, out: Path) -> Result:
     cache = out / "jax-cache-time-to-agent"
     shutil.rmtree(cache, ignore_errors=True)  # cold means an empty cache
     env = {"HADES_ZOO_JAX_CACHE": str(cache), "PYTHONPATH": str(REPO)}
-    load = _Load()
+    load = Contention()
     cold_s, cold = _hades(name, env, load)
     warm_s, warm = _hades(name, env, load)
     target = cold["mean"]
@@ -151,18 +142,15 @@ def run(quick: bool, out: Path) -> Result:
     ratio = ppo_s / cold_s
     res.figure(f"ratio PPO time / HaDES time (cold), {kind}", ratio, "x", f">= {GOAL_RATIO:g}", ratio >= GOAL_RATIO)
     res.figure(f"ratio PPO time / HaDES time (warm), {kind}", ppo_s / warm_s, "x")
-    cores = os.cpu_count() or 1
-    peak = max(load.samples)
-    contended = peak > 0.5 * cores
-    res.figure("load average (1 min), peak during the run", peak, "")
+    res.figure("load average (1 min), peak during the run (its own processes included)", max(load.load), "")
+    res.figure("other processes' CPU, peak over the run's intervals", load.summary()["others_cores_peak"], "cores")
     res.rows = [{"method": "brax PPO", **p} for p in curve]
     res.rows.append({"method": "summary", "ratio_kind": kind, "ratio_cold": ratio, "ratio_warm": ppo_s / warm_s,
                      "hades_cold_s": cold_s, "hades_warm_s": warm_s, "target": target, "protocol": ppo["protocol"],
-                     "load_samples": load.samples, "load_peak": peak, "cores": cores, "contended": contended})
+                     **load.summary()})
     res.notes.append(f"PPO settings: {json.dumps(kw)}; PPO checkpoints scored with hades_zoo's {ppo['protocol']['name']} "
                      f"evaluator (its stochastic policy); time cap {cap:.0f} s; PPO process wall {ppo_wall:.0f} s. "
-                     f"Ratio: {kind}. Load average {min(load.samples):.2f}-{peak:.2f} on {cores} cores: "
-                     + ("CONTENDED, not a measurement of the goal." if contended else "uncontended."))
+                     f"Ratio: {kind}. " + load.note())
     _plot(out, res, curve, target, cold_s)
     return res
 

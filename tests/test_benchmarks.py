@@ -5,7 +5,7 @@ import json
 import pytest
 
 from benchmarks import __main__ as runner
-from benchmarks.common import Result, hardware, python_in_fresh_process, write_outputs
+from benchmarks.common import Contention, Result, hardware, python_in_fresh_process, write_outputs
 
 
 def test_outputs_state_hardware_goals_and_figures(tmp_path, capsys):
@@ -27,6 +27,34 @@ def test_fresh_process_reports_failures():
     assert doc == {"ok": 1} and wall > 0
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         python_in_fresh_process("1/0")
+
+
+def test_contention_counts_other_processes_not_the_benchmarks_own(monkeypatch):
+    """The benchmark's own children fill both cores of an idle machine: that is not contention."""
+    readings = iter([(0.0, 100.0, 5.0),  # start: (monotonic s, machine busy CPU s, own CPU s)
+                     (10.0, 119.5, 24.0),  # its own child used 19 of the 19.5 busy CPU s
+                     (20.0, 144.0, 34.0),  # others used 14.5 CPU s in 10 s
+                     (20.5, 145.0, 34.0),  # too short an interval to count
+                     (30.0, None, 40.0)])  # /proc/stat unreadable
+    monkeypatch.setattr(Contention, "_now", staticmethod(lambda: next(readings)))
+    load = Contention()
+    load.cores = 2
+    load.sample()
+    assert load.others == [pytest.approx(0.05)] and load.contended is False
+    load.sample()
+    load.sample()
+    load.sample()
+    assert load.others == [pytest.approx(0.05), pytest.approx(1.45)] and load.contended is True
+    summary = load.summary()
+    assert summary["others_cores_peak"] == pytest.approx(1.45) and len(summary["load_samples"]) == 5
+    assert "CONTENDED" in load.note()
+
+
+def test_contention_is_unknown_without_proc_stat(monkeypatch):
+    monkeypatch.setattr(Contention, "_now", staticmethod(lambda: (0.0, None, 0.0)))
+    load = Contention()
+    load.sample()
+    assert load.contended is None and "unknown" in load.note()
 
 
 def test_unknown_benchmark_is_refused(capsys):
