@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo.bc import init_params, make_bc_steps, optimizer
+from hades_zoo.bc import init_params, make_bc
 from hades_zoo.multitask import VARIANTS, load_merged, make_multitask_policy
-from hades_zoo.multitask.batches import anchor_batch, make_anchor_batched_bc
+from hades_zoo.multitask.batches import anchor_batch, anchor_sampler
 from hades_zoo.multitask.policy import unit_tasks
 from hades_zoo.recipe import InitSpec, Recipe, joint_recipe
 
@@ -55,13 +55,9 @@ def main(argv=None) -> None:
     targets = jnp.asarray(rng.uniform(-1, 1, (1, rows, A)).astype(np.float32))
     params = init_params(policy, InitSpec(), [jax.random.PRNGKey(0)])
     batch = anchor_batch(cfg, len(merged.sources)) if cfg.anchors else 0
-    if batch:
-        bc = make_anchor_batched_bc(policy, dataclasses.replace(recipe, epochs=args.steps), merged.size, len(merged.sources),
-                                    int(cfg.anchors), batch)
-        fn = jax.jit(jax.vmap(lambda p, s, t: bc(p, jax.random.PRNGKey(1), s, t), in_axes=(0, None, 0)))
-    else:
-        steps = make_bc_steps(policy, recipe, args.steps)
-        fn = jax.jit(jax.vmap(lambda p, s, t: steps(p, optimizer(recipe).init(p), s, t)[0], in_axes=(0, None, 0)))
+    sample = anchor_sampler(merged.size, len(merged.sources), int(cfg.anchors), batch) if batch else None
+    bc = make_bc(policy, dataclasses.replace(recipe, epochs=args.steps), sample)  # full batch without a sampler
+    fn = jax.jit(jax.vmap(lambda p, s, t: bc(p, s, t, jax.random.PRNGKey(1)), in_axes=(0, None, 0)))
     t0 = time.perf_counter()
     jax.block_until_ready(fn(params, states, targets))
     compile_s = time.perf_counter() - t0

@@ -2,7 +2,9 @@
 
 ``make_bc(policy, recipe)`` returns a pure ``bc(params, states, targets) ->
 params`` (full-batch Adam steps under ``lax.scan``) that the client vmaps over
-seeds and the engine vmaps over a population: one implementation for both.
+seeds and the engine vmaps over a population: one implementation for both, and
+for the multi-task student's sampled anchor batches (``make_bc(..., batch)``, a
+per-step batch and per-row weights: ``hades_zoo.multitask.batches``).
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ import optax
 from hades_zoo.policies import Policy
 from hades_zoo.recipe import InitSpec, Recipe
 
-def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array) -> jax.Array:
+def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array, weights: jax.Array | None = None) -> jax.Array:
     """Paper losses: mean Gaussian NLL over pairs, or ``-mean(labels * log_softmax)``
     over the (pair, action) entries of the *labelled* pairs: a zero label row is an
     unused state, which the authors' BC never sees (MinAtar D=16 with 3 actions).
-    A policy with its own ``bc_loss`` (``hades_zoo.multitask``: masked, per-task) uses it."""
+    A policy with its own ``bc_loss`` (``hades_zoo.multitask``: masked, per-task) uses it;
+    ``weights`` (rows,), *optional*, per-row weights, reach that one only."""
     if hasattr(policy, "bc_loss"):
-        return policy.bc_loss(params, states, targets)
+        return policy.bc_loss(params, states, targets) if weights is None else policy.bc_loss(params, states, targets, weights)
+    if weights is not None:
+        raise TypeError(f"per-row BC weights need a policy with its own bc_loss, got {type(policy).__name__}")
     if policy.discrete:
         logp = jax.nn.log_softmax(policy(params, states), axis=-1)
         n_labelled = jnp.maximum(jnp.sum(targets), 1.0)  # rows sum to 1 or 0
@@ -39,32 +44,40 @@ def optimizer(recipe: Recipe) -> optax.GradientTransformation:
     return tx
 
 
-def make_bc_steps(policy: Policy, recipe: Recipe, steps: int):
-    """A pure ``steps(params, opt_state, states, targets) -> (params, opt_state)``: ``steps``
-    full-batch steps that can be resumed (``hades_zoo.transfer`` checks a student between chunks)."""
+def make_bc_steps(policy: Policy, recipe: Recipe, steps: int, batch=None):
+    """A pure ``steps(params, opt_state, states, targets, key=None) -> (params, opt_state)``: ``steps``
+    steps of the recipe's optimiser that can be resumed (``hades_zoo.transfer`` checks a student
+    between chunks). Each step takes every row, or with ``batch``, *optional*, the rows and per-row
+    weights ``batch(key, states, targets) -> (states, targets, weights)`` gives for that step's key,
+    split from ``key`` (``hades_zoo.multitask.batches`` samples anchors per source)."""
     tx = optimizer(recipe)
     grad_fn = jax.grad(functools.partial(bc_loss, policy))
 
-    def run(params, opt_state, states, targets):
+    def run(params, opt_state, states, targets, key=None):
         states = states.reshape((states.shape[0], -1))
 
-        def _step(carry, _):
+        def _step(carry, key):
             params, opt_state = carry
-            updates, opt_state = tx.update(grad_fn(params, states, targets), opt_state, params)
+            grads = grad_fn(params, states, targets) if batch is None else grad_fn(params, *batch(key, states, targets))
+            updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), None
 
-        return jax.lax.scan(_step, (params, opt_state), None, length=int(steps))[0]
+        if batch is not None and key is None:
+            raise TypeError("a BC with a per-step batch needs a key")
+        keys = None if batch is None else jax.random.split(key, int(steps))
+        return jax.lax.scan(_step, (params, opt_state), keys, length=int(steps))[0]
 
     return run
 
 
 @functools.lru_cache(maxsize=64)
-def make_bc(policy: Policy, recipe: Recipe):
-    """A pure ``bc(params, states, targets) -> params``; vmap it over seeds or a population."""
-    tx, run = optimizer(recipe), make_bc_steps(policy, recipe, recipe.epochs)
+def make_bc(policy: Policy, recipe: Recipe, batch=None):
+    """A pure ``bc(params, states, targets, key=None) -> params``: ``recipe.epochs`` steps from a fresh
+    optimiser state (``batch`` and ``key``: ``make_bc_steps``); vmap it over seeds or a population."""
+    tx, run = optimizer(recipe), make_bc_steps(policy, recipe, recipe.epochs, batch)
 
-    def bc(params, states, targets):
-        return run(params, tx.init(params), states, targets)[0]
+    def bc(params, states, targets, key=None):
+        return run(params, tx.init(params), states, targets, key)[0]
 
     return bc
 

@@ -3,9 +3,10 @@
 The default variant gives every source 2048 teacher-labelled anchors (``hades_zoo.anchors``).
 Full-batch BC (``hades_zoo.bc.make_bc``) takes all of them every step, so the rows of a step
 grow with the number of sources: the whole zoo's 30 sources make 61,440 anchor rows beside
-1176 pairs, 98 % of every step (``examples/multitask_cost.py``). Here every step takes all
-the pairs and a fresh sample of ``batch`` anchors per source (without replacement, a new
-sample each step and seed), each weighted ``pool / batch``: a source's mean loss over its
+1176 pairs, 98 % of every step (``examples/multitask_cost.py``). Here every step of the same
+``make_bc`` takes all the pairs and a fresh sample of ``batch`` anchors per source
+(``anchor_sampler``: without replacement, a new sample each step and seed), each weighted
+``pool / batch``: a source's mean loss over its
 pairs and sampled anchors is then an unbiased estimate of its full-batch loss, with the
 same weight of pairs against anchors (``MultiTaskPolicy.bc_loss``'s ``weights``).
 
@@ -21,9 +22,8 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import optax
 
-from hades_zoo.bc import optimizer
+from hades_zoo.bc import make_bc
 from hades_zoo.recipe import Recipe
 
 FULL_BATCH_ANCHOR_ROWS = 16384  # auto: every anchor every step up to this many anchor rows (8 sources x 2048)
@@ -41,37 +41,30 @@ def anchor_batch(config, n_sources: int) -> int:
     return 0 if batch >= pool else int(batch)
 
 
-@functools.lru_cache(maxsize=16)
-def make_anchor_batched_bc(policy, recipe: Recipe, n_pairs: int, n_sources: int, pool: int, batch: int):
-    """A pure ``bc(params, key, states, targets) -> params`` for one seed: ``recipe.epochs`` Adam
-    steps, each on all ``n_pairs`` pairs and ``batch`` of each source's ``pool`` anchors.
+def anchor_sampler(n_pairs: int, n_sources: int, pool: int, batch: int):
+    """The per-step batch of ``hades_zoo.bc.make_bc``: ``sample(key, states, targets) -> (states,
+    targets, weights)``, all ``n_pairs`` pairs (weight 1) and ``batch`` of each source's ``pool``
+    anchors (weight ``pool / batch``), drawn without replacement from ``key``.
 
     ``states`` / ``targets`` are laid out as ``train_multitask`` builds them: the pairs, then
     ``n_sources`` blocks of ``pool`` anchors in source order (``make_anchors``)."""
-    tx = optimizer(recipe)
     weights = jnp.concatenate([jnp.ones(n_pairs), jnp.full(n_sources * batch, pool / batch)])
 
-    def bc(params, key, states, targets):
+    def sample(key, states, targets):
         pairs = states[:n_pairs], targets[:n_pairs]
         blocks = states[n_pairs:].reshape(n_sources, pool, -1), targets[n_pairs:].reshape(n_sources, pool, -1)
+        idx = jax.vmap(lambda k: jax.random.choice(k, pool, (batch,), replace=False))(jax.random.split(key, n_sources))
+        s, t = (jnp.concatenate([p, jnp.take_along_axis(b, idx[..., None], axis=1).reshape(n_sources * batch, -1)])
+                for p, b in zip(pairs, blocks))
+        return s, t, weights
 
-        def _step(carry, key):
-            params, opt_state = carry
-            idx = jax.vmap(lambda k: jax.random.choice(k, pool, (batch,), replace=False))(jax.random.split(key, n_sources))
-            s, t = (jnp.concatenate([p, jnp.take_along_axis(b, idx[..., None], axis=1).reshape(n_sources * batch, -1)])
-                    for p, b in zip(pairs, blocks))
-            grads = jax.grad(policy.bc_loss)(params, s, t, weights)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), None
-
-        keys = jax.random.split(key, recipe.epochs)
-        return jax.lax.scan(_step, (params, tx.init(params)), keys)[0][0]
-
-    return bc
+    return sample
 
 
 @functools.lru_cache(maxsize=16)
 def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, n_sources: int, pool: int, batch: int):
-    """``make_anchor_batched_bc`` jitted and vmapped over seeds: ``(params, keys, states, targets)``
-    with a parameter set, a key and a target set per seed (each seed's own teachers)."""
-    return jax.jit(jax.vmap(make_anchor_batched_bc(policy, recipe, n_pairs, n_sources, pool, batch), in_axes=(0, 0, None, 0)))
+    """``make_bc`` with ``anchor_sampler``'s batches (``recipe.epochs`` steps), jitted and vmapped over
+    seeds: ``(params, keys, states, targets)`` with a parameter set, a key and a target set per seed
+    (each seed's own teachers)."""
+    bc = make_bc(policy, recipe, anchor_sampler(n_pairs, n_sources, pool, batch))
+    return jax.jit(jax.vmap(lambda params, key, states, targets: bc(params, states, targets, key), in_axes=(0, 0, None, 0)))
