@@ -20,7 +20,7 @@ from distill.tasks import get_task
 from hades_zoo.tasks import DEFAULT_KIND
 from hades_zoo.tasks import get_task as get_kind
 from hades_zoo.errors import ConfigError
-from hades_zoo.recipe import METRICS, NORM_KINDS, Protocol, Recipe
+from hades_zoo.recipe import METRICS, NORM_KINDS, Protocol, Recipe, resets_unneeded
 
 SHAPINGS = ("raw", "centered_rank", "z_score", "default")
 OPTIMIZERS = ("adam", "sgd")
@@ -92,7 +92,7 @@ class DistillConfig:
             (self.image_batch >= 0, "image_batch must be >= 0"),
             (self.chunk >= 1, "chunk must be >= 1"),
             (not self.learn_labels or spec.discrete, "learn_labels needs a discrete-action env"),
-            (self.fitness_reset or (self.protocol.metric == "first_episode" and self.obs_norm != "running"),
+            (self.fitness_reset or resets_unneeded(self.protocol, self.obs_norm),
              "fitness_reset = false needs the first_episode fitness metric and obs_norm const or none"),
             *kind.checks(self),
         ]

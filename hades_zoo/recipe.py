@@ -7,7 +7,8 @@ listing the catalog or validating a config never imports it:
   ``default_recipe(spec)`` the paper's recipe per env family, ``IMAGE_RECIPE`` the image tasks',
   ``joint_recipe(recipes)`` the one a merged multi-task dataset trains with.
 - ``Protocol``: how a policy is scored in its env; ``paper_protocol(spec)`` the
-  family's paper protocol, ``get_protocol`` resolves a name, dict or ``Protocol``.
+  family's paper protocol, ``get_protocol`` resolves a name, dict or ``Protocol``,
+  ``resets_unneeded`` says when its rollout may skip the envs' auto-reset.
 - ``ObsNorm``: how raw observations map into the dataset's space. Its methods are
   plain arithmetic, so they run on numpy arrays and on jax arrays inside a jitted
   rollout alike.
@@ -196,6 +197,14 @@ def get_protocol(name_or_protocol, spec) -> Protocol:
     if name_or_protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {name_or_protocol!r}; use one of paper, {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name_or_protocol]
+
+
+def resets_unneeded(protocol: Protocol, norm_kind: str) -> bool:
+    """Whether the envs of a ``protocol`` rollout may step without their auto-reset: its score
+    reads each env's first episode only (``first_episode``) and no ``running`` statistics go on
+    merging observations after it. The one rule of ``make_evaluate(..., reset=False)`` and of a
+    distill config's ``fitness_reset = false`` (issue 21)."""
+    return protocol.metric == "first_episode" and norm_kind != "running"
 
 
 # -- observation normalisation ------------------------------------------------------------------

@@ -32,7 +32,7 @@ from hades_zoo import envs
 from hades_zoo._runtime import unrolled_threefry
 from hades_zoo.errors import ConfigError
 from hades_zoo.policies import Policy
-from hades_zoo.recipe import ObsNorm, Protocol
+from hades_zoo.recipe import ObsNorm, Protocol, resets_unneeded
 
 
 # Env steps per trip of the rollout's loop, read when a rollout is traced. Same scores at any value;
@@ -57,7 +57,7 @@ def make_evaluate(env_id: str, policy: Policy, protocol: Protocol, obs_norm: str
     arithmetic until each env's first ``done``; not bit-identical, as XLA rounds the step differently in
     that program (a few ulp in some states). The engine's ``fitness_reset = false`` (issue 21)."""
     kind = obs_norm.kind if isinstance(obs_norm, ObsNorm) else ObsNorm(obs_norm).kind
-    if not reset and (protocol.metric != "first_episode" or kind == "running"):
+    if not reset and not resets_unneeded(protocol, kind):
         raise ConfigError(f"reset=False needs a first_episode protocol and no running normalisation, got "
                           f"{protocol.metric} and {kind}")
     rollout = _make_rollout(env_id, policy, protocol, obs_norm, dynamics=dynamics, score_only=True, reset=reset)

@@ -11,7 +11,8 @@ import pytest
 
 from hades_zoo import envs
 from hades_zoo.errors import ConfigError, IncompatibleDatasetError
-from hades_zoo.recipe import ObsNorm, Recipe, default_recipe, get_protocol, joint_recipe, paper_protocol
+from hades_zoo.recipe import (PROTOCOLS, ObsNorm, Recipe, default_recipe, get_protocol, joint_recipe, paper_protocol,
+                              resets_unneeded)
 
 
 def test_recipe_module_imports_no_jax():
@@ -42,6 +43,12 @@ def test_paper_protocol_per_family():
     assert get_protocol("paper", envs.get_spec("hopper")) is paper_protocol(envs.get_spec("hopper"))
     with pytest.raises(ConfigError, match="unknown protocol"):
         get_protocol("nope", envs.get_spec("hopper"))
+
+
+def test_resets_unneeded_only_for_first_episode_scores_without_running_norm():
+    """The one rule behind ``make_evaluate(..., reset=False)`` and ``fitness_reset = false``."""
+    table = {(p.metric, kind): resets_unneeded(p, kind) for p in PROTOCOLS.values() for kind in ("running", "const", "none")}
+    assert {k for k, ok in table.items() if ok} == {("first_episode", "const"), ("first_episode", "none")}
 
 
 def test_default_and_joint_recipe():
