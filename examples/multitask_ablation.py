@@ -28,6 +28,7 @@ from hades_zoo.recipe import get_protocol
 from hades_zoo.scores import normalised_score, random_return
 
 TRAIN_KEYS = ("arch", "epochs", "lr")
+MERGED_HELP = "a merged .safetensors (hades-zoo merge A B ... -o FILE), or sources joined by '+'"
 
 
 def parse_run(text: str) -> tuple[str, str, dict]:
@@ -46,6 +47,32 @@ def parse_run(text: str) -> tuple[str, str, dict]:
         as_int = lambda v: int(v) if v.lstrip("-").isdigit() else v  # "int | str" (anchor_batch): a number or "auto"
         overrides[key] = {"int": int, "float": float, "int | str": as_int}.get(str(kind), str)(value)
     return label, variant, overrides
+
+
+def run_config(variant: str, overrides: dict):
+    """The variant's ``MultiTaskConfig`` with a run's overrides, less ``TRAIN_KEYS`` (those go to training)."""
+    return dataclasses.replace(VARIANTS[variant], **{k: v for k, v in overrides.items() if k not in TRAIN_KEYS})
+
+
+def load(text: str):
+    """A merged file, or the sources of ``A+B+...`` merged on the fly."""
+    return load_merged(text.split("+") if "+" in text and not os.path.isfile(text) else text)
+
+
+def one_run_parser(doc: str) -> argparse.ArgumentParser:
+    """``MERGED [--run LABEL=VARIANT[,key=value...]] [--seeds 8]``: the arguments of a script about one
+    run (``multitask_cost.py``, ``multitask_diagnose.py``), read back by ``one_run``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("merged", help=MERGED_HELP)
+    parser.add_argument("--run", default=DEFAULT_VARIANT, help="LABEL=VARIANT[,key=value...]")
+    parser.add_argument("--seeds", type=int, default=8)
+    return parser
+
+
+def one_run(args) -> tuple:
+    """``(merged, label, config, overrides)`` of ``one_run_parser``'s ``args``."""
+    label, variant, overrides = parse_run(args.run)
+    return load(args.merged), label, run_config(variant, overrides), overrides
 
 
 def references(merged, seeds: int, seed: int, out: str | None, done: dict) -> dict:
@@ -74,13 +101,13 @@ def references(merged, seeds: int, seed: int, out: str | None, done: dict) -> di
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("merged", help="a merged .safetensors (hades-zoo merge A B ... -o FILE), or sources joined by '+'")
+    parser.add_argument("merged", help=MERGED_HELP)
     parser.add_argument("--run", action="append", default=None, help="LABEL=VARIANT[,key=value...] (repeatable)")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="JSON lines file: results appended, finished runs skipped")
     args = parser.parse_args(argv)
-    merged = load_merged(args.merged.split("+") if "+" in args.merged and not os.path.isfile(args.merged) else args.merged)
+    merged = load(args.merged)
     runs = [parse_run(r) for r in (args.run or list(VARIANTS))]
     done = {}
     if args.out and os.path.isfile(args.out):
@@ -95,8 +122,7 @@ def main(argv=None) -> None:
         row = done.get(label)
         if row is None:
             t0 = time.perf_counter()
-            cfg = {k: v for k, v in overrides.items() if k not in TRAIN_KEYS}
-            trained = train_multitask(merged, overrides.get("arch"), config=dataclasses.replace(VARIANTS[variant], **cfg),
+            trained = train_multitask(merged, overrides.get("arch"), config=run_config(variant, overrides),
                                       seed=args.seed, num_seeds=args.seeds, epochs=overrides.get("epochs"), lr=overrides.get("lr"))
             scores = evaluate_multitask(trained, seed=args.seed)
             per = {name: {"mean": s.result.mean, "returns": s.result.returns,

@@ -16,7 +16,6 @@ MinAtar source its env anchors: ``hades-zoo train-multitask --out`` records each
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -26,24 +25,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from hades_zoo.bc import init_params, make_bc
-from hades_zoo.multitask import VARIANTS, load_merged, make_multitask_policy
+from hades_zoo.multitask import make_multitask_policy
 from hades_zoo.multitask.batches import anchor_batch, anchor_sampler
 from hades_zoo.multitask.policy import unit_tasks
 from hades_zoo.recipe import InitSpec, Recipe, joint_recipe
 
-import multitask_ablation  # same directory: parse_run
+import multitask_ablation  # same directory: one_run_parser, one_run
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("merged")
-    parser.add_argument("--run", default="anchored")
-    parser.add_argument("--seeds", type=int, default=8)
+    parser = multitask_ablation.one_run_parser(__doc__)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args(argv)
-    merged = load_merged(args.merged)
-    _, variant, overrides = multitask_ablation.parse_run(args.run)
-    cfg = dataclasses.replace(VARIANTS[variant], **{k: v for k, v in overrides.items() if k not in multitask_ablation.TRAIN_KEYS})
+    merged, _, cfg, overrides = multitask_ablation.one_run(args)
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     recipe = dataclasses.replace(base, arch=overrides.get("arch", base.arch), epochs=overrides.get("epochs", base.epochs))
     policy = make_multitask_policy(merged, recipe.arch, cfg)

@@ -21,8 +21,6 @@ per seed. One JSON object per run, appended to ``--out``.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 import time
 
@@ -32,10 +30,10 @@ import numpy as np
 
 from hades_zoo.anchors import _batched_visits, data_states, label
 from hades_zoo.api import evaluate
-from hades_zoo.multitask import VARIANTS, load_merged, train_multitask
+from hades_zoo.multitask import train_multitask
 from hades_zoo.multitask.policy import packed_states
 
-import multitask_ablation  # same directory: parse_run
+import multitask_ablation  # same directory: one_run_parser, one_run
 
 
 def per_seed_visits(trained, seed: int) -> np.ndarray:
@@ -80,17 +78,12 @@ def nearest(visits: np.ndarray, states: np.ndarray) -> list[float]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("merged")
-    parser.add_argument("--run", default="anchored")
-    parser.add_argument("--seeds", type=int, default=8)
+    parser = multitask_ablation.one_run_parser(__doc__)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=int, default=2048)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    merged = load_merged(args.merged.split("+") if "+" in args.merged else args.merged)
-    label_, variant, overrides = multitask_ablation.parse_run(args.run)
-    cfg = dataclasses.replace(VARIANTS[variant], **{k: v for k, v in overrides.items() if k not in multitask_ablation.TRAIN_KEYS})
+    merged, label_, cfg, overrides = multitask_ablation.one_run(args)
     t0 = time.perf_counter()
     trained = train_multitask(merged, overrides.get("arch"), config=cfg, seed=args.seed, num_seeds=args.seeds,
                               epochs=overrides.get("epochs"), lr=overrides.get("lr"))
