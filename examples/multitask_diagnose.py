@@ -40,7 +40,7 @@ def per_seed_visits(trained, seed: int) -> np.ndarray:
     """(seeds, steps * envs, O): what each seed of ``trained`` visits under its dataset's protocol."""
     ds = trained.dataset
     spec = ds.spec
-    fn = _batched_visits(spec.env_id, trained.policy, ds.protocol, ds.norm)
+    fn = _batched_visits(spec.env_id, trained.policy, ds.protocol, ds.norm, trained.dynamics or ds.dynamics)
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)

@@ -88,7 +88,9 @@ def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarr
     every seed of ``trained`` under its dataset's protocol: where its behaviour matters."""
     ds = trained.dataset
     spec, proto = ds.spec, ds.protocol
-    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.norm)
+    # the dynamics the teacher is evaluated on (the dataset's: "2023" for the authors' files), not today's env:
+    # SpaceInvaders' 2023 reset differs, and its teachers visited the wrong game (7-11 instead of 24-97)
+    fn = _batched_visits(spec.env_id, trained.policy, proto, ds.norm, trained.dynamics or ds.dynamics)
     mean = jnp.zeros(spec.obs_shape) if ds.obs_mean is None else jnp.asarray(ds.obs_mean)
     var = jnp.ones(spec.obs_shape) if ds.obs_var is None else jnp.asarray(ds.obs_var)
     keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), 1), trained.num_seeds)
@@ -129,5 +131,5 @@ def _batched_apply(policy: Policy):
 
 
 @functools.lru_cache(maxsize=16)
-def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm):
-    return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm), in_axes=(0, 0, None, None)))
+def _batched_visits(env_id: str, policy: Policy, protocol, obs_norm, dynamics: str = "current"):
+    return jax.jit(jax.vmap(make_visited_states(env_id, policy, protocol, obs_norm, dynamics), in_axes=(0, 0, None, None)))

@@ -240,6 +240,19 @@ def test_env_anchor_states_are_the_teachers_own_rollout_states():
         train_multitask(m, variant="anchored", anchor_states="rollouts")
 
 
+def test_env_anchors_come_from_the_datasets_own_dynamics():
+    """A dataset distilled on the 2023 env behaviour gets its env anchors from that behaviour, where its
+    teacher is evaluated: SpaceInvaders' 2023 reset spawns 28 aliens, today's 24. Drawn from today's
+    env (the bug), the authors' SpaceInvaders F teacher scored 11 instead of 97 where its anchors came from."""
+    ds = hades_zoo.load("spaceinvaders-minatar-hades-f-16")
+    assert ds.dynamics == "2023"
+    teacher = hades_zoo.train(ds, num_seeds=1)  # its own recipe (64 steps on 16 pairs)
+    states = visited_states(teacher, 512, seed=0)
+    raw = states * np.sqrt(np.asarray(ds.obs_var).reshape(-1) + ds.norm.eps) + np.asarray(ds.obs_mean).reshape(-1)
+    aliens = np.round(raw.reshape(-1, *ds.spec.obs_shape)[..., 1]).sum(axis=(1, 2))  # channel 1: the aliens
+    assert aliens.max() == 28
+
+
 def test_default_takes_env_anchors_where_data_anchors_fail():
     """The default's ``anchor_states="auto"``: env anchors where data anchors are known to fail
     (MinAtar frames, fixed-init F datasets), none for flat-observation R datasets; what each
