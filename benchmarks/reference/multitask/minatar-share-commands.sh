@@ -33,3 +33,13 @@ python examples/multitask_share.py --focus $M --seeds 2 --anchors 4096 --out min
   --run "minatar6, zoo recipe, 273, 4096 anchors=focus,$ZOO,anchor_batch=273"
 python examples/multitask_share.py --focus $M --seeds 2 --anchors 8192 --out minatar-share.jsonl \
   --run "minatar6, zoo recipe, 273, 8192 anchors=focus,$ZOO,anchor_batch=273"
+
+# Asterix alone, 4 seeds, after the fix: asterix-anchors.jsonl
+A=asterix-minatar-hades-r-16,asterix-minatar-hades-f-16
+ZOO4=arch=mlp-2x512-tanh,lr=0.005,epochs=400,grad_clip=0.5,anchor_batch=273
+python examples/multitask_share.py --focus $A --seeds 4 --anchors 2048 --out asterix-anchors.jsonl \
+  --run "asterix-alone-4seeds-2048=focus,$ZOO4" --run "asterix-alone-4seeds-2048-dagger1=focus,$ZOO4,dagger=1"
+python examples/multitask_share.py --focus $A --seeds 4 --anchors 4096 --out asterix-anchors.jsonl --run "asterix-alone-4seeds-4096=focus,$ZOO4"
+python examples/multitask_share.py --focus $A --seeds 4 --anchors 8192 --out asterix-anchors.jsonl --run "asterix-alone-4seeds-8192=focus,$ZOO4"
+python examples/multitask_share.py --focus $A --seeds 4 --anchors 2048 --out asterix-anchors.jsonl \
+  --run "asterix-alone-4seeds-2048-dagger3=focus,$ZOO4,dagger=3"
