@@ -85,8 +85,9 @@ def n_params(kind: str, depth: int, width: int, obs_shape: Sequence[int], out_di
         return dense(1, width) + obs_dim * width + depth * per_layer + dense(width, out_dim)
     if kind == "tfm":
         tokens = dense(c, width) + h * w * width if len(obs_shape) == 3 else 2 * obs_dim * width
+        tokens += dense(obs_dim, width)  # the observation token
         per_layer = 2 * width + 4 * dense(width, width) + 2 * width + dense(width, 4 * width) + dense(4 * width, width)
-        return tokens + depth * per_layer + 2 * width + dense(width, 4 * width) + dense(4 * width, out_dim)
+        return tokens + depth * per_layer + 2 * width + dense(2 * width, 4 * width) + dense(4 * width, out_dim)
     if kind == "conv":
         return dense(9 * c, width) + dense(h * w * width, 128) + dense(128, out_dim)
     if kind == "cnn":

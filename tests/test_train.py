@@ -71,20 +71,52 @@ def test_arch_strings_build_and_train(arch, cartpole_dataset):
 
 def test_transformer_tokens_at_shape():
     """tfm: one token per observation dim (or per image cell) with a learned dimension
-    embedding, pre-norm blocks, a pooled head: outputs at shape for any batch, on CPU
-    init (no LAPACK QR), and permuting the dims changes the output (the embedding tells them apart)."""
+    embedding, plus one observation token (a projection of the whole observation), pre-norm
+    blocks, a pooled head: outputs at shape for any batch, on CPU init (no LAPACK QR), the
+    same outputs for the same key, and permuting the dims changes the output (the embedding
+    tells them apart)."""
     from hades_zoo.policies import ObsTransformer, parse_arch
 
     net = parse_arch("tfm-2x16-gelu", 3, (5,))
     assert isinstance(net, ObsTransformer)
     params = net.init(jax.random.PRNGKey(0), jnp.zeros((5,)))
-    assert params["params"]["embed"].shape == (5, 16) and params["params"]["value"].shape == (5, 16)
+    p = params["params"]
+    assert p["embed"].shape == (5, 16) and p["value"].shape == (5, 16) and p["obs"]["kernel"].shape == (5, 16)
     x = jax.random.normal(jax.random.PRNGKey(1), (7, 5))
-    assert net.apply(params, x).shape == (7, 3) and net.apply(params, x[0]).shape == (3,)
-    assert not np.allclose(net.apply(params, x), net.apply(params, x[:, ::-1]))
+    out, seen = net.apply(params, x, capture_intermediates=lambda m, _: isinstance(m, nn.MultiHeadDotProductAttention))
+    assert out.shape == (7, 3) and net.apply(params, x[0]).shape == (3,)
+    attn = seen["intermediates"]["MultiHeadDotProductAttention_0"]["__call__"][0]
+    assert attn.shape == (7, 6, 16)  # 5 dim tokens and the observation token
+    again = net.init(jax.random.PRNGKey(0), jnp.zeros((5,)))
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.array_equal(a, b)), params, again))
+    np.testing.assert_array_equal(net.apply(again, x), out)
+    assert not np.allclose(out, net.apply(params, x[:, ::-1]))
     img = parse_arch("tfm-1x8-relu", 4, (6, 5, 2))  # MinAtar-like: one token per cell
     p_img = img.init(jax.random.PRNGKey(0), jnp.zeros((60,)))
     assert p_img["params"]["embed"].shape == (30, 8) and img.apply(p_img, jnp.ones((3, 60))).shape == (3, 4)
+
+
+def test_tfm_variants_default_is_the_grid_transformer():
+    """tools/tfm_variants.py screens variants of the transformer: its default ``Variant`` is
+    the same network as ``tfm-{layers}x{width}-{act}`` (same parameters from the same key, same
+    outputs), so its screen figures are the architecture string's."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "tfm_variants.py"
+    spec = importlib.util.spec_from_file_location("tfm_variants", path)
+    tools = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tools)
+    from hades_zoo.policies import parse_arch
+
+    net, var = parse_arch("tfm-2x16-gelu", 3, (5,)), tools.Variant(16, 3, layers=2)
+    a, b = net.init(jax.random.PRNGKey(0), jnp.zeros((5,))), var.init(jax.random.PRNGKey(0), jnp.zeros((5,)))
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    assert jax.tree.all(jax.tree.map(lambda u, v: bool(jnp.array_equal(u, v)), a, b))
+    x = jax.random.normal(jax.random.PRNGKey(1), (7, 5))
+    np.testing.assert_allclose(net.apply(a, x), var.apply(b, x), rtol=1e-6, atol=1e-6)
+    assert not np.allclose(net.apply(a, x), tools.Variant(16, 3, layers=2, obs="none").apply(
+        tools.Variant(16, 3, layers=2, obs="none").init(jax.random.PRNGKey(0), jnp.zeros((5,))), x))
 
 
 @pytest.mark.parametrize("bad", ["mlp-2x", "cnn-3x3", "mlp-2x64-sigmoidx", 42])

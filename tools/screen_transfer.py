@@ -9,7 +9,8 @@ paper-protocol return. How the default of ``transfer="teacher"`` was chosen (iss
         '[{"name":"base"},{"name":"winner","steps":600,"schedule":"cosine","mixup":0.5,"scales":[0.5,1,2]}]' eval
 
 Each variant is a JSON object: ``name``, optional ``arch``, ``steps``, ``lr``, ``n`` (anchors per
-step, 512) and any ``FreshOpts`` field. Seeds and inits are ``hades_zoo.train``'s (seed 0).
+step, 512), ``tfm`` (the fields of a ``tools/tfm_variants.py`` ``Variant``, trained in place of
+the arch string's network, which still names the recipe) and any ``FreshOpts`` field. Seeds and inits are ``hades_zoo.train``'s (seed 0).
 """
 import sys, time, json, dataclasses
 import numpy as np, jax, jax.numpy as jnp
@@ -18,6 +19,7 @@ from hades_zoo import anchors as A, transfer as T
 from hades_zoo.policies import make_policy
 from hades_zoo.bc import init_params
 from hades_zoo.recipe import InitSpec
+from tfm_variants import Variant  # tools/, the script's own folder, is first on sys.path
 
 path, arch0, seeds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 variants = json.loads(sys.argv[4])  # list of dicts: {name, steps, lr, n, opts..}
@@ -46,7 +48,9 @@ if do_eval:
 for v in variants:
     v = dict(v)
     arch = v.pop("arch", arch0)
-    pol = make_policy(arch, spec.obs_shape, spec.action_dim, spec.discrete)
+    tfm = v.pop("tfm", None)  # the fields of a tools/tfm_variants.py Variant, trained in place of arch's network
+    net = arch if tfm is None else Variant(tfm.pop("width", 64), spec.action_dim, **tfm)
+    pol = make_policy(net, spec.obs_shape, spec.action_dim, spec.discrete)
     p0 = init_params(pol, InitSpec(), keys)
     name = v.pop("name"); steps = v.pop("steps", ds.recipe.epochs); lr = v.pop("lr", ds.recipe.lr); n = v.pop("n", 512)
     if "scales" in v: v["scales"] = tuple(v["scales"])
