@@ -86,7 +86,9 @@ def train(
             agrees best with the teacher on held-out anchors: no env return is looked at
             (``hades_zoo.transfer``). ``teacher-fixed`` and ``teacher-env`` try that lr x 0.5, 1, 2
             and those steps x 1, 2, 4 (one run per lr); ``teacher`` and ``teacher-fresh`` that lr
-            x 1, 2, 4 and their student's steps x 1, 3 (one run each: about 12 times the student). ``trained.info["transfer"]["selection"]``
+            x 1, 2, 4 and their student's steps x 1, 3 (one run each: about 12 times the student).
+            ``"agreement-lr"``: the same among the lr candidates only, at the student's steps
+            (about 3 times the student). ``trained.info["transfer"]["selection"]``
             has every candidate's agreement loss.
         teacher: *optional*, an already-trained teacher to reuse (``train(ds, seed=seed,
             num_seeds=num_seeds)``, the dataset's own recipe on the same seeds).
@@ -159,15 +161,17 @@ def train(
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
         f" + {n_anchors} {mode} anchors{' per step' if fresh else ''}" if teacher is not None else "")
     compile_timing, selection = {}, None
-    if select == "agreement" and fresh:
+    if select != "none" and fresh:
         t2 = time.perf_counter()
         recipe, params, selection = transfer_mod.select_fresh(policy, recipe, params0, teacher, n_fresh, seed,
-                                                              transfer_mod.FRESH_OPTS[mode])
-    elif select == "agreement":
+                                                              transfer_mod.FRESH_OPTS[mode],
+                                                              transfer_mod.step_factors(select, True))
+    elif select != "none":
         held_states, held_labels = transfer_mod.held_out(teacher, mode)
         t2 = time.perf_counter()
         recipe, params, selection = transfer_mod.select_student(policy, recipe, params0, states, targets,
-                                                                held_states, held_labels)
+                                                                held_states, held_labels,
+                                                                transfer_mod.step_factors(select, False))
     else:
         if teacher is None and ours(policy):  # kept exported (hades_zoo.aot): a warm run skips tracing BC
             bc = aot.program(lambda: batched, ("bc", repr(policy), recipe), args, f"behaviour cloning, {what}",
@@ -175,6 +179,13 @@ def train(
             compile_timing.pop("env_s")
         else:
             bc = compiled(batched, f"behaviour cloning, {what}", *args, timing=compile_timing, name="bc")
+            chunk = None if teacher is None or fresh else anchors_mod.seed_chunk(bc, num_seeds)
+            if chunk is not None:  # fixed anchors over MAX_BC_TEMP_BYTES: the seeds in chunks, one after another
+                first = compile_timing["bc_compile_s"]
+                bc = compiled(anchors_mod.batched_bc_per_seed(policy, recipe, chunk),
+                              f"behaviour cloning, {what}, {chunk} seed{'s' * (chunk > 1)} at a time", *args,
+                              timing=compile_timing, name="bc")
+                compile_timing.update(bc_compile_s=first + compile_timing["bc_compile_s"], bc_seed_chunk=chunk)
         t2 = time.perf_counter()
         with progress.phase("behaviour cloning", what):
             params = jax.block_until_ready(bc(*args))

@@ -124,10 +124,10 @@ def _print_info(meta: dict) -> None:
               "every step, the given steps; none: plain BC; auto: teacher "
               "when --arch/--epochs/--lr/--init differ from the dataset's recipe.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
-@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
+@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement", "agreement-lr"]),
               help="agreement (with a teacher): try lr x 1/2/4 and the student's steps x 1/3 (teacher-fixed, teacher-env: "
               "lr x 0.5/1/2, steps x 1/2/4), keep the student that agrees best with the teacher on held-out anchors (no "
-              "env return is looked at).")
+              "env return is looked at); agreement-lr: the lr candidates only, at the student's steps (a third of the runs).")
 @click.option("--protocol", default=None, help="Evaluation protocol: paper, paper-brax, paper-minatar, paper-classic, "
               "episodes (default: the dataset's own; image datasets: test or val).")
 @click.option("--dynamics", default=None, type=click.Choice(["current", "2023"]),
@@ -279,9 +279,9 @@ def _split(text: str | None, cast, what: str):
               "dataset's own recipe, new anchors around the pairs every step), teacher-fixed (one anchor set), "
               "teacher-env (anchors from its env rollouts), teacher-fresh.")
 @click.option("--anchors", default=None, type=click.IntRange(0), help="Teacher-labelled anchor states (default 512 per step; 2048 for teacher-fixed, teacher-env).")
-@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement"]),
+@click.option("--select", default="none", show_default=True, type=click.Choice(["none", "agreement", "agreement-lr"]),
               help="agreement: each teacher cell's student lr and steps chosen by held-out agreement with the teacher "
-              "(as `train --select`; no env return is looked at).")
+              "(as `train --select`; no env return is looked at); agreement-lr: its lr only, at the student's steps.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False), help="Write a heatmap PNG here.")
 @quiet_option

@@ -23,6 +23,9 @@ plus anchor states around them labelled by the teacher (``hades_zoo.anchors``):
   every (lr, steps) candidate is its own run: the lr times ``FRESH_LR_FACTORS`` and the student's
   steps (3x the given for ``teacher``) times ``FRESH_STEP_FACTORS``, checked on held-out anchors
   drawn like the training ones (``fresh_points``) from a key of their own.
+- ``select="agreement-lr"``: the same choice among the learning rates only, at the student's
+  steps (``step_factors``): a third of ``agreement``'s runs (3 students instead of 12 for
+  ``teacher``), for students too dear for the full choice (the transformer on brax).
 """
 
 from __future__ import annotations
@@ -47,13 +50,20 @@ TRANSFERS = ("auto", "teacher", "teacher-fixed", "teacher-env", "teacher-fresh",
 FIXED_MODES = ("teacher-fixed", "teacher-env")  # one anchor set, drawn and labelled before BC
 FRESH_MODES = ("teacher", "teacher-fresh")  # new anchors every step, labelled inside the step
 TRANSFER_ANCHORS = {"teacher": 512, "teacher-fixed": 2048, "teacher-env": 2048, "teacher-fresh": 512}  # per step for FRESH_MODES
-SELECTS = ("none", "agreement")
+SELECTS = ("none", "agreement", "agreement-lr")  # agreement-lr: the lr candidates only, at the student's steps
 LR_FACTORS = (0.5, 1.0, 2.0)
 STEP_FACTORS = (1, 2, 4)
 FRESH_LR_FACTORS = (1.0, 2.0, 4.0)  # with cosine decay, a lower peak lr than the given one did not help a student
 FRESH_STEP_FACTORS = (1, 3)
 HELD_OUT = 512  # held-out anchors for the agreement check
 _HELD_OUT_SEED = 0x5E1EC7  # their own stream: never the training anchors' states
+
+
+def step_factors(select: str, fresh: bool) -> tuple:
+    """The step candidates of ``select`` (times the student's steps): ``(1,)`` for ``agreement-lr``."""
+    if select == "agreement-lr":
+        return (1,)
+    return FRESH_STEP_FACTORS if fresh else STEP_FACTORS
 
 
 def transfer_mode(transfer: str, ds, recipe: Recipe) -> str:
@@ -104,10 +114,11 @@ def agreement(policy: Policy, params, states, labels) -> np.ndarray:
     return np.asarray(_agreement(policy)(params, jnp.asarray(states), jnp.asarray(labels)))
 
 
-def select_student(policy: Policy, recipe: Recipe, params0, states, targets, held_states, held_labels):
+def select_student(policy: Policy, recipe: Recipe, params0, states, targets, held_states, held_labels,
+                   step_factors: tuple = STEP_FACTORS):
     """Train one student per lr candidate, checked on the held-out anchors after each step
-    candidate; returns ``(recipe with the chosen lr and epochs, its params, the table)``."""
-    steps = sorted({max(1, int(recipe.epochs * f)) for f in STEP_FACTORS})
+    candidate (the steps times ``step_factors``); returns ``(recipe with the chosen lr and epochs, its params, the table)``."""
+    steps = sorted({max(1, int(recipe.epochs * f)) for f in step_factors})
     table, best = [], None
     for lr in sorted({recipe.lr * f for f in LR_FACTORS}):
         cand = dataclasses.replace(recipe, lr=lr)
@@ -145,14 +156,15 @@ def held_out_fresh(teacher, opts: "FreshOpts", n: int = HELD_OUT):
     return points, anchors_mod.label(teacher, points)
 
 
-def select_fresh(policy: Policy, recipe: Recipe, params0, teacher, n: int, seed: int, opts: "FreshOpts"):
+def select_fresh(policy: Policy, recipe: Recipe, params0, teacher, n: int, seed: int, opts: "FreshOpts",
+                 step_factors: tuple = FRESH_STEP_FACTORS):
     """``select_student`` for the fresh modes: one run per (lr, steps) candidate (``FRESH_LR_FACTORS``
-    x ``FRESH_STEP_FACTORS`` around ``recipe``, the student's recipe), each checked on held-out
+    x ``step_factors`` around ``recipe``, the student's recipe), each checked on held-out
     anchors; returns ``(chosen recipe, its params, the table)``. No env is built."""
     held_states, held_labels = held_out_fresh(teacher, opts)
     table, best = [], None
     for lr in sorted({recipe.lr * f for f in FRESH_LR_FACTORS}):
-        for steps in sorted({min(bounds.MAX_BC_STEPS, max(1, int(recipe.epochs) * f)) for f in FRESH_STEP_FACTORS}):
+        for steps in sorted({min(bounds.MAX_BC_STEPS, max(1, int(recipe.epochs) * f)) for f in step_factors}):
             cand = dataclasses.replace(recipe, lr=lr, epochs=steps)
             fn, args = fresh_bc(policy, cand, teacher, n, seed, opts)
             with progress.phase("choosing the student's recipe", f"lr {lr:g}, {steps} steps"):

@@ -142,6 +142,30 @@ def test_teacher_selection_trains_every_candidate_with_no_env(monkeypatch):
     jax.tree.map(np.testing.assert_array_equal, sel.params, again.params)
 
 
+@pytest.mark.parametrize("mode,lrs,steps", [("teacher", (0.01, 0.02, 0.04), 6), ("teacher-fixed", (0.005, 0.01, 0.02), 2)])
+def test_agreement_lr_tries_only_the_learning_rates_with_no_env(monkeypatch, mode, lrs, steps):
+    """``select="agreement-lr"``: the lr candidates of ``agreement`` at the student's own steps only
+    (3 students, not 12); the chosen one is what its recipe trains. No env is ever built."""
+    from hades_zoo import envs
+
+    def no_env(*a, **k):
+        raise AssertionError("the student's recipe choice built an env")
+
+    monkeypatch.setattr(envs, "make", no_env)
+    monkeypatch.setattr(envs, "_make", no_env)
+    ds = hades_zoo.load(CP)
+    teacher = hades_zoo.train(ds, num_seeds=2)
+    sel = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=0.01, anchors=8, transfer=mode,
+                          select="agreement-lr", teacher=teacher)
+    table = sel.info["transfer"]["selection"]
+    assert sorted((r["lr"], r["epochs"]) for r in table) == [(lr, steps) for lr in lrs]
+    best = min(table, key=lambda r: r["agreement"])
+    assert (sel.recipe.lr, sel.recipe.epochs) == (best["lr"], steps)
+    again = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=best["lr"], anchors=8, transfer=mode,
+                            teacher=teacher)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), sel.params, again.params)
+
+
 def test_teacher_trains_three_times_the_steps_on_fresh_mixup_anchors():
     """The default ``teacher``: fresh anchors every step (FRESH_OPTS), 3x the given steps, deterministic."""
     from hades_zoo.transfer import FRESH_OPTS
@@ -177,3 +201,22 @@ def test_expected_clipped_action_matches_sampling():
     eps = np.random.default_rng(0).normal(size=(200_000, 1))
     want = np.clip(np.asarray(mean)[None] + std * eps, -1, 1).mean(0)
     np.testing.assert_allclose(np.asarray(expected_clipped(mean, std)), want, atol=5e-3)
+
+
+def test_fixed_anchors_over_the_memory_bound_train_the_seeds_in_chunks(monkeypatch):
+    """Over ``bounds.MAX_BC_TEMP_BYTES`` (XLA's own count of the vmapped BC's working memory), the
+    seeds of a fixed-anchor student train a chunk at a time: the same students, less memory."""
+    from hades_zoo import anchors as anchors_mod
+    from hades_zoo import bounds
+
+    ds = hades_zoo.load(CP)
+    teacher = hades_zoo.train(ds, num_seeds=3)
+    whole = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=3, epochs=4, anchors=16, transfer="teacher-fixed", teacher=teacher)
+    assert "bc_seed_chunk" not in whole.timing
+    states, targets = teacher_targets(ds, "teacher-fixed", 16, teacher)
+    args = (whole.params, jnp.asarray(states), jnp.asarray(targets))
+    temp = anchors_mod.batched_bc_per_seed(whole.policy, whole.recipe).lower(*args).compile().memory_analysis().temp_size_in_bytes
+    monkeypatch.setattr(bounds, "MAX_BC_TEMP_BYTES", temp // 2)
+    chunked = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=3, epochs=4, anchors=16, transfer="teacher-fixed", teacher=teacher)
+    assert chunked.timing["bc_seed_chunk"] == 1
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), whole.params, chunked.params)

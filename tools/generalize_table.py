@@ -1,7 +1,7 @@
 """The README's issue-18 table from benchmark-results/generalize-transfer/<dataset>/<arch>.<transfers>[.select].json
 (written by tools/measure_generalize.sh): relative return (mean) per architecture of the default grid,
 plain BC, through the teacher, and through the teacher with the student's recipe chosen by held-out
-agreement (``--select agreement``), per dataset; "not measured" where no JSON has the cell; and each
+agreement (``--select agreement``, or ``agreement-lr``: the lr only; where a cell has both, ``agreement``), per dataset; "not measured" where no JSON has the cell; and each
 cell's seconds (teacher, student and evaluation).
 
     python tools/generalize_table.py [benchmark-results/generalize-transfer]
@@ -32,6 +32,7 @@ def fmt(r):
     extra = "" if r["transfer"] in ("none", "teacher") else f", {r['transfer']}"
     if (r.get("student") or {}).get("select", "none") != "none":
         extra += f", lr {r['student']['lr']:g}, {r['student']['epochs']} steps"
+        extra += " (lr only: agreement-lr)" if r["student"]["select"] == "agreement-lr" else ""
     return f"{r['relative']:.2f} ({r['mean']:.0f}){extra}"
 
 
