@@ -24,6 +24,12 @@ A/B on a shared machine; figures and ratios side by side):
     python -m benchmarks.distill_throughput --configs distill/presets/cartpole.toml \
         --levers skip-reset search-bc=25 [early-exit] [unroll=2] [--calls 6] [--at-generation G]
 
+One process against N processes on this machine (``distill run --num-processes N``, one device
+each, joined over loopback): on CPU one XLA program runs its small fusions (brax's physics) on
+one core, so a second process is the way to the second core. Alternately, ``--rounds`` times:
+
+    python -m benchmarks.distill_throughput --configs tools/zoo_configs/hopper-r-cpu.toml --processes 2
+
 The rollouts taken apart (the engine's rollouts; the env with and without brax's episode and
 auto-reset wrappers; the physics alone; the policies' forward pass; init + BC), CPU seconds per
 generation:
@@ -44,6 +50,8 @@ import dataclasses
 import json
 import os
 import platform
+import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -54,7 +62,9 @@ from importlib.metadata import version
 import jax
 import jax.numpy as jnp
 
+from benchmarks.common import Contention
 from distill.config import build_config
+from distill.distributed import join, to_host
 from distill.engine import init_state, make_chunk
 from distill.tasks import env_steps_per_generation, make_problem
 from hades_zoo import envs
@@ -133,9 +143,11 @@ def scaling(env_id: str, popsizes, sizes, n_steps=None) -> list[dict]:
     return rows
 
 
-def config_generation_times(path: str, repeats: int) -> dict:
+def config_generation_times(path: str, repeats: int, session=None) -> dict:
     """Seconds (wall and CPU) of each of ``repeats`` generations of the config file ``path``, as is
-    (one generation per call: ``chunk`` only sets how many a jitted call scans), after a warm-up."""
+    (one generation per call: ``chunk`` only sets how many a jitted call scans), after a warm-up.
+    ``session`` (``distill.distributed.join``): one of several processes, as ``distill run`` runs
+    them (compiled, then started together)."""
     from hades_zoo._runtime import enable_compilation_cache
 
     enable_compilation_cache()  # a side's second round skips XLA
@@ -145,6 +157,9 @@ def config_generation_times(path: str, repeats: int) -> dict:
     key, state = init_state(problem)
     chunk = make_chunk(problem, 1)
     t0 = time.perf_counter()
+    if session is not None and session.distributed:
+        chunk = chunk.lower(key, state).compile()
+        session.barrier("compiled")
     (key, state), m = chunk(key, state)
     jax.block_until_ready(m)
     compile_s, walls, cpus, fitness = time.perf_counter() - t0, [], [], []
@@ -154,7 +169,7 @@ def config_generation_times(path: str, repeats: int) -> dict:
         jax.block_until_ready(m)
         walls.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
-        fitness.append(float(m["fitness_mean"][0]))
+        fitness.append(float(to_host(m["fitness_mean"])[0]))
     return {"config": path, "env": cfg.env, "first_call_s": compile_s, "wall_s": walls, "cpu_s": cpus,
             "fitness_mean": fitness, "env_steps_per_generation": env_steps_per_generation(cfg)}
 
@@ -517,6 +532,77 @@ def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict
     return rows
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _workers(path: str, n: int, repeats: int) -> dict:
+    """One side: ``n`` worker processes of this file (1: a plain one), one CPU device each; the
+    figures of process 0 (each process times the same generations; the fitness is all-gathered)."""
+    env = dict(os.environ, XLA_FLAGS=" ".join(f for f in os.environ.get("XLA_FLAGS", "").split()
+                                              if "force_host_platform_device_count" not in f))
+    cmd = [sys.executable, __file__, "--worker", str(Path(path).resolve()), "--repeats", str(repeats)]
+    if n > 1:
+        where = f"127.0.0.1:{_free_port()}"
+        cmds = [cmd + ["--coordinator", where, "--num-processes", str(n), "--process-id", str(i)] for i in range(n)]
+    else:
+        cmds = [cmd]
+    procs = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in cmds]
+    outs = [p.communicate() for p in procs]
+    for i, (p, (_, err)) in enumerate(zip(procs, outs)):
+        if p.returncode:
+            raise SystemExit(f"error: worker {i} of {n} failed on {path}:\n{err[-2000:]}")
+    rows = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+    first = rows[0]
+    first["cpu_s_all_processes"] = [sum(r["cpu_s"][k] for r in rows) for k in range(len(first["cpu_s"]))]
+    return first
+
+
+def side_by_processes(configs, n: int, rounds: int, repeats: int) -> list[dict]:
+    """Generations/s of one process and of ``n`` processes (``distill run --num-processes n`` on
+    this machine, population split between them), alternately, per config: what a second core
+    buys when one XLA program keeps to one. The fitness must agree (to float rounding: the ES
+    update's partial sums are joined across processes)."""
+    rows = []
+    for path in configs:
+        sides = {1: [], n: []}
+        for r in range(rounds):
+            for k in ((1, n) if r % 2 == 0 else (n, 1)):  # order reversed every round: both see the drift
+                load = Contention()
+                res = _workers(path, k, repeats)
+                load.sample()
+                res["contention"] = load.summary()
+                sides[k].append(res)
+                print(f"  {path}: {k} process(es), round {r + 1}: wall {[round(w, 3) for w in res['wall_s']]} s, "
+                      f"CPU (all processes) {[round(c, 3) for c in res['cpu_s_all_processes']]} s, "
+                      f"others' CPU at most {res['contention']['others_cores_peak'] or 0:.2f} cores", flush=True)
+        row = {"config": path, "env": sides[1][0]["env"], "processes": n}
+        for k, name in ((1, "one"), (n, "many")):
+            runs = sides[k]
+            row[f"{name}_generation_s"] = min(w for r in runs for w in r["wall_s"])
+            row[f"{name}_generation_s_median"] = statistics.median(w for r in runs for w in r["wall_s"])
+            row[f"{name}_cpu_s"] = min(c for r in runs for c in r["cpu_s_all_processes"])
+            row[f"{name}_generations_per_s"] = 1 / row[f"{name}_generation_s"]
+            row[f"{name}_fitness_mean"] = runs[0]["fitness_mean"]
+            row[f"{name}_first_call_s"] = [r["first_call_s"] for r in runs]
+            row[f"{name}_contention"] = [r["contention"] for r in runs]
+        row["speedup"] = row["one_generation_s"] / row["many_generation_s"]
+        row["speedup_median"] = row["one_generation_s_median"] / row["many_generation_s_median"]
+        row["cpu_ratio"] = row["one_cpu_s"] / row["many_cpu_s"]
+        a, b = row["one_fitness_mean"], row["many_fitness_mean"]
+        row["same_fitness"] = a == b
+        row["fitness_max_rel_diff"] = max(abs(x - y) / max(abs(x), 1e-12) for x, y in zip(a, b))
+        print(f"{path}: 1 process {row['one_generations_per_s']:.3f} gen/s, {n} processes "
+              f"{row['many_generations_per_s']:.3f} gen/s: x{row['speedup']:.2f} (median x{row['speedup_median']:.2f}; "
+              f"CPU s per generation, all processes: {row['one_cpu_s']:.2f} vs {row['many_cpu_s']:.2f}); fitness "
+              f"{'bit-identical' if row['same_fitness'] else 'max relative difference %.1e' % row['fitness_max_rel_diff']}",
+              flush=True)
+        rows.append(row)
+    return rows
+
+
 def _accelerated() -> bool:
     return jax.devices()[0].platform != "cpu"
 
@@ -586,10 +672,18 @@ def main(argv=None):
     ap.add_argument("--generations", type=int, default=100, help="with --quality")
     ap.add_argument("--every", type=int, default=20, help="with --quality: generations between evaluations")
     ap.add_argument("--out", type=Path, default=Path("benchmark-results/search-bc-quality"), help="with --quality: run dirs")
+    ap.add_argument("--processes", type=int, metavar="N", help="with --configs: one process against N processes "
+                    "(distill run --num-processes N on this machine), alternately, --rounds times")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--coordinator", help=argparse.SUPPRESS)
+    ap.add_argument("--num-processes", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--process-id", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
-        print(json.dumps(config_generation_times(args.worker, args.repeats)))
+        session = join(args.coordinator, args.num_processes, args.process_id) if args.coordinator else None
+        print(json.dumps(config_generation_times(args.worker, args.repeats, session)), flush=True)
+        if session is not None:
+            session.finish()
         return
     print(json.dumps({"device": str(jax.devices()[0]), "cpu": platform.processor() or platform.machine(),
                       "cores": os.cpu_count(), "versions": {p: version(p) for p in ("jax", "brax", "gymnax", "evosax")}}))
@@ -608,6 +702,8 @@ def main(argv=None):
             rows = [profile_config(c, args.repeats) for c in args.configs]
         elif args.threefry_ab:
             rows = [threefry_ab(c, args.threefry_ab) for c in args.configs]
+        elif args.processes:
+            rows = side_by_processes(args.configs, args.processes, args.rounds, args.repeats)
         elif args.baseline:
             rows = side_by_side(args.configs, args.baseline, args.rounds, args.repeats)
         else:

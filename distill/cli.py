@@ -15,12 +15,12 @@ import numpy as np
 
 import hades_zoo
 from distill.config import build_config
-from distill.distributed import join
+from distill.distributed import free_port, join, start_local
 from distill.publish import publish as publish_dataset
 from distill.runner import done_line, evaluate_run, load_run_config
 from distill.runner import run as run_distillation
 from hades_zoo._runtime import enable_compilation_cache, quiet_option, run_cli, stdout_to_stderr
-from hades_zoo.errors import HadesZooError
+from hades_zoo.errors import ConfigError, HadesZooError
 from hades_zoo.redact import scrub
 from hades_zoo.supervised import random_real
 
@@ -43,36 +43,55 @@ def distributed_options(f):
                      help="Seconds to wait for every process to join."),
         click.option("--peer-timeout", type=click.FloatRange(1), default=60, show_default=True,
                      help="Seconds a silent process is tolerated before the others stop."),
+        click.option("--local-processes", type=click.IntRange(1, 64), default=None, metavar="N",
+                     help="Run as N processes on this host, joined over 127.0.0.1 (this one is process 0 and "
+                     "starts the others). On CPU one process keeps brax's physics on one core: N processes use N "
+                     "cores. Not with --coordinator, --num-processes, --process-id or --distributed."),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
 
 
-LAUNCH_OPTIONS = ("--coordinator", "--num-processes", "--process-id", "--join-timeout", "--peer-timeout")
+LAUNCH_OPTIONS = ("--coordinator", "--num-processes", "--process-id", "--join-timeout", "--peer-timeout",
+                  "--local-processes")
+
+
+def _without(argv: list[str], *options: str) -> list[str]:
+    """``argv`` less the given value-taking options (``--opt V`` and ``--opt=V``) and ``--distributed``."""
+    args, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = True
+        elif a.split("=", 1)[0] in options or (a == "--distributed" and "--distributed" in options):
+            pass
+        else:
+            args.append(a)
+    return args
 
 
 def _recorded_command() -> str:
     """The command line for the datasets' provenance, without the per-process launch options
     (process 0's ``--process-id 0`` would not reproduce anything), so one process and several
     record the same recipe."""
-    args, skip = [], False
-    for a in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif a in LAUNCH_OPTIONS:
-            skip = True
-        elif a == "--distributed" or a.split("=", 1)[0] in LAUNCH_OPTIONS:
-            pass
-        else:
-            args.append(a)
+    args = _without(sys.argv[1:], *LAUNCH_OPTIONS, "--distributed")
     return scrub(" ".join(shlex.quote(a) for a in ["distill", *args]))  # no local paths or user name in provenance
 
 
 @contextlib.contextmanager
-def _session(out, coordinator, num_processes, process_id, distributed, join_timeout, peer_timeout):
+def _session(out, coordinator, num_processes, process_id, distributed, join_timeout, peer_timeout, local_processes=None):
     """Join the other processes (if any) before anything touches a device; on an error, tell
-    them and leave at once with the CLI's one line (a normal exit would wait on them)."""
+    them and leave at once with the CLI's one line (a normal exit would wait on them).
+    ``local_processes``: start them here first (``distill.distributed.start_local``)."""
+    children = []
+    if local_processes is not None and local_processes > 1:
+        if distributed or coordinator is not None or num_processes is not None or process_id is not None:
+            raise ConfigError("--local-processes starts and joins its own processes on this host; leave out "
+                              "--coordinator, --num-processes, --process-id and --distributed (or drop --local-processes)")
+        coordinator, num_processes, process_id = "127.0.0.1:%d" % free_port(), local_processes, 0
+        children = start_local(_without(sys.argv[1:], "--local-processes"), coordinator, local_processes)
     session = join(coordinator, num_processes, process_id, auto=distributed, join_timeout=join_timeout,
                    peer_timeout=peer_timeout)
     if session.distributed:
@@ -98,6 +117,8 @@ def _session(out, coordinator, num_processes, process_id, distributed, join_time
                      "the traceback)", code=1)
     else:
         session.finish()
+        for child in children:  # they left through the same shutdown barrier
+            child.wait()
 
 
 @cli.command(help="Start a distillation run into --out.")

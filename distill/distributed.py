@@ -16,6 +16,8 @@ import dataclasses
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -148,6 +150,27 @@ def join(coordinator: str | None = None, num_processes: int | None = None, proce
     return session
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the OS picks it), for a coordinator on this host."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_local(argv: list[str], coordinator: str, n: int) -> list[subprocess.Popen]:
+    """Processes 1..n-1 of a run on this host: ``python -m distill ARGV`` joined at ``coordinator``.
+
+    Why processes and not devices: on CPU, ``--xla_force_host_platform_device_count`` splits the
+    population over devices that XLA runs one after another (measured: no second core used), while
+    brax's physics is hundreds of small fusions that one program runs on one core. They write
+    nothing and print nothing: a failure reaches process 0 through the coordinator's store
+    (``Session.relay_failure``), which prints the one line."""
+    return [subprocess.Popen([sys.executable, "-m", "distill", *argv, "--coordinator", coordinator,
+                              "--num-processes", str(n), "--process-id", str(i)],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for i in range(1, n)]
+
+
 def _check_args(coordinator, num_processes, process_id, auto) -> None:
     if auto:
         return
@@ -256,4 +279,4 @@ def agree(session: Session, value: int, what: str) -> None:
                           "the run directory must be on a filesystem every process shares")
 
 
-__all__ = ["Session", "SINGLE", "join", "to_host", "agree", "PEER_LOST"]
+__all__ = ["Session", "SINGLE", "join", "to_host", "agree", "free_port", "start_local", "PEER_LOST"]

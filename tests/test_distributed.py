@@ -181,3 +181,67 @@ def test_bad_launches_end_in_one_line(tmp_path):
         assert rc == 2 and len(_errors(err)) == 1, err
         assert "popsize 6 must be a multiple of the 4 devices of the 2 processes" in err
     assert not (tmp_path / "odd").exists()
+
+
+def test_local_processes_start_and_join_their_own(runs, tmp_path):
+    """``--local-processes 2`` is the 2-process launch above, started by process 0 itself on
+    127.0.0.1: the very same metrics and tensors, one ``done:`` line, the same recorded command.
+    With a bad config every process fails and one line is printed; with explicit launch options
+    nothing starts."""
+    out = runs["out"]
+    if out.exists():  # the kill-and-resume test's run: the same --out keeps the provenance comparable
+        out.rename(tmp_path / "resumed")
+    done = subprocess.run([sys.executable, "-c", CODE, "run", "--config", str(runs["config"]), "--out", str(out),
+                           "--no-progress", "--local-processes", "2", "--peer-timeout", str(PEER_TIMEOUT)],
+                          env=_env(2), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("done:") == 1
+    local, two = tmp_path / "local", runs["base"] / "two"
+    out.rename(local)
+    assert _metrics(local) == _metrics(two)
+    for name in ("mean.safetensors", "best.safetensors", "checkpoint.safetensors"):
+        a, b = load_file(two / name), load_file(local / name)
+        assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), name
+    assert (local / "command.txt").read_text() == (two / "command.txt").read_text()
+    assert "--local-processes" not in (local / "command.txt").read_text()
+
+    odd = subprocess.run([sys.executable, "-c", CODE, "run", "--config", str(runs["config"]), "--out",
+                          str(tmp_path / "odd"), "--no-progress", "--local-processes", "2", "--popsize", "6"],
+                         env=_env(2), capture_output=True, text=True, timeout=300)
+    assert odd.returncode == 2 and _errors(odd.stderr) == [ln for ln in odd.stderr.splitlines() if ln.strip()
+                                                             and not ln.startswith("[Gloo]")][-1:], odd.stderr
+    assert len(_errors(odd.stderr)) == 1 and "popsize 6 must be a multiple of the 4 devices" in odd.stderr
+    assert not (tmp_path / "odd").exists()
+
+    both = subprocess.run([sys.executable, "-c", CODE, "run", "--config", str(runs["config"]), "--out",
+                           str(tmp_path / "both"), "--local-processes", "2", "--coordinator", "127.0.0.1:1234"],
+                          env=_env(2), capture_output=True, text=True, timeout=120)
+    assert both.returncode == 2 and _errors(both.stderr) == both.stderr.strip().splitlines(), both.stderr
+    assert "--local-processes starts and joins its own processes" in both.stderr
+    assert not (tmp_path / "both").exists()
+
+
+BRAX_MODEL_PROBE = """
+import sys
+import jax
+from distill.distributed import join
+session = join(sys.argv[1], 2, int(sys.argv[2]))
+from hades_zoo import envs
+env = envs.make("hopper")
+leaves = [x for x in jax.tree.leaves(env.upstream.unwrapped.sys) if isinstance(x, jax.Array)]
+print(len(leaves), sum(not x.is_fully_addressable for x in leaves), flush=True)
+session.finish()
+"""
+
+
+def test_brax_model_lives_on_each_process_own_device():
+    """MJX puts brax's model on ``jax.devices()[0]``, process 0's device: process 1 could not
+    trace a brax env at all (a hopper run over 2 processes failed). Each process builds it on
+    its own device: no leaf of the model may be out of reach."""
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, "-c", BRAX_MODEL_PROBE, f"127.0.0.1:{port}", str(i)], env=_env(1),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    for rc, out, err in _wait(procs, timeout=300):
+        assert rc == 0, err[-2000:]
+        leaves, unreachable = map(int, out.split())
+        assert leaves > 10 and unreachable == 0

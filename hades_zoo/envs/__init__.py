@@ -66,10 +66,11 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         from brax import envs as brax_envs  # a simulator (seconds to import): loaded when an env is made
         from brax.envs.wrappers.training import AutoResetWrapper, EpisodeWrapper
 
-        if dynamics == "2023":
-            env = brax_env(spec.env_id)
-        else:
-            env = brax_envs.get_environment(spec.env_id, backend="positional")
+        with _model_on_this_process():
+            if dynamics == "2023":
+                env = brax_env(spec.env_id)
+            else:
+                env = brax_envs.get_environment(spec.env_id, backend="positional")
     env = AutoResetWrapper(EpisodeWrapper(env, episode_length=spec.episode_length, action_repeat=1))
 
     def reset(key):
@@ -85,6 +86,28 @@ def _make_brax(spec: EnvSpec, dynamics: str) -> Env:
         return state.obs, state, state.reward, state.done > 0.5
 
     return Env(spec, reset, step, env, step_no_reset=step_no_reset)
+
+
+@contextlib.contextmanager
+def _model_on_this_process():
+    """Build brax's model on this process's own device. MJX's ``put_model`` (which brax calls
+    with no device) picks ``jax.devices()[0]``: with several processes (``distill run
+    --num-processes``) that is process 0's device, and every other process then cannot trace the
+    env ("closing over jax.Array that spans non-addressable devices"); nor can it move the model
+    afterwards (no cross-host transfers on CPU). One process: nothing changes."""
+    import jax
+
+    if jax.process_count() == 1:
+        yield
+        return
+    from mujoco import mjx
+
+    put_model = mjx.put_model
+    mjx.put_model = functools.partial(put_model, device=jax.local_devices()[0])
+    try:
+        yield
+    finally:
+        mjx.put_model = put_model
 
 
 def _make_gymnax(spec: EnvSpec, dynamics: str) -> Env:
