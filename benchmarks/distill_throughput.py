@@ -50,7 +50,6 @@ import dataclasses
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -64,7 +63,7 @@ import jax.numpy as jnp
 
 from benchmarks.common import Contention
 from distill.config import build_config
-from distill.distributed import join, to_host
+from distill.distributed import free_port, join, to_host
 from distill.engine import init_state, make_chunk
 from distill.tasks import env_steps_per_generation, make_problem
 from hades_zoo import envs
@@ -532,12 +531,6 @@ def side_by_side(configs, baseline: str, rounds: int, repeats: int) -> list[dict
     return rows
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _workers(path: str, n: int, repeats: int) -> dict:
     """One side: ``n`` worker processes of this file (1: a plain one), one CPU device each; the
     figures of process 0 (each process times the same generations; the fitness is all-gathered)."""
@@ -545,7 +538,7 @@ def _workers(path: str, n: int, repeats: int) -> dict:
                                               if "force_host_platform_device_count" not in f))
     cmd = [sys.executable, __file__, "--worker", str(Path(path).resolve()), "--repeats", str(repeats)]
     if n > 1:
-        where = f"127.0.0.1:{_free_port()}"
+        where = f"127.0.0.1:{free_port()}"
         cmds = [cmd + ["--coordinator", where, "--num-processes", str(n), "--process-id", str(i)] for i in range(n)]
     else:
         cmds = [cmd]
