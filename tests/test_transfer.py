@@ -66,15 +66,20 @@ def test_cli_reports_the_teacher_beside_the_student():
     assert plain["transfer"] == "none" and "teacher" not in plain
 
 
-def test_student_recipe_is_chosen_by_agreement_with_no_env(monkeypatch):
-    """``select="agreement"`` picks lr and steps on held-out teacher labels: no env is ever built."""
+@pytest.fixture
+def no_env(monkeypatch):
+    """Building any env fails: the student's recipe must be chosen without one."""
     from hades_zoo import envs
 
-    def no_env(*a, **k):
+    def refuse(*a, **k):
         raise AssertionError("the student's recipe choice built an env")
 
-    monkeypatch.setattr(envs, "make", no_env)
-    monkeypatch.setattr(envs, "_make", no_env)
+    monkeypatch.setattr(envs, "make", refuse)
+    monkeypatch.setattr(envs, "_make", refuse)
+
+
+def test_student_recipe_is_chosen_by_agreement_with_no_env(no_env):
+    """``select="agreement"`` picks lr and steps on held-out teacher labels: no env is ever built."""
     ds = hades_zoo.load(CP)
     trained = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=4, lr=0.01, anchors=16, transfer="teacher-fixed",
                               select="agreement")
@@ -114,17 +119,10 @@ def test_teacher_fresh_draws_new_anchors_every_step():
     assert not np.allclose(a.params["net"]["params"]["Dense_0"]["kernel"], fixed.params["net"]["params"]["Dense_0"]["kernel"])
 
 
-def test_teacher_selection_trains_every_candidate_with_no_env(monkeypatch):
+def test_teacher_selection_trains_every_candidate_with_no_env(no_env):
     """``select="agreement"`` with the default ``teacher``: one run per (lr x 1/2/4, student steps x 1/3),
     checked on held-out fresh anchors; the (1, 1) candidate is the unselected student, and the
     chosen one is what its recipe trains. No env is ever built."""
-    from hades_zoo import envs
-
-    def no_env(*a, **k):
-        raise AssertionError("the student's recipe choice built an env")
-
-    monkeypatch.setattr(envs, "make", no_env)
-    monkeypatch.setattr(envs, "_make", no_env)
     ds = hades_zoo.load(CP)
     teacher = hades_zoo.train(ds, num_seeds=2)
     sel = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=0.01, anchors=8, select="agreement", teacher=teacher)
@@ -143,16 +141,9 @@ def test_teacher_selection_trains_every_candidate_with_no_env(monkeypatch):
 
 
 @pytest.mark.parametrize("mode,lrs,steps", [("teacher", (0.01, 0.02, 0.04), 6), ("teacher-fixed", (0.005, 0.01, 0.02), 2)])
-def test_agreement_lr_tries_only_the_learning_rates_with_no_env(monkeypatch, mode, lrs, steps):
+def test_agreement_lr_tries_only_the_learning_rates_with_no_env(no_env, mode, lrs, steps):
     """``select="agreement-lr"``: the lr candidates of ``agreement`` at the student's own steps only
     (3 students, not 12); the chosen one is what its recipe trains. No env is ever built."""
-    from hades_zoo import envs
-
-    def no_env(*a, **k):
-        raise AssertionError("the student's recipe choice built an env")
-
-    monkeypatch.setattr(envs, "make", no_env)
-    monkeypatch.setattr(envs, "_make", no_env)
     ds = hades_zoo.load(CP)
     teacher = hades_zoo.train(ds, num_seeds=2)
     sel = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=2, lr=0.01, anchors=8, transfer=mode,
