@@ -95,12 +95,12 @@ def _model_on_this_process():
     --num-processes``) that is process 0's device, and every other process then cannot trace the
     env ("closing over jax.Array that spans non-addressable devices"); nor can it move the model
     afterwards (no cross-host transfers on CPU). One process: nothing changes."""
-    import jax
+    import jax  # here, not at import: as in to_env_action (reading a spec needs no jax)
 
     if jax.process_count() == 1:
         yield
         return
-    from mujoco import mjx
+    from mujoco import mjx  # a simulator, loaded with brax when an env is made
 
     put_model = mjx.put_model
     mjx.put_model = functools.partial(put_model, device=jax.local_devices()[0])
