@@ -57,15 +57,15 @@ LAUNCH_OPTIONS = ("--coordinator", "--num-processes", "--process-id", "--join-ti
                   "--local-processes")
 
 
-def _without(argv: list[str], *options: str) -> list[str]:
-    """``argv`` less the given value-taking options (``--opt V`` and ``--opt=V``) and ``--distributed``."""
+def _without(argv: list[str], options: tuple[str, ...], flags: tuple[str, ...] = ()) -> list[str]:
+    """``argv`` less the value-taking ``options`` (``--opt V`` and ``--opt=V``) and the ``flags``."""
     args, skip = [], False
     for a in argv:
         if skip:
             skip = False
         elif a in options:
             skip = True
-        elif a.split("=", 1)[0] in options or (a == "--distributed" and "--distributed" in options):
+        elif a in flags or a.split("=", 1)[0] in options:
             pass
         else:
             args.append(a)
@@ -76,7 +76,7 @@ def _recorded_command() -> str:
     """The command line for the datasets' provenance, without the per-process launch options
     (process 0's ``--process-id 0`` would not reproduce anything), so one process and several
     record the same recipe."""
-    args = _without(sys.argv[1:], *LAUNCH_OPTIONS, "--distributed")
+    args = _without(sys.argv[1:], LAUNCH_OPTIONS, ("--distributed",))
     return scrub(" ".join(shlex.quote(a) for a in ["distill", *args]))  # no local paths or user name in provenance
 
 
@@ -91,7 +91,7 @@ def _session(out, coordinator, num_processes, process_id, distributed, join_time
             raise ConfigError("--local-processes starts and joins its own processes on this host; leave out "
                               "--coordinator, --num-processes, --process-id and --distributed (or drop --local-processes)")
         coordinator, num_processes, process_id = "127.0.0.1:%d" % free_port(), local_processes, 0
-        children = start_local(_without(sys.argv[1:], "--local-processes"), coordinator, local_processes)
+        children = start_local(_without(sys.argv[1:], ("--local-processes",)), coordinator, local_processes)
     session = join(coordinator, num_processes, process_id, auto=distributed, join_timeout=join_timeout,
                    peer_timeout=peer_timeout)
     if session.distributed:

@@ -293,3 +293,15 @@ def test_early_exit_keeps_every_first_episode_score(monkeypatch):
     assert "reduce_and" in programs[True] and "reduce_and" not in programs[False]
     assert bool(jnp.array_equal(scores[True], scores[False])), (scores[True], scores[False])
     assert float(scores[True].min()) < 60 and float(scores[True].max()) == 60  # early ends and a full window
+
+
+def test_recorded_command_drops_only_the_launch_options(monkeypatch):
+    """Provenance leaves out how the processes met (a flag takes no value: the argument after
+    ``--distributed`` stays), and --local-processes' children get every other argument."""
+    from distill import cli
+
+    monkeypatch.setattr(sys, "argv", ["distill", "run", "--distributed", "--env", "hopper", "--coordinator", "h:1",
+                                      "--process-id=1", "--local-processes", "2", "--size", "4"])
+    assert cli._recorded_command() == "distill run --env hopper --size 4"
+    assert cli._without(sys.argv[1:], ("--local-processes",)) == [
+        "run", "--distributed", "--env", "hopper", "--coordinator", "h:1", "--process-id=1", "--size", "4"]
