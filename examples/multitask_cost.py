@@ -49,7 +49,7 @@ def main(argv=None) -> None:
     targets = jnp.asarray(rng.uniform(-1, 1, (1, rows, A)).astype(np.float32))
     params = init_params(policy, InitSpec(), [jax.random.PRNGKey(0)])
     batch = anchor_batch(cfg, len(merged.sources)) if cfg.anchors else 0
-    sample = anchor_sampler(merged.size, len(merged.sources), int(cfg.anchors), batch) if batch else None
+    sample = anchor_sampler(merged.size, (int(cfg.anchors),) * len(merged.sources), batch) if batch else None
     bc = make_bc(policy, dataclasses.replace(recipe, epochs=args.steps), sample)  # full batch without a sampler
     fn = jax.jit(jax.vmap(lambda p, s, t: bc(p, s, t, jax.random.PRNGKey(1)), in_axes=(0, None, 0)))
     t0 = time.perf_counter()

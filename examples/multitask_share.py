@@ -141,7 +141,7 @@ def run_one(label_, subset, recipe_over, cfg_over, names, focus, teachers, refs,
         states = np.concatenate([packed_states(m), *a_states])
         targets = np.concatenate([np.repeat(m.targets[None], seeds, 0), *a_targets], axis=1)
         if batch:
-            bc = batched_anchor_bc(policy, recipe, m.size, n, P, batch)
+            bc = batched_anchor_bc(policy, recipe, m.size, (P,) * n, batch)
             bkeys = jnp.stack([jax.random.fold_in(k, 1) for k in keys])
             params = jax.block_until_ready(bc(params0, bkeys, jnp.asarray(states), jnp.asarray(targets)))
         else:

@@ -27,6 +27,7 @@ MAX_NUM_SEEDS = 4096  # policies trained at once (vmapped; the CLI's --seeds)
 MAX_SEED = 2**32 - 1  # jax.random.PRNGKey keeps 32 bits: larger seeds would collide with small ones
 MAX_EVAL_ENVS = 4096  # parallel envs of an evaluation protocol (paper: 4-16)
 MAX_EVAL_STEPS = 100_000  # env steps of an evaluation protocol (paper: 1024)
+MAX_ANCHOR_POOL = 65_536  # env anchors one source keeps (anchor_pool='auto': a MinAtar teacher's 8 seeds x 8 envs x 1024 steps)
 MAX_BC_TEMP_BYTES = 4 << 30  # working memory of one vmapped BC over fixed anchors; above it, seeds train in chunks
 # Datasets and distillation.
 MAX_DATASET_PAIRS = 65_536  # state-action pairs (or images) in one dataset (paper: 4-1024)

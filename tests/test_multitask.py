@@ -192,6 +192,7 @@ def test_train_multitask_cli_three_envs(tmp_path):
     rows = [json.loads(line) for line in lines.read_text().splitlines()]  # written as measured: partial results survive
     assert [r["phase"] for r in rows] == ["trained", "source", "source", "source", "done"]
     assert rows[0]["anchor_states"] == {CP: "data", MC: "data", AC: "data"} and rows[0]["config"]["anchor_states"] == "auto"
+    assert rows[0]["anchors"] == {CP: 2048, MC: 2048, AC: 2048} and rows[0]["config"]["anchor_pool"] == "auto"
     assert [r["source"] for r in rows[1:4]] == [CP, MC, AC] and rows[2]["relative"] == out["per_source"][MC]["relative"]
     assert rows[-1]["per_source"] == out["per_source"] and out["per_source"][AC]["anchor_states"] == "data"
     assert set(out["per_source"]) == {CP, MC, AC}
@@ -208,7 +209,7 @@ def test_train_multitask_cli_three_envs(tmp_path):
 
 def test_anchors_are_labelled_by_each_seeds_own_recipe():
     m = merge([CP, MC])
-    teachers, states, targets = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=16), seed=3, num_seeds=2)
+    teachers, states, targets, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=16), seed=3, num_seeds=2)
     assert states.shape == (32, 4 + 2) and targets.shape == (2, 32, 2)
     np.testing.assert_array_equal(states[:16, 4:], [[1, 0]] * 16)  # task one-hot
     assert not states[16:, 2:4].any() and not targets[:, 16:, 1:].any()  # padding of the 2-obs, 1-action task
@@ -228,7 +229,7 @@ def test_env_anchor_states_are_the_teachers_own_rollout_states():
     normalised space), labelled by the same teacher; "data" anchors lie around the pairs."""
     m = merge([CP, AC])
     cfg = dataclasses.replace(VARIANTS["anchored-env"], anchors=64)
-    teachers, states, targets = make_anchors(m, cfg, seed=1, num_seeds=2)
+    teachers, states, targets, _ = make_anchors(m, cfg, seed=1, num_seeds=2)
     assert states.shape == (128, 6 + 2) and targets.shape == (2, 128, 3) and np.all(np.isfinite(states))
     cp = m.source_dataset(0)
     raw = states[:64, :4] * np.sqrt(np.asarray(cp.obs_var).reshape(-1)) + np.asarray(cp.obs_mean).reshape(-1)
@@ -277,8 +278,8 @@ def test_default_takes_env_anchors_where_data_anchors_fail():
 
     assert source_anchor_kinds(m, "auto") == {0: ("env", "sibling"), 1: ("env", "fixed-init"), 2: ("data", None)}
     assert source_anchor_kinds(m, "data") == {0: ("data", None), 1: ("data", None), 2: ("data", None)}
-    _, auto, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=8), num_seeds=1)
-    _, data, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored-data"], anchors=8), num_seeds=1)
+    _, auto, _, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored"], anchors=8), num_seeds=1)
+    _, data, _, _ = make_anchors(m, dataclasses.replace(VARIANTS["anchored-data"], anchors=8), num_seeds=1)
     np.testing.assert_array_equal(auto[16:], data[16:])  # MountainCar's draws do not move
     assert not np.array_equal(auto[:8], data[:8]) and not np.array_equal(auto[8:16], data[8:16])  # teachers' own states
     from hades_zoo.multitask.cli import _kinds  # the header line says which sources took env anchors, and why
@@ -382,3 +383,30 @@ def test_token_encoding_reads_no_padding():
     np.testing.assert_array_equal(out, policy(params, noisy[:, :400], noisy[:, 400:]))
     with pytest.raises(ConfigError, match="token encoding needs a transformer"):
         train_multitask(m, "mlp-2x8-tanh", inputs="tokens", anchors=0, epochs=1)
+
+
+def test_auto_pool_keeps_every_rollout_frame():
+    """``anchor_pool="auto"``: an env-anchored MinAtar source keeps every state of its teacher's
+    rollouts (every frame it met, rare ones included) instead of a draw of its anchor count; flat
+    observations keep the count."""
+    from hades_zoo.anchors import anchor_states, distinct_rows, frame_pool, rollout_states
+    from hades_zoo.envs.specs import ENV_SPECS
+    from hades_zoo.recipe import get_protocol
+
+    ds = hades_zoo.load("spaceinvaders-minatar-hades-f-16")
+    teacher = hades_zoo.train(ds, num_seeds=1)
+    every = rollout_states(teacher, seed=0)
+    proto = get_protocol(ds.protocol, ds.spec)
+    assert len(every) == proto.n_envs * proto.n_steps and 16 < distinct_rows(every) < len(every)
+    assert distinct_rows(np.r_[every[:5], every[:5]]) == distinct_rows(every[:5])
+    drawn = visited_states(teacher, 16, seed=0)
+    assert distinct_rows(drawn) < distinct_rows(every)  # a draw misses frames the rollouts met
+    assert frame_pool(ds.spec, every, 16) and not frame_pool(ds.spec, every, len(every))
+    flat = np.random.default_rng(0).normal(size=(100, 11)).astype(np.float32)
+    assert not frame_pool(ENV_SPECS["hopper"], flat, 16)  # continuous states: the count stays
+    np.testing.assert_array_equal(anchor_states(teacher, 16, "env", pool="auto"), every)
+    np.testing.assert_array_equal(anchor_states(teacher, 16, "env", pool="fixed"), drawn)
+    with pytest.raises(ConfigError, match="anchor_pool"):
+        anchor_states(teacher, 16, "env", pool="all")
+    with pytest.raises(ConfigError, match="anchor_pool"):
+        VARIANTS["anchored"].__class__(anchor_pool="all")

@@ -36,7 +36,7 @@ def rows():
     """A 2-source merge, its pairs and 16 data anchors per source, labelled per seed."""
     m = merge([CP, MC])
     cfg = dataclasses.replace(VARIANTS["anchored-data"], anchors=POOL)
-    _, a_states, a_targets = make_anchors(m, cfg, num_seeds=SEEDS)
+    _, a_states, a_targets, _ = make_anchors(m, cfg, num_seeds=SEEDS)
     states = jnp.asarray(np.concatenate([packed_states(m), a_states]))
     targets = jnp.asarray(np.concatenate([np.repeat(m.targets[None], SEEDS, 0), a_targets], axis=1))
     policy = make_multitask_policy(m, "mlp-1x16-tanh", cfg)
@@ -52,7 +52,7 @@ def test_a_batch_of_every_anchor_is_full_batch_bc(rows):
     m, policy, params0, states, targets = rows
     recipe = Recipe(arch="mlp-1x16-tanh", lr=0.01, epochs=5)
     keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
-    batched = batched_anchor_bc(policy, recipe, m.size, 2, POOL, POOL)(params0, keys, states, targets)
+    batched = batched_anchor_bc(policy, recipe, m.size, (POOL, POOL), POOL)(params0, keys, states, targets)
     full = batched_bc_per_seed(policy, recipe)(params0, states, targets)  # rows permuted, weights 1: the same loss
     for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(full)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -74,7 +74,7 @@ def test_a_sampled_anchor_weighs_as_many_anchors_as_it_stands_for(rows):
 def test_sampled_anchor_batches_train_and_are_deterministic_in_the_key(rows):
     m, policy, params0, states, targets = rows
     recipe = Recipe(arch="mlp-1x16-tanh", lr=0.01, epochs=20)
-    bc = batched_anchor_bc(policy, recipe, m.size, 2, POOL, 4)
+    bc = batched_anchor_bc(policy, recipe, m.size, (POOL, POOL), 4)
     keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
     params = bc(params0, keys, states, targets)
     before, after = full_loss(policy, params0, states, targets), full_loss(policy, params, states, targets)
@@ -105,3 +105,28 @@ def test_the_token_encoding_takes_anchor_batches_too(rows):
     trained = train_multitask(m, "tfm-1x8-gelu", variant="anchored-data", inputs="tokens", anchors=POOL, anchor_batch=4, epochs=2)
     assert trained.timing["anchor_batch"] == 4
     assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(trained.params))
+
+
+def test_sources_of_different_pool_sizes_sample_from_their_own_block():
+    """``anchor_pool="auto"`` gives some sources more anchors: each block is sampled within itself,
+    a source with no more anchors than the batch takes all of them (weight 1), the others
+    ``batch`` at weight ``pool / batch``."""
+    from hades_zoo.multitask.batches import anchor_sampler
+
+    n_pairs, pools, batch = 3, (16, 4, 10), 8
+    rows = n_pairs + sum(pools)
+    states = jnp.arange(rows, dtype=jnp.float32)[:, None]
+    sample = anchor_sampler(n_pairs, pools, batch)
+    s, t, w = jax.jit(sample)(jax.random.PRNGKey(0), states, states * 2)
+    s, w = np.asarray(s[:, 0]).astype(int), np.asarray(w)
+    assert len(s) == n_pairs + 8 + 4 + 8 and np.array_equal(np.asarray(t[:, 0]), 2 * s)
+    np.testing.assert_array_equal(s[:3], [0, 1, 2])
+    first, second, third = s[3:11], s[11:15], s[15:]
+    assert set(first) <= set(range(3, 19)) and len(set(first)) == 8  # without replacement, in its own block
+    np.testing.assert_array_equal(second, np.arange(19, 23))  # 4 anchors, batch 8: all of them
+    assert set(third) <= set(range(23, 33)) and len(set(third)) == 8
+    np.testing.assert_allclose(w, np.r_[np.ones(3), np.full(8, 2.0), np.ones(4), np.full(8, 10 / 8)])
+    cfg = VARIANTS["anchored"]
+    assert anchor_batch(cfg, (2048,) * 28 + (65536, 65536)) == 273  # the whole zoo with two large pools
+    assert anchor_batch(cfg, (2048, 8192)) == 0  # 10,240 anchor rows: still the full batch
+    assert anchor_batch(cfg, (2048, 65536)) == 4096

@@ -22,6 +22,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from hades_zoo.bc import make_bc
 from hades_zoo.recipe import Recipe
@@ -31,40 +32,45 @@ ANCHOR_ROWS_PER_STEP = 8192  # auto, beyond it: the anchor rows one step takes, 
 MIN_ANCHOR_BATCH = 256  # auto: the fewest anchors per source and step
 
 
-def anchor_batch(config, n_sources: int) -> int:
-    """Anchors per source that one BC step takes; 0: all of them (full batch)."""
-    pool, batch = int(config.anchors), config.anchor_batch
+def anchor_batch(config, pools) -> int:
+    """Anchors per source that one BC step takes (a source with fewer takes all of its own); 0: all
+    of them (full batch). ``pools``: the number of sources (each with ``config.anchors`` anchors)
+    or every source's own anchor count (``anchor_pool="auto"`` gives some sources more)."""
+    pools = (int(config.anchors),) * pools if isinstance(pools, int) else tuple(int(p) for p in pools)
+    batch = config.anchor_batch
     if batch == "auto":
-        if pool * n_sources <= FULL_BATCH_ANCHOR_ROWS:
+        if sum(pools) <= FULL_BATCH_ANCHOR_ROWS:
             return 0
-        batch = max(MIN_ANCHOR_BATCH, ANCHOR_ROWS_PER_STEP // n_sources)
-    return 0 if batch >= pool else int(batch)
+        batch = max(MIN_ANCHOR_BATCH, ANCHOR_ROWS_PER_STEP // len(pools))
+    return 0 if batch >= max(pools) else int(batch)
 
 
-def anchor_sampler(n_pairs: int, n_sources: int, pool: int, batch: int):
+def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
     """The per-step batch of ``hades_zoo.bc.make_bc``: ``sample(key, states, targets) -> (states,
-    targets, weights)``, all ``n_pairs`` pairs (weight 1) and ``batch`` of each source's ``pool``
-    anchors (weight ``pool / batch``), drawn without replacement from ``key``.
+    targets, weights)``, all ``n_pairs`` pairs (weight 1) and ``min(batch, pool_k)`` of each source's
+    ``pool_k`` anchors (weight ``pool_k / min(batch, pool_k)``), drawn without replacement from ``key``.
 
-    ``states`` / ``targets`` are laid out as ``train_multitask`` builds them: the pairs, then
-    ``n_sources`` blocks of ``pool`` anchors in source order (``make_anchors``)."""
-    weights = jnp.concatenate([jnp.ones(n_pairs), jnp.full(n_sources * batch, pool / batch)])
+    ``states`` / ``targets`` are laid out as ``train_multitask`` builds them: the pairs, then one
+    block of anchors per source in source order (``make_anchors``), ``pools[k]`` rows for source ``k``."""
+    takes = [min(batch, p) for p in pools]
+    starts = n_pairs + np.concatenate([[0], np.cumsum(pools)[:-1]]).astype(int)
+    weights = jnp.concatenate([jnp.ones(n_pairs)] + [jnp.full(t, p / t) for p, t in zip(pools, takes)])
 
     def sample(key, states, targets):
-        pairs = states[:n_pairs], targets[:n_pairs]
-        blocks = states[n_pairs:].reshape(n_sources, pool, -1), targets[n_pairs:].reshape(n_sources, pool, -1)
-        idx = jax.vmap(lambda k: jax.random.choice(k, pool, (batch,), replace=False))(jax.random.split(key, n_sources))
-        s, t = (jnp.concatenate([p, jnp.take_along_axis(b, idx[..., None], axis=1).reshape(n_sources * batch, -1)])
-                for p, b in zip(pairs, blocks))
-        return s, t, weights
+        keys = jax.random.split(key, len(pools))
+        rows = [jnp.arange(n_pairs)]
+        for k, (start, p, t) in enumerate(zip(starts, pools, takes)):
+            rows.append(start + (jnp.arange(p) if t == p else jax.random.choice(keys[k], p, (t,), replace=False)))
+        rows = jnp.concatenate(rows)
+        return states[rows], targets[rows], weights
 
     return sample
 
 
 @functools.lru_cache(maxsize=16)
-def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, n_sources: int, pool: int, batch: int):
+def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, pools: tuple[int, ...], batch: int):
     """``make_bc`` with ``anchor_sampler``'s batches (``recipe.epochs`` steps), jitted and vmapped over
     seeds: ``(params, keys, states, targets)`` with a parameter set, a key and a target set per seed
-    (each seed's own teachers)."""
-    bc = make_bc(policy, recipe, anchor_sampler(n_pairs, n_sources, pool, batch))
+    (each seed's own teachers). ``pools``: every source's anchor count, a tuple."""
+    bc = make_bc(policy, recipe, anchor_sampler(n_pairs, tuple(pools), batch))
     return jax.jit(jax.vmap(lambda params, key, states, targets: bc(params, states, targets, key), in_axes=(0, 0, None, 0)))

@@ -90,6 +90,9 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchor-batch", default=None,
               help="Override: anchors per source that one BC step takes (0: all, full batch; N: a fresh sample of N per "
                    "source and step; auto, the default's: all up to 8 sources of 2048, per-source samples beyond).")
+@click.option("--anchor-pool", default=None, type=click.Choice(["fixed", "auto"]),
+              help="Override: every source takes --anchors anchors (fixed), or a MinAtar source whose teachers' rollouts "
+                   "show more distinct frames than that keeps every rollout state (auto, the default's; Asterix).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
@@ -107,8 +110,8 @@ def merge_cmd(datasets, out, name):
               help="JSON lines file: one line per source appended as soon as it is evaluated (partial results survive), "
                    "then the summary line.")
 @quiet_option
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, unit, encoding,
-                        epochs, lr,
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, anchor_pool, unit,
+                        encoding, epochs, lr,
                         protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
     from hades_zoo.anchors import AUTO_ENV_REASONS
@@ -121,9 +124,10 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states,
-                                  anchor_batch=_anchor_batch(anchor_batch), unit=unit, inputs=encoding,
+                                  anchor_batch=_anchor_batch(anchor_batch), anchor_pool=anchor_pool, unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
+        pools = {data.source_label(k): n for k, n in trained.anchor_pools.items()}
         reasons = {data.source_label(k): AUTO_ENV_REASONS.get(why) for k, (_, why) in source_anchor_kinds(data, trained.config.anchor_states).items()}
 
         def emit(row: dict) -> None:
@@ -132,17 +136,19 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
                     f.write(json.dumps(row) + "\n")
 
         emit({"phase": "trained", "dataset": data.name or data.source, "arch": trained.arch, "config": vars(trained.config),
-              "seeds": trained.seeds, "anchor_states": kinds, "timing": {k: round(v, 3) for k, v in trained.timing.items()},
+              "seeds": trained.seeds, "anchor_states": kinds, "anchors": pools, "timing": {k: round(v, 3) for k, v in trained.timing.items()},
               "elapsed_s": round(time.perf_counter() - t0, 1)})
-        on_score = lambda name, s: emit({"phase": "source", "source": name, "anchor_states": kinds.get(name), **s.to_json(),
+        on_score = lambda name, s: emit({"phase": "source", "source": name, "anchor_states": kinds.get(name),
+                                         "anchors": pools.get(name), **s.to_json(),
                                          "elapsed_s": round(time.perf_counter() - t0, 1)})
         scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare, on_score=on_score)
     rel = [s.relative for s in scores.values() if s.relative is not None and not math.isnan(s.relative)]
     out = {
         "dataset": data.name or data.source, "tasks": data.env_ids, "arch": trained.arch,
         "config": {k: v for k, v in vars(trained.config).items()}, "recipe": trained.recipe.to_dict(),
-        "seeds": trained.seeds, "per_source": {name: {**s.to_json(), **({"anchor_states": kinds[name]} if name in kinds else {})}
-                                               for name, s in scores.items()},
+        "seeds": trained.seeds,
+        "per_source": {name: {**s.to_json(), **({"anchor_states": kinds[name], "anchors": pools.get(name)} if name in kinds else {})}
+                       for name, s in scores.items()},
         "min_relative": min(rel) if rel else None, "below_0.9": below(scores), "no_scale": no_scale(scores),
         "timing": {**{k: round(v, 3) for k, v in trained.timing.items()}, "total_s": round(time.perf_counter() - t0, 3)},
     }
@@ -154,7 +160,7 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         return
     cfg, batch = trained.config, trained.timing.get("anchor_batch")
     click.echo(f"{out['dataset']}: {trained.arch}, conditioning {cfg.conditioning}, {'one head per ' + cfg.unit if cfg.heads == 'per-task' else 'shared head'}, "
-               f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {cfg.anchors} anchors per source "
+               f"{cfg.inputs} inputs, balance {cfg.balance}, task_norm {cfg.task_norm}, {_pool_text(cfg.anchors, pools)} "
                f"{f'({batch} of them per BC step) ' if batch else ''}({_kinds(cfg.anchor_states, kinds, reasons)}); {len(trained.seeds)} seeds, {out['timing']['total_s']:.1f} s")
     click.echo(f"  {'source':<36} {'env':<24} {'multi-task':>18} {'single-task':>12} {'random':>9} {'normalised':>10}")
     for name, s in scores.items():
@@ -162,6 +168,12 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         rand = None if s.random is None else s.random.mean
         click.echo(f"  {name:<36} {s.env:<24} {s.result.mean:>9.2f} ± {s.result.std:<6.2f} "
                    f"{_fmt(single):>12} {_fmt(rand):>9} {_fmt(s.relative):>10}")
+
+
+def _pool_text(anchors: int, pools: dict) -> str:
+    """``2048 anchors per source`` and the sources that keep more (``anchor_pool="auto"``)."""
+    more = [f"{name} {n}" for name, n in pools.items() if n != anchors]
+    return f"{anchors} anchors per source" + (f" ({', '.join(more)}: every rollout state)" if more else "")
 
 
 COMMANDS = (merge_cmd, train_multitask_cmd)

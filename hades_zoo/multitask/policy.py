@@ -29,6 +29,9 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 stand for all of them, or ``auto`` (full batch up to a fixed number of anchor rows,
                 per-source samples beyond it, so a step costs the same whatever the number of
                 sources: ``hades_zoo.multitask.batches``)
+  anchor_pool   ``fixed`` (every source ``anchors`` anchors) or ``auto`` (an env-anchored source of
+                frames that rarely repeat, Asterix, keeps every state of its teachers' rollouts:
+                ``hades_zoo.anchors.frame_pool``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -51,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hades_zoo.anchors import ANCHOR_STATES
+from hades_zoo.anchors import ANCHOR_POOLS, ANCHOR_STATES
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.multitask.tokens import make_token_trunk
@@ -79,12 +82,14 @@ class MultiTaskConfig:
     embed_dim: int = 8
     unit: str = "source"
     anchor_batch: int | str = 0
+    anchor_pool: str = "fixed"
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
                                       ("balance", self.balance, BALANCES), ("task_norm", self.task_norm, TASK_NORMS),
                                       ("inputs", self.inputs, INPUTS), ("unit", self.unit, UNITS),
-                                      ("anchor_states", self.anchor_states, ANCHOR_STATES)):
+                                      ("anchor_states", self.anchor_states, ANCHOR_STATES),
+                                      ("anchor_pool", self.anchor_pool, ANCHOR_POOLS)):
             if value not in allowed:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
         if self.anchor_batch != "auto" and not (type(self.anchor_batch) is int and self.anchor_batch >= 0):
@@ -109,10 +114,13 @@ VARIANTS = {
     # per env with 512 anchors, the default before: 0.85 / 0.83; examples/multitask_ablation.py, README)
     # anchor_states="auto": env anchors only for MinAtar sources (data anchors: Breakout 0.14) and fixed-init F
     # sources (hopper F beside three R files: 0.87, seeds falling) and their envs' other sources (hopper R beside an
-    # env-anchored F: 0.90); data anchors (no env step) for envs of flat-observation R sources only
-    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto", anchor_batch="auto"),
+    # env-anchored F: 0.90); data anchors (no env step) for envs of flat-observation R sources only;
+    # anchor_pool="auto": every rollout state of a MinAtar teacher whose frames rarely repeat (Asterix R alone: 0.51 -> 0.93)
+    "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto", anchor_batch="auto",
+                                anchor_pool="auto"),
     "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_batch="auto"),  # no env step for any source
-    "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env", anchor_batch="auto"),
+    "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env", anchor_batch="auto",
+                                    anchor_pool="auto"),
 }
 DEFAULT_VARIANT = "anchored"
 

@@ -67,6 +67,7 @@ class MultiTaskTrained:
     timing: dict = dataclasses.field(default_factory=dict)
     teachers: dict = dataclasses.field(default_factory=dict)  # source index -> its own recipe's TrainedPolicy (anchors)
     anchor_kinds: dict = dataclasses.field(default_factory=dict)  # source index -> "data" or "env" (its anchors' states)
+    anchor_pools: dict = dataclasses.field(default_factory=dict)  # source index -> its number of anchors
 
     @property
     def num_seeds(self) -> int:
@@ -117,6 +118,7 @@ def train_multitask(
     anchors: int | None = None,
     anchor_states: str | None = None,
     anchor_batch: int | str | None = None,
+    anchor_pool: str | None = None,
     unit: str | None = None,
     inputs: str | None = None,
     variant: str | None = None,
@@ -138,6 +140,8 @@ def train_multitask(
             ``anchor_states``: ``data``, ``env`` or ``auto``, env anchors for MinAtar sources only;
             ``anchor_batch``: anchors per source that one BC step takes, 0 all, ``auto`` all up to 8
             sources' worth, per-source samples beyond, ``hades_zoo.multitask.batches``;
+            ``anchor_pool``: ``fixed`` or ``auto``, every rollout state for MinAtar teachers whose frames
+            rarely repeat, ``hades_zoo.anchors.frame_pool``;
             ``unit``: heads per ``source`` or per ``task``;
             ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
             ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
@@ -157,7 +161,7 @@ def train_multitask(
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
-                                    "anchor_states": anchor_states, "anchor_batch": anchor_batch, "unit": unit,
+                                    "anchor_states": anchor_states, "anchor_batch": anchor_batch, "anchor_pool": anchor_pool, "unit": unit,
                                     "inputs": inputs})
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = (TOKEN_ARCH if cfg.inputs == "tokens" else base.arch) if model is None else model
@@ -167,29 +171,30 @@ def train_multitask(
     policy = make_multitask_policy(merged, arch, cfg)
     seeds = list(range(num_seeds))
     params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(seed), i) for i in seeds])
-    teachers, states, targets = {}, packed_states(merged, cfg.unit), merged.targets
+    teachers, states, targets, pools = {}, packed_states(merged, cfg.unit), merged.targets, ()
     kinds = {k: kind for k, (kind, _) in source_anchor_kinds(merged, cfg.anchor_states).items()} if cfg.anchors else {}
     t1 = time.perf_counter()
     if cfg.anchors:
-        teachers, a_states, a_targets = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
+        teachers, a_states, a_targets, pools = make_anchors(merged, cfg, seed=seed, num_seeds=num_seeds)
         states = np.concatenate([states, a_states])
         targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
     t2 = time.perf_counter()
     n_sources = len(merged.sources)
-    batch = resolve_anchor_batch(cfg, n_sources) if cfg.anchors else 0
+    batch = resolve_anchor_batch(cfg, pools) if cfg.anchors else 0
     what = (f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
             f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {n_sources} sources"
             f"{f', {batch} anchors per source and step' if batch else ''}")
     with progress.phase("multi-task behaviour cloning", what):
         if batch:  # all pairs and a sample of each source's anchors per step (hades_zoo.multitask.batches)
-            bc = batched_anchor_bc(policy, recipe, merged.size, n_sources, int(cfg.anchors), batch)
+            bc = batched_anchor_bc(policy, recipe, merged.size, pools, batch)
             keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), i), 1) for i in seeds])
             params = jax.block_until_ready(bc(params0, keys, jnp.asarray(states), jnp.asarray(targets)))
         else:
             bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
             params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
     timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2, "anchor_batch": batch}
-    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds)
+    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds,
+                            dict(enumerate(pools)))
 
 
 def _fixed_init(source: dict) -> bool:
@@ -231,7 +236,11 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     would otherwise shift there: a fitted 4-pair task stops producing gradients long
     before a 64-pair one does, and without anchors its behaviour off the pairs drifts.
 
-    Returns ``(teachers {source: TrainedPolicy}, states (M, O + T), targets (seeds, M, A))``.
+    With ``config.anchor_pool="auto"`` an env-anchored MinAtar source whose rollouts show more distinct
+    frames than ``config.anchors`` keeps all its rollout states (``hades_zoo.anchors.frame_pool``).
+
+    Returns ``(teachers {source: TrainedPolicy}, states (M, O + T), targets (seeds, M, A), pools)``,
+    ``pools[k]`` the anchors of source ``k`` (its block of rows, in source order).
     """
     rng = np.random.default_rng(seed)
     O, A, K = merged.obs_dim, merged.action_dim, int(config.anchors)
@@ -244,13 +253,13 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
         with progress.phase("teachers", f"source {k + 1} of {n} ({merged.source_label(k)}), its own recipe; {kind} anchors"):
             teacher = train(ds, seed=seed, num_seeds=num_seeds)
         teachers[k] = teacher
-        points = anchor_states(teacher, K, kind, seed=seed, scale=config.anchor_scale, rng=rng)
+        points = anchor_states(teacher, K, kind, seed=seed, scale=config.anchor_scale, rng=rng, pool=config.anchor_pool)
         labels = label(teacher, points)
         unit = k if config.unit == "source" else src["task"]
         states.append(np.concatenate([np.pad(points, ((0, 0), (0, O - points.shape[1]))),
-                                      np.repeat(np.eye(T, dtype=np.float32)[unit][None], K, 0)], axis=1))
+                                      np.repeat(np.eye(T, dtype=np.float32)[unit][None], len(points), 0)], axis=1))
         targets.append(np.pad(labels, ((0, 0), (0, 0), (0, A - labels.shape[-1]))))
-    return teachers, np.concatenate(states), np.concatenate(targets, axis=1)
+    return teachers, np.concatenate(states), np.concatenate(targets, axis=1), tuple(len(s) for s in states)
 
 
 def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr: float | None = None) -> TrainedPolicy:
