@@ -1,6 +1,7 @@
 """Per-source anchor batches: a multi-task BC step whose cost does not grow with the zoo.
 
-The default variant gives every source 2048 teacher-labelled anchors (``hades_zoo.anchors``).
+The default variant gives every source 2048 teacher-labelled anchors (``hades_zoo.anchors``), a MinAtar
+source every state of its teachers' rollouts (``anchor_pool``).
 Full-batch BC (``hades_zoo.bc.make_bc``) takes all of them every step, so the rows of a step
 grow with the number of sources: the whole zoo's 30 sources make 61,440 anchor rows beside
 1176 pairs, 98 % of every step (``examples/multitask_cost.py``). Here every step of the same
@@ -10,9 +11,10 @@ grow with the number of sources: the whole zoo's 30 sources make 61,440 anchor r
 pairs and sampled anchors is then an unbiased estimate of its full-batch loss, with the
 same weight of pairs against anchors (``MultiTaskPolicy.bc_loss``'s ``weights``).
 
-``anchor_batch(config, n_sources)`` resolves a config's ``anchor_batch``: ``auto`` keeps the
+``anchor_batch(config, pools)`` resolves a config's ``anchor_batch``: ``auto`` keeps the
 full batch while all anchors fit ``FULL_BATCH_ANCHOR_ROWS`` (every merge measured in the
-README with full batches, up to 8 sources of 2048, stays exactly as it was) and beyond that
+README with full batches, up to 8 sources of 2048, stays exactly as it was; those with MinAtar
+sources with ``anchor_pool="fixed"``, their rule then) and beyond that
 samples ``ANCHOR_ROWS_PER_STEP // n_sources`` per source (at least ``MIN_ANCHOR_BATCH``).
 """
 
