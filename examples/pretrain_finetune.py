@@ -55,7 +55,12 @@ def main(argv=None) -> None:
     zero_shot = evaluate_multitask(trained, compare=True)
     print(f"{'source':<36} {'single-task':>12} {'zero-shot':>10} {'fine-tuned':>11}  ({args.finetune_steps} steps; "
           f"normalised in brackets: random 0, single-task 1)")
-    emit = (lambda row: open(args.out, "a").write(json.dumps(row) + "\n")) if args.out else (lambda row: None)
+
+    def emit(row: dict) -> None:
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
     index = {merged.source_label(k): k for k in range(len(merged.sources))}
     t1 = time.perf_counter()
     for name, score in zero_shot.items():
@@ -64,7 +69,8 @@ def main(argv=None) -> None:
         norm = lambda x: normalised_score(x, score.single_task.mean, score.random.mean)
         print(f"{name:<36} {score.single_task.mean:>12.1f} {score.result.mean:>10.1f} ({norm(score.result.mean):.2f}) "
               f"{tuned.mean:>11.1f} ({norm(tuned.mean):.2f})", flush=True)
-        emit({"phase": "source", "source": name, "anchors": trained.anchor_pools.get(index[name]), **score.to_json(), "finetuned_mean": tuned.mean, "finetuned_returns": tuned.returns,
+        emit({"phase": "source", "source": name, "anchors": trained.anchor_pools.get(index[name]), **score.to_json(),
+              "finetuned_mean": tuned.mean, "finetuned_returns": tuned.returns,
               "finetuned_relative": norm(tuned.mean), "finetune_s": round(time.perf_counter() - t2, 1)})
     for line in warnings(zero_shot):
         print(line, flush=True)

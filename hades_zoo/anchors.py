@@ -114,11 +114,6 @@ def _draw(states: np.ndarray, n: int, seed: int) -> np.ndarray:
 ANCHOR_POOLS = ("fixed", "auto")
 
 
-def distinct_rows(states: np.ndarray) -> int:
-    """How many distinct states (exact rows) ``states`` holds."""
-    return len(np.unique(np.ascontiguousarray(states).view(np.dtype((np.void, states.dtype.itemsize * states.shape[1])))))
-
-
 def frame_pool(spec, states: np.ndarray, n: int) -> bool:
     """``anchor_pool="auto"``: does a source keep *every* state of its teacher's rollouts as its env
     anchors, instead of ``n`` drawn from them? Yes for frame observations (MinAtar) when the

@@ -385,11 +385,16 @@ def test_token_encoding_reads_no_padding():
         train_multitask(m, "mlp-2x8-tanh", inputs="tokens", anchors=0, epochs=1)
 
 
+def distinct_rows(states: np.ndarray) -> int:
+    """How many distinct states (exact rows) ``states`` holds."""
+    return len(np.unique(states, axis=0))
+
+
 def test_auto_pool_keeps_every_rollout_frame():
     """``anchor_pool="auto"``: an env-anchored MinAtar source keeps every state of its teacher's
     rollouts (every frame it met, rare ones included) instead of a draw of its anchor count; flat
     observations keep the count."""
-    from hades_zoo.anchors import anchor_states, distinct_rows, frame_pool, rollout_states
+    from hades_zoo.anchors import anchor_states, frame_pool, rollout_states
     from hades_zoo.envs.specs import ENV_SPECS
     from hades_zoo.recipe import get_protocol
 

@@ -91,8 +91,8 @@ def merge_cmd(datasets, out, name):
               help="Override: anchors per source that one BC step takes (0: all, full batch; N: a fresh sample of N per "
                    "source and step; auto, the default's: all up to 8 sources of 2048, per-source samples beyond).")
 @click.option("--anchor-pool", default=None, type=click.Choice(["fixed", "auto"]),
-              help="Override: every source takes --anchors anchors (fixed), or a MinAtar source whose teachers' rollouts "
-                   "show more distinct frames than that keeps every rollout state (auto, the default's; Asterix).")
+              help="Override: every source takes --anchors anchors (fixed), or a MinAtar source with env anchors keeps every "
+                   "state of its teachers' rollouts (auto, the default's).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),

@@ -29,9 +29,8 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 stand for all of them, or ``auto`` (full batch up to a fixed number of anchor rows,
                 per-source samples beyond it, so a step costs the same whatever the number of
                 sources: ``hades_zoo.multitask.batches``)
-  anchor_pool   ``fixed`` (every source ``anchors`` anchors) or ``auto`` (an env-anchored source of
-                frames that rarely repeat, Asterix, keeps every state of its teachers' rollouts:
-                ``hades_zoo.anchors.frame_pool``)
+  anchor_pool   ``fixed`` (every source ``anchors`` anchors) or ``auto`` (an env-anchored MinAtar
+                source keeps every state of its teachers' rollouts: ``hades_zoo.anchors.frame_pool``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own

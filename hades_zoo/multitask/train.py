@@ -140,8 +140,8 @@ def train_multitask(
             ``anchor_states``: ``data``, ``env`` or ``auto``, env anchors for MinAtar sources only;
             ``anchor_batch``: anchors per source that one BC step takes, 0 all, ``auto`` all up to 8
             sources' worth, per-source samples beyond, ``hades_zoo.multitask.batches``;
-            ``anchor_pool``: ``fixed`` or ``auto``, every rollout state for MinAtar teachers whose frames
-            rarely repeat, ``hades_zoo.anchors.frame_pool``;
+            ``anchor_pool``: ``fixed`` or ``auto``, every rollout state for env-anchored MinAtar sources,
+            ``hades_zoo.anchors.frame_pool``;
             ``unit``: heads per ``source`` or per ``task``;
             ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
             ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
@@ -236,8 +236,7 @@ def make_anchors(merged: MultiTaskDataset, config: MultiTaskConfig, *, seed: int
     would otherwise shift there: a fitted 4-pair task stops producing gradients long
     before a 64-pair one does, and without anchors its behaviour off the pairs drifts.
 
-    With ``config.anchor_pool="auto"`` an env-anchored MinAtar source whose rollouts show more distinct
-    frames than ``config.anchors`` keeps all its rollout states (``hades_zoo.anchors.frame_pool``).
+    With ``config.anchor_pool="auto"`` an env-anchored MinAtar source keeps all its rollout states (``hades_zoo.anchors.frame_pool``).
 
     Returns ``(teachers {source: TrainedPolicy}, states (M, O + T), targets (seeds, M, A), pools)``,
     ``pools[k]`` the anchors of source ``k`` (its block of rows, in source order).
