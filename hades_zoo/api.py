@@ -22,6 +22,7 @@ from hades_zoo.agent import TrainedPolicy
 from hades_zoo.bc import init_params, make_bc, ours
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError
+from hades_zoo.multitask.batches import batched_anchor_bc
 from hades_zoo.policies import Policy, make_policy
 from hades_zoo.recipe import EvalResult, InitSpec, Recipe
 from hades_zoo.sources import load
@@ -136,6 +137,7 @@ def train(
         raise ConfigError(f"select={select!r} picks a student's recipe by its agreement with a teacher; "
                           "use it with transfer='teacher' (or another teacher mode)")
     t1 = time.perf_counter()
+    pool_batch, sampler, pool_keys = 0, None, None
     if mode == "none":
         teacher = None
         args = (params0, jnp.asarray(ds.states), jnp.asarray(ds.targets))
@@ -152,14 +154,23 @@ def train(
     else:
         teacher = _own_teacher(ds, teacher, seed, num_seeds)
         states, targets = transfer_mod.teacher_targets(ds, mode, anchors, teacher)
-        args = (params0, jnp.asarray(states), jnp.asarray(targets))
-        batched = anchors_mod.batched_bc_per_seed(policy, recipe)
+        pool = len(states) - ds.size
+        pool_batch = transfer_mod.pool_batch(mode, anchors, pool)
+        if pool_batch:  # teacher-env's MinAtar pool: every rollout state, a sample of them per step
+            sampler = (ds.size, (pool,), pool_batch)
+            pool_keys = transfer_mod.pool_keys(seed, num_seeds)
+            args = (params0, pool_keys, jnp.asarray(states), jnp.asarray(targets))
+            batched = batched_anchor_bc(policy, recipe, *sampler)
+        else:
+            args = (params0, jnp.asarray(states), jnp.asarray(targets))
+            batched = anchors_mod.batched_bc_per_seed(policy, recipe)
     t_teacher = time.perf_counter() - t1
     t1 = time.perf_counter()
     fresh = mode in transfer_mod.FRESH_MODES
     n_anchors = n_fresh if fresh else 0 if teacher is None else len(states) - ds.size
     what = f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {ds.size} pairs" + (
-        f" + {n_anchors} {mode} anchors{' per step' if fresh else ''}" if teacher is not None else "")
+        f" + {n_anchors} {mode} anchors{' per step' if fresh else ''}" if teacher is not None else "") + (
+        f", {pool_batch} of them per step" if pool_batch else "")
     compile_timing, selection = {}, None
     if select != "none" and fresh:
         t2 = time.perf_counter()
@@ -171,7 +182,7 @@ def train(
         t2 = time.perf_counter()
         recipe, params, selection = transfer_mod.select_student(policy, recipe, params0, states, targets,
                                                                 held_states, held_labels,
-                                                                transfer_mod.step_factors(select, False))
+                                                                transfer_mod.step_factors(select, False), sampler, pool_keys)
     else:
         if teacher is None and ours(policy):  # kept exported (hades_zoo.aot): a warm run skips tracing BC
             bc = aot.program(lambda: batched, ("bc", repr(policy), recipe), args, f"behaviour cloning, {what}",
@@ -182,7 +193,9 @@ def train(
             chunk = None if teacher is None or fresh else anchors_mod.seed_chunk(bc, num_seeds)
             if chunk is not None:  # fixed anchors over MAX_BC_TEMP_BYTES: the seeds in chunks, one after another
                 first = compile_timing["bc_compile_s"]
-                bc = compiled(anchors_mod.batched_bc_per_seed(policy, recipe, chunk),
+                chunked = (batched_anchor_bc(policy, recipe, *sampler, chunk) if pool_batch else
+                           anchors_mod.batched_bc_per_seed(policy, recipe, chunk))
+                bc = compiled(chunked,
                               f"behaviour cloning, {what}, {chunk} seed{'s' * (chunk > 1)} at a time", *args,
                               timing=compile_timing, name="bc")
                 compile_timing.update(bc_compile_s=first + compile_timing["bc_compile_s"], bc_seed_chunk=chunk)
@@ -195,6 +208,8 @@ def train(
     if teacher is not None:
         timing["teacher_s"] = t_teacher
         info["transfer"] = {"mode": mode, "anchors": n_anchors, "teacher_arch": teacher.arch}
+        if pool_batch:
+            info["transfer"]["anchor_batch"] = pool_batch
         if selection is not None:
             info["transfer"]["selection"] = selection
     return TrainedPolicy(policy, params, ds, recipe, arch_name, [seed + i for i in seeds], timing, info=info,

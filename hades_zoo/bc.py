@@ -24,16 +24,22 @@ def bc_loss(policy: Policy, params: Any, states: jax.Array, targets: jax.Array, 
     over the (pair, action) entries of the *labelled* pairs: a zero label row is an
     unused state, which the authors' BC never sees (MinAtar D=16 with 3 actions).
     A policy with its own ``bc_loss`` (``hades_zoo.multitask``: masked, per-task) uses it;
-    ``weights`` (rows,), *optional*, per-row weights, reach that one only."""
+    ``weights`` (rows,), *optional*, per-row weights (a sampled anchor batch,
+    ``hades_zoo.multitask.batches.anchor_sampler``): each row counts ``weights`` times, in the sum
+    and in the count it is divided by, so that a batch whose weights sum to the full set's rows
+    has the full set's normaliser (the single-task ``teacher-env`` anchor pool)."""
     if hasattr(policy, "bc_loss"):
         return policy.bc_loss(params, states, targets) if weights is None else policy.bc_loss(params, states, targets, weights)
-    if weights is not None:
-        raise TypeError(f"per-row BC weights need a policy with its own bc_loss, got {type(policy).__name__}")
     if policy.discrete:
         logp = jax.nn.log_softmax(policy(params, states), axis=-1)
-        n_labelled = jnp.maximum(jnp.sum(targets), 1.0)  # rows sum to 1 or 0
-        return -jnp.sum(targets * logp) / (n_labelled * targets.shape[-1])
-    return -jnp.mean(policy.log_prob(params, states, targets))
+        if weights is None:
+            n_labelled = jnp.maximum(jnp.sum(targets), 1.0)  # rows sum to 1 or 0
+            return -jnp.sum(targets * logp) / (n_labelled * targets.shape[-1])
+        w = weights[:, None]
+        return -jnp.sum(w * targets * logp) / (jnp.maximum(jnp.sum(w * targets), 1.0) * targets.shape[-1])
+    if weights is None:
+        return -jnp.mean(policy.log_prob(params, states, targets))
+    return -jnp.sum(weights * policy.log_prob(params, states, targets)) / jnp.sum(weights)
 
 
 def optimizer(recipe: Recipe) -> optax.GradientTransformation:

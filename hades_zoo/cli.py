@@ -171,6 +171,8 @@ def train(name_or_path, arch, seeds, seed, epochs, lr, init, transfer, anchors, 
     }
     if teacher is not None:
         out["anchors"] = trained.info["transfer"]["anchors"]
+        if "anchor_batch" in trained.info["transfer"]:  # teacher-env's MinAtar pool: anchors per BC step
+            out["anchor_batch"] = trained.info["transfer"]["anchor_batch"]
         out["teacher"] = {"arch": trained.teacher.arch, "recipe": trained.teacher.recipe.to_dict(),
                           "returns": teacher.returns, "mean": teacher.mean, "std": teacher.std}
         out["student_over_teacher"] = result.mean / teacher.mean if teacher.mean else None

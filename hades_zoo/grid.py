@@ -223,7 +223,9 @@ def generalize(
             trained = train(ds, arch, seed=seed, num_seeds=num_seeds, epochs=ep, lr=lr, transfer=t, anchors=anchors,
                             select="none" if t == "none" else select, teacher=None if t == "none" else teacher)
             res = evaluate(trained, protocol=proto, seed=seed)
-            student = None if t == "none" else {"lr": trained.recipe.lr, "epochs": trained.recipe.epochs, "select": select}
+            student = None if t == "none" else {"lr": trained.recipe.lr, "epochs": trained.recipe.epochs, "select": select,
+                                                "anchors": trained.info["transfer"]["anchors"],
+                                                **{k: v for k, v in trained.info["transfer"].items() if k == "anchor_batch"}}
             row = GridRow(arch, lr, ep, res, relative_score(res.mean, own.mean, rand_mean), time.perf_counter() - t1, t,
                           student)
         rows.append(row)

@@ -12,7 +12,11 @@ plus anchor states around them labelled by the teacher (``hades_zoo.anchors``):
   two pairs' states: where a rollout of the teacher goes, closer to the pairs than the noise
   anchors) and half at 0.5, 1 and 2 times the per-dim std, and trains 3 times the given steps
   with cosine lr decay; ``teacher-fresh`` is the plain variant (noise 1x, constant lr);
-- ``teacher_targets`` (``teacher-fixed``, ``teacher-env``): one fixed anchor set;
+- ``teacher_targets`` (``teacher-fixed``, ``teacher-env``): one fixed anchor set; for ``teacher-env``
+  on frame observations (MinAtar) every state of the teacher's rollouts (``anchors.frame_pool``,
+  ``pool="auto"``, the multi-task rule), of which each BC step takes ``pool_batch`` (the
+  ``TRANSFER_ANCHORS`` count, or ``anchors``), weighted so the loss is the full set's in expectation
+  (``hades_zoo.multitask.batches.anchor_sampler``); flat observations keep ``n`` drawn states, full batch;
 - ``select_student``: the student's learning rate and step count chosen by how well it agrees
   with the teacher on *held-out* anchors (states drawn like the training anchors, never trained
   on), so that no env return is looked at: a recipe picked on returns would be picked on the
@@ -42,6 +46,7 @@ from hades_zoo import anchors as anchors_mod
 from hades_zoo import bounds, progress
 from hades_zoo.bc import bc_loss, make_bc_steps, optimizer
 from hades_zoo.errors import ConfigError
+from hades_zoo.multitask.batches import anchor_sampler
 from hades_zoo.policies import Policy
 from hades_zoo.recipe import Recipe
 from hades_zoo.tasks import get_task
@@ -90,16 +95,36 @@ def student_recipe(recipe: Recipe, mode: str) -> Recipe:
 
 def teacher_targets(ds, mode: str, anchors: int | None, teacher):
     """The student's training set from ``teacher`` (the dataset's own recipe, the student's seeds): the
-    pairs plus anchors labelled by each teacher seed, ``(states (N + K, O), targets (S, N + K, A))``."""
-    n = TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
-        "anchors", anchors, 0, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
+    pairs plus anchors labelled by each teacher seed, ``(states (N + K, O), targets (S, N + K, A))``.
+    ``teacher-env`` on frame observations: K is every rollout state of the teacher's seeds (``pool_batch``)."""
+    n = _anchor_count(mode, anchors)
     seed, num_seeds = teacher.seeds[0], teacher.num_seeds
-    points = anchors_mod.anchor_states(teacher, n, "env" if mode == "teacher-env" else "data", seed=seed)
+    pool = "auto" if mode == "teacher-env" and n > 0 else "fixed"
+    points = anchors_mod.anchor_states(teacher, n, "env" if mode == "teacher-env" else "data", seed=seed, pool=pool)
     x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
     states = np.concatenate([x, points])
     targets = np.concatenate([np.repeat(np.asarray(ds.targets, np.float32)[None], num_seeds, 0),
                               anchors_mod.label(teacher, points)], axis=1)
     return states, targets
+
+
+def _anchor_count(mode: str, anchors: int | None) -> int:
+    return TRANSFER_ANCHORS[mode] if anchors is None else bounds.check_int(
+        "anchors", anchors, 0, bounds.MAX_DATASET_PAIRS, "hades_zoo.bounds.MAX_DATASET_PAIRS")
+
+
+def pool_batch(mode: str, anchors: int | None, n_anchors: int) -> int:
+    """Anchors one BC step of a fixed mode takes: 0 (all, full batch) when ``teacher_targets`` gave
+    at most the asked count, else that count (``TRANSFER_ANCHORS[mode]`` or ``anchors``), drawn
+    afresh each step from the pool (the ``teacher-env`` MinAtar pool): the step's cost and memory
+    stay those of the asked count, whatever the pool's size."""
+    n = _anchor_count(mode, anchors)
+    return 0 if n_anchors <= n else n
+
+
+def pool_keys(seed: int, num_seeds: int):
+    """One key per seed for ``pool_batch``'s per-step anchor samples (a stream of their own)."""
+    return jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), i), 0xA1C4) for i in range(num_seeds)])
 
 
 def held_out(teacher, mode: str, n: int = HELD_OUT):
@@ -115,9 +140,11 @@ def agreement(policy: Policy, params, states, labels) -> np.ndarray:
 
 
 def select_student(policy: Policy, recipe: Recipe, params0, states, targets, held_states, held_labels,
-                   step_factors: tuple = STEP_FACTORS):
+                   step_factors: tuple = STEP_FACTORS, sampler: tuple | None = None, keys=None):
     """Train one student per lr candidate, checked on the held-out anchors after each step
-    candidate (the steps times ``step_factors``); returns ``(recipe with the chosen lr and epochs, its params, the table)``."""
+    candidate (the steps times ``step_factors``); returns ``(recipe with the chosen lr and epochs, its params, the table)``.
+    ``sampler``, ``keys``, *optional*: ``(pairs, (anchors,), pool_batch)`` and ``pool_keys``, a sampled
+    anchor batch per step (``anchor_sampler``) instead of every row."""
     steps = sorted({max(1, int(recipe.epochs * f)) for f in step_factors})
     table, best = [], None
     for lr in sorted({recipe.lr * f for f in LR_FACTORS}):
@@ -126,7 +153,9 @@ def select_student(policy: Policy, recipe: Recipe, params0, states, targets, hel
         opt = jax.vmap(optimizer(cand).init)(params0)
         for n in steps:
             with progress.phase("choosing the student's recipe", f"lr {lr:g}, {n} steps"):
-                params, opt = _chunk(policy, cand, n - done)(params, opt, jnp.asarray(states), jnp.asarray(targets))
+                run = _chunk(policy, cand, n - done, sampler)
+                extra = () if sampler is None else (jax.vmap(lambda k: jax.random.fold_in(k, done))(keys),)
+                params, opt = run(params, opt, jnp.asarray(states), jnp.asarray(targets), *extra)
             done = n
             loss = float(np.mean(agreement(policy, params, held_states, held_labels)))
             table.append({"lr": lr, "epochs": n, "agreement": loss})
@@ -300,8 +329,12 @@ def _fresh(policy: Policy, teacher_policy: Policy, recipe: Recipe, n: int, opts:
 
 
 @functools.lru_cache(maxsize=64)
-def _chunk(policy: Policy, recipe: Recipe, steps: int):
-    return jax.jit(jax.vmap(make_bc_steps(policy, recipe, steps), in_axes=(0, 0, None, 0)))
+def _chunk(policy: Policy, recipe: Recipe, steps: int, sampler: tuple | None = None):
+    if sampler is None:
+        return jax.jit(jax.vmap(make_bc_steps(policy, recipe, steps), in_axes=(0, 0, None, 0)))
+    n_pairs, pools, batch = sampler
+    run = make_bc_steps(policy, recipe, steps, anchor_sampler(n_pairs, tuple(pools), batch))
+    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, 0, 0)))
 
 
 @functools.lru_cache(maxsize=64)

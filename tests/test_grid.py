@@ -38,7 +38,7 @@ def test_generalize_transfer_columns_in_the_card_table():
     assert "lr 0.01, 100 steps, plain BC | lr 0.01, 100 steps, teacher |" in matrix  # plain first, then the teacher
     assert "| mlp-1x8-relu | 0.01 | 100 | teacher |" in res.to_markdown()
     teacher_row, plain_row = (r.to_json() for r in res.rows)
-    assert teacher_row["student"] == {"lr": 0.01, "epochs": 300, "select": "none"}  # the student's 3x steps
+    assert teacher_row["student"] == {"lr": 0.01, "epochs": 300, "select": "none", "anchors": 16}  # the student's 3x steps
     assert teacher_row["epochs"] == 100 and "student" not in plain_row
     with pytest.raises(ConfigError, match="unknown transfer 'distil' for the grid"):
         generalize("cartpole-hades-r-4", ["mlp-1x8-relu"], num_seeds=1, transfer=("distil",))

@@ -130,3 +130,15 @@ def test_sources_of_different_pool_sizes_sample_from_their_own_block():
     assert anchor_batch(cfg, (2048,) * 28 + (65536, 65536)) == 273  # the whole zoo with two large pools
     assert anchor_batch(cfg, (2048, 8192)) == 0  # 10,240 anchor rows: still the full batch
     assert anchor_batch(cfg, (2048, 65536)) == 4096
+
+
+def test_anchor_batches_in_seed_chunks_are_the_same_students(rows):
+    """``chunk``: the seeds a chunk at a time (``lax.map``), each with its own key and targets: the
+    same students as all seeds at once (the single-task ``teacher-env`` pool over the memory bound)."""
+    m, policy, params0, states, targets = rows
+    recipe = Recipe(arch="mlp-1x16-tanh", lr=0.01, epochs=5)
+    keys = jax.random.split(jax.random.PRNGKey(0), SEEDS)
+    whole = batched_anchor_bc(policy, recipe, m.size, (POOL, POOL), 4)(params0, keys, states, targets)
+    chunked = batched_anchor_bc(policy, recipe, m.size, (POOL, POOL), 4, 1)(params0, keys, states, targets)
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(chunked)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -211,3 +211,73 @@ def test_fixed_anchors_over_the_memory_bound_train_the_seeds_in_chunks(monkeypat
     chunked = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=3, epochs=4, anchors=16, transfer="teacher-fixed", teacher=teacher)
     assert chunked.timing["bc_seed_chunk"] == 1
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), whole.params, chunked.params)
+
+
+def test_weighted_bc_loss_counts_a_row_as_often_as_its_weight():
+    """A plain policy's ``bc_loss`` with per-row weights (a sampled anchor batch) is the loss of the
+    rows repeated that many times, discrete and continuous; without weights it is as before."""
+    from hades_zoo.bc import bc_loss, init_params
+    from hades_zoo.policies import make_policy
+    from hades_zoo.recipe import InitSpec
+
+    rng = np.random.default_rng(0)
+    states = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
+    for discrete, targets in [(True, jax.nn.softmax(jnp.asarray(rng.normal(size=(5, 3)), jnp.float32))),
+                              (False, jnp.asarray(rng.normal(size=(5, 3)), jnp.float32))]:
+        policy = make_policy("mlp-1x8-relu", (4,), 3, discrete)
+        params = jax.tree.map(lambda x: x[0], init_params(policy, InitSpec(), [jax.random.PRNGKey(0)]))
+        weights = jnp.asarray([1.0, 1.0, 3.0, 2.0, 1.0])
+        rep = np.repeat(np.arange(5), np.asarray(weights, int))
+        np.testing.assert_allclose(bc_loss(policy, params, states, targets, weights),
+                                   bc_loss(policy, params, states[rep], targets[rep]), rtol=1e-6)
+        np.testing.assert_allclose(bc_loss(policy, params, states, targets, jnp.ones(5)),
+                                   bc_loss(policy, params, states, targets), rtol=1e-6)
+
+
+def test_teacher_env_keeps_every_rollout_frame_on_minatar_and_samples_it_per_step():
+    """Single-task ``teacher-env`` on MinAtar takes the multi-task pool rule (``anchors.frame_pool``):
+    every state of the teacher's rollouts is an anchor, and each BC step takes ``TRANSFER_ANCHORS``
+    of them (``multitask.batches.batched_anchor_bc``: the same sampler and weights); an asked count
+    at least the pool's trains on all of them, full batch."""
+    from hades_zoo.anchors import rollout_states
+    from hades_zoo.bc import init_params
+    from hades_zoo.multitask.batches import batched_anchor_bc
+    from hades_zoo.recipe import InitSpec, get_protocol
+
+    ds = hades_zoo.load("breakout-minatar-hades-r-16")
+    teacher = hades_zoo.train(ds, num_seeds=1)
+    every = rollout_states(teacher, seed=0)
+    proto = get_protocol(ds.protocol, ds.spec)
+    pool = proto.n_envs * proto.n_steps
+    assert len(every) == pool > transfer_mod.TRANSFER_ANCHORS["teacher-env"]
+    states, targets = teacher_targets(ds, "teacher-env", None, teacher)
+    assert targets.shape == (1, ds.size + pool, ds.spec.action_dim)
+    np.testing.assert_array_equal(states[ds.size:], every)
+    assert transfer_mod.pool_batch("teacher-env", None, pool) == 2048 and transfer_mod.pool_batch("teacher-env", pool, pool) == 0
+    st = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=1, epochs=3, transfer="teacher-env", teacher=teacher)
+    assert st.info["transfer"] == {"mode": "teacher-env", "anchors": pool, "teacher_arch": ds.recipe.arch, "anchor_batch": 2048}
+    params0 = init_params(st.policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(0), 0)])
+    want = batched_anchor_bc(st.policy, st.recipe, ds.size, (pool,), 2048)(
+        params0, transfer_mod.pool_keys(0, 1), jnp.asarray(states), jnp.asarray(targets))
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), st.params, want)
+    full = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=1, epochs=1, anchors=pool, transfer="teacher-env", teacher=teacher)
+    assert full.info["transfer"]["anchors"] == pool and "anchor_batch" not in full.info["transfer"]
+
+
+def test_teacher_env_on_flat_observations_is_unchanged():
+    """Flat observations (classic control, brax) keep ``TRANSFER_ANCHORS`` states drawn from the
+    rollouts and full-batch BC over them, exactly as before the MinAtar pool."""
+    from hades_zoo import anchors as anchors_mod
+    from hades_zoo.bc import init_params
+    from hades_zoo.recipe import InitSpec
+
+    ds = hades_zoo.load(CP)
+    teacher = hades_zoo.train(ds, num_seeds=2)
+    states, targets = teacher_targets(ds, "teacher-env", 16, teacher)
+    np.testing.assert_array_equal(states[ds.size:], anchors_mod.anchor_states(teacher, 16, "env", seed=0, pool="fixed"))
+    assert len(anchors_mod.rollout_states(teacher, seed=0)) > 16 and transfer_mod.pool_batch("teacher-env", 16, 16) == 0
+    st = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=4, anchors=16, transfer="teacher-env", teacher=teacher)
+    assert st.info["transfer"] == {"mode": "teacher-env", "anchors": 16, "teacher_arch": ds.recipe.arch}
+    params0 = init_params(st.policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(0), i) for i in range(2)])
+    want = anchors_mod.batched_bc_per_seed(st.policy, st.recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
+    jax.tree.map(np.testing.assert_array_equal, st.params, want)

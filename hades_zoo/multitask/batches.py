@@ -70,9 +70,15 @@ def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
 
 
 @functools.lru_cache(maxsize=16)
-def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, pools: tuple[int, ...], batch: int):
+def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, pools: tuple[int, ...], batch: int, chunk: int | None = None):
     """``make_bc`` with ``anchor_sampler``'s batches (``recipe.epochs`` steps), jitted and vmapped over
     seeds: ``(params, keys, states, targets)`` with a parameter set, a key and a target set per seed
-    (each seed's own teachers). ``pools``: every source's anchor count, a tuple."""
+    (each seed's own teachers). ``pools``: every source's anchor count, a tuple. Also the single-task
+    ``teacher-env`` student's BC over a MinAtar anchor pool (one source: ``hades_zoo.api.train``).
+    ``chunk``, *optional*: ``chunk`` seeds at a time (``hades_zoo.anchors.batched_bc_per_seed``'s)."""
     bc = make_bc(policy, recipe, anchor_sampler(n_pairs, tuple(pools), batch))
-    return jax.jit(jax.vmap(lambda params, key, states, targets: bc(params, states, targets, key), in_axes=(0, 0, None, 0)))
+    one = lambda params, key, states, targets: bc(params, states, targets, key)  # noqa: E731
+    if chunk is None:
+        return jax.jit(jax.vmap(one, in_axes=(0, 0, None, 0)))
+    return jax.jit(lambda params, keys, states, targets: jax.lax.map(lambda a: one(a[0], a[1], states, a[2]),
+                                                                     (params, keys, targets), batch_size=int(chunk)))
