@@ -93,13 +93,14 @@ def student_recipe(recipe: Recipe, mode: str) -> Recipe:
     return dataclasses.replace(recipe, epochs=min(bounds.MAX_BC_STEPS, int(recipe.epochs) * FRESH_OPTS[mode].steps))
 
 
-def teacher_targets(ds, mode: str, anchors: int | None, teacher):
+def teacher_targets(ds, mode: str, anchors: int | None, teacher, pool: str = "auto"):
     """The student's training set from ``teacher`` (the dataset's own recipe, the student's seeds): the
     pairs plus anchors labelled by each teacher seed, ``(states (N + K, O), targets (S, N + K, A))``.
-    ``teacher-env`` on frame observations: K is every rollout state of the teacher's seeds (``pool_batch``)."""
+    ``teacher-env`` on frame observations: K is every rollout state of the teacher's seeds (``pool_batch``);
+    ``pool="fixed"``: ``n`` drawn from them, as before the pool (``tools/fit_check.py``'s full-batch check)."""
     n = _anchor_count(mode, anchors)
     seed, num_seeds = teacher.seeds[0], teacher.num_seeds
-    pool = "auto" if mode == "teacher-env" and n > 0 else "fixed"
+    pool = pool if mode == "teacher-env" and n > 0 else "fixed"
     points = anchors_mod.anchor_states(teacher, n, "env" if mode == "teacher-env" else "data", seed=seed, pool=pool)
     x = np.asarray(ds.states, np.float32).reshape(ds.size, -1)
     states = np.concatenate([x, points])

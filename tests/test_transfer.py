@@ -239,7 +239,7 @@ def test_teacher_env_keeps_every_rollout_frame_on_minatar_and_samples_it_per_ste
     every state of the teacher's rollouts is an anchor, and each BC step takes ``TRANSFER_ANCHORS``
     of them (``multitask.batches.batched_anchor_bc``: the same sampler and weights); an asked count
     at least the pool's trains on all of them, full batch."""
-    from hades_zoo.anchors import rollout_states
+    from hades_zoo.anchors import rollout_states, visited_states
     from hades_zoo.bc import init_params
     from hades_zoo.multitask.batches import batched_anchor_bc
     from hades_zoo.recipe import InitSpec, get_protocol
@@ -253,6 +253,8 @@ def test_teacher_env_keeps_every_rollout_frame_on_minatar_and_samples_it_per_ste
     states, targets = teacher_targets(ds, "teacher-env", None, teacher)
     assert targets.shape == (1, ds.size + pool, ds.spec.action_dim)
     np.testing.assert_array_equal(states[ds.size:], every)
+    drawn, _ = teacher_targets(ds, "teacher-env", None, teacher, pool="fixed")  # before the pool: 2048 drawn
+    np.testing.assert_array_equal(drawn[ds.size:], visited_states(teacher, 2048, seed=0))
     assert transfer_mod.pool_batch("teacher-env", None, pool) == 2048 and transfer_mod.pool_batch("teacher-env", pool, pool) == 0
     st = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=1, epochs=3, transfer="teacher-env", teacher=teacher)
     assert st.info["transfer"] == {"mode": "teacher-env", "anchors": pool, "teacher_arch": ds.recipe.arch, "anchor_batch": 2048}

@@ -31,7 +31,7 @@ mode = sys.argv[7] if len(sys.argv) > 7 else "teacher-env"
 t0 = time.time()
 ds = hades_zoo.load(path)
 teacher = hades_zoo.train(ds, num_seeds=max(idx) + 1, transfer="none")
-states, targets = T.teacher_targets(ds, mode, None, teacher)
+states, targets = T.teacher_targets(ds, mode, None, teacher, pool="fixed")  # 2048 drawn anchors, full batch (the sixth pass)
 held_states, held_labels = T.held_out(teacher, mode)
 targets, held_labels = targets[idx], held_labels[idx]
 n = ds.size
