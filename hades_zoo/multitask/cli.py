@@ -93,6 +93,10 @@ def merge_cmd(datasets, out, name):
 @click.option("--anchor-pool", default=None, type=click.Choice(["fixed", "auto"]),
               help="Override: every source takes --anchors anchors (fixed), or a MinAtar source with env anchors keeps every "
                    "state of its teachers' rollouts (auto, the default's).")
+@click.option("--student-rounds", default=None, type=click.IntRange(0),
+              help="Override: rounds that roll out the student, label the states it visits with each env-anchored "
+                   "source's teacher, add them to its anchors and train again (DAgger; each round costs the rollouts "
+                   "and the steps again).")
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
@@ -110,8 +114,8 @@ def merge_cmd(datasets, out, name):
               help="JSON lines file: one line per source appended as soon as it is evaluated (partial results survive), "
                    "then the summary line.")
 @quiet_option
-def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, anchor_pool, unit,
-                        encoding, epochs, lr,
+def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, anchor_pool, student_rounds,
+                        unit, encoding, epochs, lr,
                         protocol, seeds, seed, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
     from hades_zoo.anchors import AUTO_ENV_REASONS
@@ -124,7 +128,8 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
             data = load_merged(merged[0] if len(merged) == 1 else list(merged))
         trained = train_multitask(data, arch, variant=variant, task_conditioning=conditioning, heads=heads, balance=balance,
                                   task_norm=task_norm, anchors=anchors, anchor_states=anchor_states,
-                                  anchor_batch=_anchor_batch(anchor_batch), anchor_pool=anchor_pool, unit=unit, inputs=encoding,
+                                  anchor_batch=_anchor_batch(anchor_batch), anchor_pool=anchor_pool, student_rounds=student_rounds,
+                                  unit=unit, inputs=encoding,
                                   seed=seed, num_seeds=seeds, epochs=epochs, lr=lr)
         kinds = {data.source_label(k): v for k, v in trained.anchor_kinds.items()}
         pools = {data.source_label(k): n for k, n in trained.anchor_pools.items()}

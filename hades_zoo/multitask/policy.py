@@ -31,6 +31,8 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 sources: ``hades_zoo.multitask.batches``)
   anchor_pool   ``fixed`` (every source ``anchors`` anchors) or ``auto`` (an env-anchored MinAtar
                 source keeps every state of its teachers' rollouts: ``hades_zoo.anchors.frame_pool``)
+  student_rounds  DAgger rounds after BC: each env-anchored source's anchors grow by the states the
+                student visits, labelled by its teacher, and BC runs again (``hades_zoo.multitask.dagger``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
                 (one per env view: sources of one env share a head) or ``source``
                 (one per merged dataset, the default: hopper R and F keep their own
@@ -61,10 +63,11 @@ from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
 
 CONDITIONINGS = ("none", "onehot", "embedding")
 HEADS = ("shared", "per-task")
-BALANCES = ("pair", "task", "grad")
+BALANCES = ("pair", "task", "grad", "task-std")
 TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint", "tokens")
 UNITS = ("task", "source")
+MAX_STUDENT_ROUNDS = 8  # each round costs a rollout per env-anchored source and the recipe's steps again
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 
@@ -82,6 +85,7 @@ class MultiTaskConfig:
     unit: str = "source"
     anchor_batch: int | str = 0
     anchor_pool: str = "fixed"
+    student_rounds: int = 0
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
@@ -93,6 +97,11 @@ class MultiTaskConfig:
                 raise ConfigError(f"unknown multi-task {field} {value!r}; use one of {', '.join(allowed)}")
         if self.anchor_batch != "auto" and not (type(self.anchor_batch) is int and self.anchor_batch >= 0):
             raise ConfigError(f"anchor_batch must be 'auto' or an integer >= 0 (0: every anchor every step), got {self.anchor_batch!r}")
+        if type(self.student_rounds) is not int or not 0 <= self.student_rounds <= MAX_STUDENT_ROUNDS:
+            raise ConfigError(f"student_rounds must be an integer from 0 to {MAX_STUDENT_ROUNDS}, got {self.student_rounds!r}")
+        if self.student_rounds and (not self.anchors or self.anchor_states == "data"):
+            raise ConfigError("student_rounds label the student's states with the sources' teachers: they need anchors > 0 "
+                              "and anchor_states 'env' or 'auto'")
         if self.embed_dim < 1:
             raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
         if int(self.anchors) < 0 or not self.anchor_scale > 0:
@@ -250,7 +259,10 @@ class MultiTaskPolicy:
         xent = -jnp.sum(targets * logp, axis=-1) / n_act  # single-task: mean over (pair, action) entries
         log_std = task @ params["log_std"]
         z = (targets - out) * jnp.exp(-log_std)
-        nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
+        per_dim = 0.5 * z**2 + log_std + 0.5 * jnp.log(2 * jnp.pi)
+        if self.balance == "task-std":  # the mean's gradient (mu - a), not (mu - a) / std^2; std's optimum unchanged
+            per_dim = per_dim * jax.lax.stop_gradient(jnp.exp(2 * log_std))
+        nll = jnp.sum(mask * per_dim, axis=-1)
         loss = jnp.where(disc > 0, xent, nll)
         valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
         if weights is not None:

@@ -32,6 +32,7 @@ from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.batches import anchor_batch as resolve_anchor_batch, batched_anchor_bc
+from hades_zoo.multitask.dagger import grow_anchors
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.multitask.merging import load_merged
 from hades_zoo.multitask.policy import (
@@ -119,6 +120,7 @@ def train_multitask(
     anchor_states: str | None = None,
     anchor_batch: int | str | None = None,
     anchor_pool: str | None = None,
+    student_rounds: int | None = None,
     unit: str | None = None,
     inputs: str | None = None,
     variant: str | None = None,
@@ -142,6 +144,7 @@ def train_multitask(
             sources' worth, per-source samples beyond, ``hades_zoo.multitask.batches``;
             ``anchor_pool``: ``fixed`` or ``auto``, every rollout state for env-anchored MinAtar sources,
             ``hades_zoo.anchors.frame_pool``;
+            ``student_rounds``: DAgger rounds, anchors where the student goes (``hades_zoo.multitask.dagger``);
             ``unit``: heads per ``source`` or per ``task``;
             ``inputs``: ``padded``, ``disjoint`` or ``tokens``, the encoding; ``tokens`` trains
             ``tfm-1x64-gelu`` unless ``model`` names another ``tfm``).
@@ -161,7 +164,8 @@ def train_multitask(
         raise ConfigError(f"num_seeds must be >= 1, got {num_seeds}")
     cfg = _config(config, variant, {"conditioning": task_conditioning, "heads": heads, "balance": balance,
                                     "task_norm": task_norm, "anchors": anchors,
-                                    "anchor_states": anchor_states, "anchor_batch": anchor_batch, "anchor_pool": anchor_pool, "unit": unit,
+                                    "anchor_states": anchor_states, "anchor_batch": anchor_batch, "anchor_pool": anchor_pool,
+                                    "student_rounds": student_rounds, "unit": unit,
                                     "inputs": inputs})
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = (TOKEN_ARCH if cfg.inputs == "tokens" else base.arch) if model is None else model
@@ -179,22 +183,37 @@ def train_multitask(
         states = np.concatenate([states, a_states])
         targets = np.concatenate([np.repeat(targets[None], num_seeds, 0), a_targets], axis=1)
     t2 = time.perf_counter()
-    n_sources = len(merged.sources)
+    params = _clone(policy, recipe, cfg, merged, params0, states, targets, pools, seed, seeds, arch_name)
+    timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2,
+              "anchor_batch": resolve_anchor_batch(cfg, pools) if cfg.anchors else 0}
+    trained = MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers,
+                               kinds, dict(enumerate(pools)))
+    for r in range(1, cfg.student_rounds + 1):  # hades_zoo.multitask.dagger
+        t3 = time.perf_counter()
+        states, targets, pools = grow_anchors(trained, states, targets, pools, n_pairs=merged.size, seed=seed)
+        t4 = time.perf_counter()
+        trained.params = _clone(policy, recipe, cfg, merged, trained.params, states, targets, pools, seed, seeds,
+                                arch_name, round=r)
+        trained.anchor_pools = dict(enumerate(pools))
+        timing.update({f"student_rollouts_s[{r}]": t4 - t3, f"bc_s[{r}]": time.perf_counter() - t4})
+    return trained
+
+
+def _clone(policy, recipe, cfg, merged, params, states, targets, pools, seed, seeds, arch_name, round: int = 0):
+    """``recipe.epochs`` BC steps of every seed from ``params`` on the pairs and anchors (full batch, or per-source
+    anchor batches beyond ``batches.FULL_BATCH_ANCHOR_ROWS``); ``round`` > 0: a student round's, on the grown set."""
     batch = resolve_anchor_batch(cfg, pools) if cfg.anchors else 0
-    what = (f"{num_seeds} seed{'s' * (num_seeds > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
-            f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {n_sources} sources"
+    what = (f"{len(seeds)} seed{'s' * (len(seeds) > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
+            f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {len(merged.sources)} sources"
             f"{f', {batch} anchors per source and step' if batch else ''}")
-    with progress.phase("multi-task behaviour cloning", what):
+    with progress.phase("multi-task behaviour cloning" + (f", student round {round}" if round else ""), what):
         if batch:  # all pairs and a sample of each source's anchors per step (hades_zoo.multitask.batches)
             bc = batched_anchor_bc(policy, recipe, merged.size, pools, batch)
-            keys = jnp.stack([jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), i), 1) for i in seeds])
-            params = jax.block_until_ready(bc(params0, keys, jnp.asarray(states), jnp.asarray(targets)))
-        else:
-            bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
-            params = jax.block_until_ready(bc(params0, jnp.asarray(states), jnp.asarray(targets)))
-    timing = {"init_s": t1 - t0, "teachers_s": t2 - t1, "bc_s": time.perf_counter() - t2, "anchor_batch": batch}
-    return MultiTaskTrained(policy, params, merged, recipe, arch_name, cfg, [seed + i for i in seeds], timing, teachers, kinds,
-                            dict(enumerate(pools)))
+            keys = [jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), i), 1) for i in seeds]
+            keys = jnp.stack([jax.random.fold_in(k, round) if round else k for k in keys])
+            return jax.block_until_ready(bc(params, keys, jnp.asarray(states), jnp.asarray(targets)))
+        bc = batched_bc_per_seed(policy, recipe) if cfg.anchors else _batched_bc(policy, recipe)
+        return jax.block_until_ready(bc(params, jnp.asarray(states), jnp.asarray(targets)))
 
 
 def _fixed_init(source: dict) -> bool:
