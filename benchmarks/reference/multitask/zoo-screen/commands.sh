@@ -8,10 +8,10 @@ set -e
 export OUT=.
 python screen.py base                          # 400 steps (the default): screen-base.json (BC 544 s)
 CHUNK=400 python screen.py e800 epochs=800     # 800 steps, weights kept at 400: screen-e800.json (BC 1049 s)
-START=400 python dagger.py dagger epochs=400   # from e800's 400-step weights: every source's student rollouts
+START=400 python screen.py dagger epochs=400  # from e800's 400-step weights: every source's student rollouts
                                                # (2048 states, MinAtar all) labelled by its teacher, 400 more steps
                                                # from a fresh Adam: screen-dagger.json (rollouts+teachers 495 s, BC 609 s)
-# Notes: screen-base.json was written by the first form of screen.py (one batched_anchor_bc call; the chunked loop
+# Notes: screen-base.json was written by the first form of screen.py (no chunks, no START) (one batched_anchor_bc call; the chunked loop
 # above draws its anchor samples from keys folded once more, so a re-run of `base` gives other samples, same recipe).
-# dagger.py adds student states to every source, the data-anchored classic-control R sources too; the product's
+# screen.py with START adds student states to every source, the data-anchored classic-control R sources too; the product's
 # --student-rounds (hades_zoo.multitask.dagger) adds them to env-anchored sources only.

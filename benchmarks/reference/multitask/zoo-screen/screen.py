@@ -1,4 +1,7 @@
-"""Whole-zoo screen: cached teachers/anchors, BC variants, eval of chosen sources (scratch)."""
+"""Whole-zoo screen: cached teachers/anchors, BC variants, eval of chosen sources (commands.sh).
+
+With START=N: start from the e800 run's weights at N steps and first add every source's student rollout
+states, labelled by its (retrained, same-seed) teacher, to its anchors: a student round (DAgger)."""
 import dataclasses, json, os, sys, time
 import numpy as np, jax, jax.numpy as jnp
 import hades_zoo
@@ -38,6 +41,33 @@ params0 = init_params(policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey
 states = np.concatenate([packed_states(merged, cfg.unit), a_states])
 targets = np.concatenate([np.repeat(merged.targets[None], S, 0), a_targets], axis=1)
 batch = anchor_batch(cfg, pools)
+if os.environ.get("START"):  # a student round (DAgger) from e800's weights at START steps
+    from hades_zoo.anchors import rollout_states, label, _draw
+    from hades_zoo.api import train
+    _z = np.load(f"{OUT}/params-e800-{os.environ.get('START','400')}.npz"); leaves = [_z[f"arr_{i}"] for i in range(len(_z.files))]
+    params0 = jax.tree.unflatten(jax.tree.structure(params0), [jnp.asarray(l) for l in leaves])
+    trained0 = MultiTaskTrained(policy, params0, merged, recipe, arch, cfg, seeds)
+    n_pairs = merged.size
+    blocks_s, blocks_t, new_pools = [], [], []
+    start = n_pairs
+    td = time.time()
+    for k, n in enumerate(names):
+        old_s = a_states[start - n_pairs: start - n_pairs + pools[k]]; old_t = a_targets[:, start - n_pairs: start - n_pairs + pools[k]]
+        start += pools[k]
+        view = trained0.source(k)
+        vs = rollout_states(view, seed=0)
+        vs = vs if len(vs) <= pools[k] else _draw(vs, pools[k], 0)
+        teacher = train(merged.source_dataset(k), seed=0, num_seeds=S)
+        lab = label(teacher, vs)
+        O_, T_, A_ = policy.obs_max, policy.n_tasks, merged.action_dim
+        ps = np.concatenate([np.pad(vs, ((0, 0), (0, O_ - vs.shape[1]))), np.repeat(old_s[:1, O_:], len(vs), 0)], axis=1)
+        blocks_s += [old_s, ps]; blocks_t += [old_t, np.pad(lab, ((0, 0), (0, 0), (0, A_ - lab.shape[-1])))]
+        new_pools.append(pools[k] + len(vs))
+        print(f"dagger {n}: +{len(vs)} student states ({time.time()-td:.0f}s)", flush=True)
+    a_states = np.concatenate(blocks_s); a_targets = np.concatenate(blocks_t, axis=1); pools = tuple(new_pools)
+    states = np.concatenate([packed_states(merged, cfg.unit), a_states])
+    targets = np.concatenate([np.repeat(merged.targets[None], S, 0), a_targets], axis=1)
+    batch = anchor_batch(cfg, pools)
 t = time.time()
 from hades_zoo.bc import make_bc_steps, optimizer
 from hades_zoo.multitask.batches import anchor_sampler
