@@ -63,7 +63,7 @@ from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
 
 CONDITIONINGS = ("none", "onehot", "embedding")
 HEADS = ("shared", "per-task")
-BALANCES = ("pair", "task", "grad", "task-std")
+BALANCES = ("pair", "task", "grad")
 TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint", "tokens")
 UNITS = ("task", "source")
@@ -259,10 +259,7 @@ class MultiTaskPolicy:
         xent = -jnp.sum(targets * logp, axis=-1) / n_act  # single-task: mean over (pair, action) entries
         log_std = task @ params["log_std"]
         z = (targets - out) * jnp.exp(-log_std)
-        per_dim = 0.5 * z**2 + log_std + 0.5 * jnp.log(2 * jnp.pi)
-        if self.balance == "task-std":  # the mean's gradient (mu - a), not (mu - a) / std^2; std's optimum unchanged
-            per_dim = per_dim * jax.lax.stop_gradient(jnp.exp(2 * log_std))
-        nll = jnp.sum(mask * per_dim, axis=-1)
+        nll = -jnp.sum(mask * (-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi)), axis=-1)
         loss = jnp.where(disc > 0, xent, nll)
         valid = jnp.where(disc > 0, (jnp.sum(targets, axis=-1) > 0).astype(jnp.float32), 1.0)  # zero label row: unused
         if weights is not None:
