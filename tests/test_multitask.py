@@ -16,6 +16,8 @@ from hades_zoo.errors import ConfigError, IncompatibleDatasetError
 from hades_zoo.multitask import MultiTaskDataset, load_merged, merge
 from hades_zoo.multitask import (VARIANTS, evaluate_multitask, finetune, make_anchors, make_multitask_policy, packed_states, train_multitask,
                                  visited_states)
+from hades_zoo.multitask.batches import anchor_sampler, batch_blocks
+from hades_zoo.multitask.views import disjoint_inputs
 from hades_zoo.sources import catalog
 from hades_zoo.bc import bc_loss
 
@@ -149,6 +151,67 @@ def test_masked_loss_is_each_tasks_own_loss(variant):
         own = bc_loss(policy.task_policy(t), policy.task_params(params, t), jnp.asarray(ds.states.reshape(ds.size, -1)),
                       jnp.asarray(ds.targets))
         assert float(mine) == pytest.approx(float(own), rel=1e-5)
+
+
+def test_disjoint_inputs_give_each_task_its_own_slots_and_sources_of_a_task_share_them():
+    """``inputs="disjoint"``: the trunk reads ``sum(task widths)`` inputs, a row's own task's observation in
+    its task's slots and zeros elsewhere; the R and F sources of one env (one task) read the same slots."""
+    m = merge([CP, "cartpole-hades-f-4", MC])
+    assert m.n_tasks == 2 and len(m.sources) == 3
+    policy = make_multitask_policy(m, "mlp-1x8-tanh", dataclasses.replace(VARIANTS["anchored"], inputs="disjoint"))
+    assert policy.net.views == (0, 0, 1)
+    states = packed_states(m)  # [padded obs | source one-hot]
+    x = np.asarray(disjoint_inputs(jnp.asarray(states[:, :4]), jnp.asarray(states[:, 4:]), policy.obs_dims, policy.net.views))
+    assert x.shape == (m.size, 4 + 2)
+    cart, car = m.task_ids == 0, m.task_ids == 1
+    np.testing.assert_array_equal(x[cart, :4], m.states[cart])  # R and F rows alike
+    np.testing.assert_array_equal(x[car, 4:], m.states[car, :2])
+    assert not x[cart, 4:].any() and not x[car, :4].any()
+    params = policy.init(jax.random.PRNGKey(0))
+    assert params["net"]["params"]["ViewLayer_0"]["kernel"].shape == (6, 8)  # the MLP's first layer, one block per view
+
+
+@pytest.mark.parametrize("conditioning", ["none", "onehot", "embedding"])
+def test_view_layer_blocks_give_the_dense_result(conditioning):
+    """The row-block forward (each source's rows through its own view's kernel block: what BC runs) equals the
+    forward over the whole disjoint input, on a batch laid out as pairs then per-source anchor samples, sources of one
+    task and of mixed units (a block -1) included; a layout that does not cover the batch is refused."""
+    m = merge([CP, "cartpole-hades-f-4", MC, AC])
+    cfg = dataclasses.replace(VARIANTS["anchored"], inputs="disjoint", conditioning=conditioning)
+    policy = make_multitask_policy(m, "mlp-2x16-tanh", cfg)
+    params = policy.init(jax.random.PRNGKey(3))
+    pairs = packed_states(m)
+    pools = (5, 7, 3, 6)
+    anchors = np.concatenate([np.repeat(pairs[m.source_ids == k][:1], p, 0) for k, p in enumerate(pools)])
+    anchors[:, : m.obs_dim] += np.random.default_rng(0).normal(size=(len(anchors), m.obs_dim)).astype(np.float32) * m.obs_mask[0]
+    states = np.concatenate([pairs, anchors])
+    units = states[:, m.obs_dim :].argmax(1)
+    for batch in (0, 4):  # the full batch, and anchor_sampler's per-source samples
+        x = jnp.asarray(states)
+        if batch:
+            x, _, _ = anchor_sampler(m.size, pools, batch)(jax.random.PRNGKey(1), x, jnp.zeros((len(states), 3)))
+        blocks = batch_blocks(units, m.size, pools, batch)
+        assert sum(n for _, n, _ in blocks) == len(x) and {u for _, _, u in blocks} == {0, 1, 2, 3}
+        dense = policy(params, x[:, : m.obs_dim], x[:, m.obs_dim :])
+        blocked = dataclasses.replace(policy, blocks=blocks)(params, x[:, : m.obs_dim], x[:, m.obs_dim :])
+        np.testing.assert_allclose(np.asarray(blocked), np.asarray(dense), rtol=1e-5, atol=1e-6)
+    mixed = batch_blocks(np.r_[units[: m.size], 0, 1, units[m.size + 2 :]], m.size, pools, 0)
+    assert len(mixed) > len(batch_blocks(units, m.size, pools, 0))
+    assert batch_blocks(np.r_[units[: m.size], [1] + [0] * (pools[0] - 1), units[m.size + pools[0] :]], m.size, pools, 4)[
+        len(batch_blocks(units[: m.size], m.size, (), 0))][2] == -1
+    with pytest.raises(ConfigError, match="row blocks cover"):
+        dataclasses.replace(policy, blocks=((0, 3, 0),))(params, x[:, : m.obs_dim], x[:, m.obs_dim :])
+
+
+def test_disjoint_training_runs_on_row_blocks():
+    """train_multitask with the disjoint encoding trains through the row blocks (a ViewLayer of the MLP's width) and its
+    task views act through the dense path: per-task returns come back for every source."""
+    trained = train_multitask([CP, MC], "mlp-2x16-tanh", inputs="disjoint", anchors=8, anchor_states="data", epochs=3,
+                              num_seeds=2)
+    assert trained.policy.blocks is None and trained.policy.net.view_width == 16
+    assert np.isfinite(np.asarray(jax.tree.leaves(trained.params)[0])).all()
+    r = hades_zoo.evaluate(trained.task("cartpole"))
+    assert len(r.returns) == 2
 
 
 def test_task_views_keep_each_tasks_normalisation(cartpole_dataset):

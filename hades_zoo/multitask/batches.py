@@ -69,6 +69,26 @@ def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
     return sample
 
 
+def batch_blocks(units: np.ndarray, n_pairs: int, pools: tuple[int, ...], batch: int) -> tuple:
+    """The static row blocks ``((start, rows, unit), ...)`` of the batches ``anchor_sampler`` (``batch`` > 0) or the
+    full batch (``batch`` 0) takes from rows laid out as ``train_multitask`` builds them, ``units[i]`` row ``i``'s unit:
+    runs of equal unit over the pairs, then one block per source's anchors (unit -1, rows of mixed units, where a
+    source's block holds several). ``hades_zoo.multitask.policy.ViewLayer`` takes each block through its own view."""
+    def runs(u, start):
+        cuts = np.flatnonzero(np.diff(u)) + 1
+        return [(start + int(a), int(b - a), int(u[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(u)])]
+
+    units = np.asarray(units)
+    if not batch:
+        return tuple(runs(units, 0)) if len(units) else ()
+    out, start, at = runs(units[:n_pairs], 0) if n_pairs else [], n_pairs, n_pairs
+    for p in pools:
+        take, block = min(batch, p), units[at : at + p]
+        out.append((start, take, int(block[0]) if (block == block[0]).all() else -1))
+        start, at = start + take, at + p
+    return tuple(out)
+
+
 @functools.lru_cache(maxsize=16)
 def batched_anchor_bc(policy, recipe: Recipe, n_pairs: int, pools: tuple[int, ...], batch: int, chunk: int | None = None):
     """``make_bc`` with ``anchor_sampler``'s batches (``recipe.epochs`` steps), jitted and vmapped over

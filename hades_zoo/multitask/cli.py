@@ -100,7 +100,8 @@ def merge_cmd(datasets, out, name):
 @click.option("--unit", default=None, type=click.Choice(["source", "task"]),
               help="Override: one task id, head and log-std per merged dataset (source) or per env view (task).")
 @click.option("--encoding", default=None, type=click.Choice(["padded", "disjoint", "tokens"]),
-              help="Override: observations zero-padded to the largest (padded), in slots of their own (disjoint), or as "
+              help="Override: observations zero-padded to the largest (padded), each env view in slots of its own, one "
+                   "first-layer block per view (disjoint), or as "
                    "(dimension id, value) tokens for a transformer, one per MinAtar cell (tokens; arch tfm-1x64-gelu).")
 @click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")

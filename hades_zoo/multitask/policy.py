@@ -14,7 +14,9 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
   task_norm     ``none`` or ``standardize`` (each task's states z-scored with the
                 mean/std of its own pairs, and its env observations likewise)
   inputs        ``padded`` (every task's observation in the same first slots),
-                ``disjoint`` (each task's observation in slots of its own) or ``tokens``
+                ``disjoint`` (each task's observation in slots of its own; the sources of one
+                task share them; an MLP's first layer is then a ``ViewLayer``, one kernel block
+                per task, and BC takes each source's rows through its own block only) or ``tokens``
                 (a set of (dimension id, value) tokens for a transformer, no padding:
                 ``hades_zoo.multitask.tokens``)
   anchors       teacher-labelled states per source (``hades_zoo.multitask.make_anchors``)
@@ -59,7 +61,8 @@ from hades_zoo.anchors import ANCHOR_POOLS, ANCHOR_STATES
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.multitask.tokens import make_token_trunk
-from hades_zoo.policies import ARCH_EXAMPLES, Policy, parse_arch
+from hades_zoo.multitask.views import ViewLayer, disjoint_inputs
+from hades_zoo.policies import ACTIVATIONS, ARCH_EXAMPLES, MLP, Policy, parse_arch
 
 CONDITIONINGS = ("none", "onehot", "embedding")
 HEADS = ("shared", "per-task")
@@ -145,35 +148,36 @@ class MultiTaskNet(nn.Module):
     embed_dim: int = 8
     obs_dims: tuple = ()  # inputs="disjoint": each task's observation gets its own input slots
     inputs: str = "padded"
+    views: tuple = ()  # inputs="disjoint": each unit's input view (its task: sources of one env view share slots)
+    view_width: int = 0  # inputs="disjoint", MLP trunks: the first hidden layer is a ``ViewLayer`` of this width
+    view_act: str = "tanh"
 
     @nn.compact
-    def __call__(self, obs, task):
+    def __call__(self, obs, task, blocks=None):
         x = obs
         if self.inputs == "tokens":  # the token trunk reads the task itself (its tokens' vocabulary)
             out = self.trunk(obs, task)
             if self.heads == "per-task":
                 out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
             return out
-        if self.inputs == "disjoint":
-            x = jnp.einsum("...o,...t,tos->...s", obs, task, jnp.asarray(_placement(self.obs_dims)))
+        views = self.views or tuple(range(self.n_tasks))
+        cond = None
         if self.conditioning == "onehot":
-            x = jnp.concatenate([x, task], axis=-1)
+            cond = task
         elif self.conditioning == "embedding":
             table = self.param("task_embedding", nn.initializers.normal(1.0), (self.n_tasks, self.embed_dim))
-            x = jnp.concatenate([x, task @ table], axis=-1)
+            cond = task @ table
+        if self.inputs == "disjoint" and self.view_width:
+            x = ACTIVATIONS[self.view_act](ViewLayer(self.obs_dims, views, self.view_width)(obs, task, cond, blocks))
+        else:
+            if self.inputs == "disjoint":
+                x = disjoint_inputs(obs, task, self.obs_dims, views)
+            if cond is not None:
+                x = jnp.concatenate([x, cond], axis=-1)
         out = self.trunk(x)
         if self.heads == "per-task":
             out = jnp.einsum("...ta,...t->...a", out.reshape((*out.shape[:-1], self.n_tasks, self.action_dim)), task)
         return out
-
-
-def _placement(obs_dims) -> np.ndarray:
-    """(T, max obs, sum obs) 0/1: task t's padded observation -> its own slots of the input."""
-    offsets = np.cumsum([0, *obs_dims[:-1]])
-    out = np.zeros((len(obs_dims), max(obs_dims), sum(obs_dims)), np.float32)
-    for t, (d, off) in enumerate(zip(obs_dims, offsets)):
-        out[t, np.arange(d), off + np.arange(d)] = 1.0
-    return out
 
 
 def _standardize(obs, task, shift, scale):
@@ -224,6 +228,7 @@ class MultiTaskPolicy:
     balance: str = "task"
     shift: tuple | None = None  # (T, O) per-task standardisation, as nested tuples
     scale: tuple | None = None
+    blocks: tuple | None = None  # static row blocks of the batches bc_loss takes (``ViewLayer``); None: any rows
 
     @property
     def n_tasks(self) -> int:
@@ -242,7 +247,7 @@ class MultiTaskPolicy:
         return {"net": net, "log_std": jnp.zeros((self.n_tasks, self.action_max), jnp.float32)}
 
     def __call__(self, params, obs, task):
-        return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task)
+        return self.net.apply(params["net"], _standardize(obs, task, self.shift, self.scale), task, self.blocks)
 
     def task_losses(self, params, states, targets, weights=None):
         """Each task's own single-task BC loss on its pairs (its action dims only), and
@@ -336,11 +341,15 @@ def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConf
     T, A = len(tasks), merged.action_dim
     out_dim = T * A if config.heads == "per-task" else A
     specs = [merged.task_spec(t) for t in tasks]
+    view_width, view_act = 0, "tanh"
     if config.inputs == "tokens":
         envs = list(dict.fromkeys(s.env_id for s in specs))
         trunk = make_token_trunk(model if isinstance(model, str) else None, out_dim, specs, [envs.index(s.env_id) for s in specs])
     elif isinstance(model, str):
         trunk = parse_arch(model, out_dim)
+        if config.inputs == "disjoint" and isinstance(trunk, MLP):  # its first layer becomes the ViewLayer
+            view_width, view_act = trunk.hidden[0], trunk.activation
+            trunk = MLP(tuple(trunk.hidden[1:]), out_dim, trunk.activation)
     elif isinstance(model, nn.Module):
         trunk = model
     else:
@@ -350,6 +359,6 @@ def make_multitask_policy(merged: MultiTaskDataset, model, config: MultiTaskConf
     if config.task_norm == "standardize":
         shift, scale = _task_stats(merged, config.unit)
     net = MultiTaskNet(trunk, T, A, config.conditioning, config.heads, config.embed_dim,
-                       tuple(s.obs_dim for s in specs), config.inputs)
+                       tuple(s.obs_dim for s in specs), config.inputs, tuple(int(t) for t in tasks), view_width, view_act)
     return MultiTaskPolicy(net, tuple(s.obs_dim for s in specs), tuple(s.action_dim for s in specs),
                            tuple(s.discrete for s in specs), config.balance, shift, scale)

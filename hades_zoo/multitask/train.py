@@ -31,7 +31,7 @@ from hades_zoo.anchors import anchor_kind, anchor_reason, anchor_states, batched
 from hades_zoo.agent import TrainedPolicy
 from hades_zoo.api import _batched_bc, evaluate, train
 from hades_zoo.errors import ConfigError
-from hades_zoo.multitask.batches import anchor_batch as resolve_anchor_batch, batched_anchor_bc
+from hades_zoo.multitask.batches import anchor_batch as resolve_anchor_batch, batch_blocks, batched_anchor_bc
 from hades_zoo.multitask.dagger import grow_anchors
 from hades_zoo.multitask.dataset import MultiTaskDataset
 from hades_zoo.multitask.merging import load_merged
@@ -203,6 +203,9 @@ def _clone(policy, recipe, cfg, merged, params, states, targets, pools, seed, se
     """``recipe.epochs`` BC steps of every seed from ``params`` on the pairs and anchors (full batch, or per-source
     anchor batches beyond ``batches.FULL_BATCH_ANCHOR_ROWS``); ``round`` > 0: a student round's, on the grown set."""
     batch = resolve_anchor_batch(cfg, pools) if cfg.anchors else 0
+    if policy.net.view_width:  # each block of one source's rows through its own view only (policy.ViewLayer)
+        units = np.asarray(states)[:, policy.obs_max : policy.obs_max + policy.n_tasks].argmax(1)
+        policy = dataclasses.replace(policy, blocks=batch_blocks(units, merged.size, pools, batch))
     what = (f"{len(seeds)} seed{'s' * (len(seeds) > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
             f"{f' + {len(states) - merged.size} anchors' if cfg.anchors else ''} of {len(merged.sources)} sources"
             f"{f', {batch} anchors per source and step' if batch else ''}")

@@ -15,3 +15,8 @@ START=400 python screen.py dagger epochs=400  # from e800's 400-step weights: ev
 # above draws its anchor samples from keys folded once more, so a re-run of `base` gives other samples, same recipe).
 # screen.py with START adds student states to every source, the data-anchored classic-control R sources too; the product's
 # --student-rounds (hades_zoo.multitask.dagger) adds them to env-anchored sources only.
+# 2026-12-03 16:58-17:12 UTC, idle 2 cores: each task its own input view (--encoding disjoint), same cached anchors.
+# screen-disjoint.json: the sliced disjoint input before this commit's ViewLayer (the trunk's first Dense over all 2691 slots).
+python screen.py disjoint inputs=disjoint                   # BC 551 s
+# with this commit's ViewLayer and row blocks (each source's rows through its own view's kernel block):
+python screen.py disjoint-e800 inputs=disjoint epochs=800   # 800 steps

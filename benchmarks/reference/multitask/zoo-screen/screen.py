@@ -72,7 +72,11 @@ t = time.time()
 from hades_zoo.bc import make_bc_steps, optimizer
 from hades_zoo.multitask.batches import anchor_sampler
 CH = int(os.environ.get("CHUNK", recipe.epochs))
-run = make_bc_steps(policy, recipe, CH, anchor_sampler(merged.size, pools, batch))
+bc_policy = policy
+if policy.net.view_width:  # inputs=disjoint: each source's rows through its own view only, as train_multitask
+    from hades_zoo.multitask.batches import batch_blocks
+    bc_policy = dataclasses.replace(policy, blocks=batch_blocks(states[:, policy.obs_max:].argmax(1), merged.size, pools, batch))
+run = make_bc_steps(bc_policy, recipe, CH, anchor_sampler(merged.size, pools, batch))
 tx = optimizer(recipe)
 step = jax.jit(jax.vmap(lambda p, o, k, s, y: run(p, o, s, y, k), in_axes=(0, 0, 0, None, 0)))
 params, opt = params0, jax.vmap(tx.init)(params0)
