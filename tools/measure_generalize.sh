@@ -8,6 +8,7 @@
 #   TRANSFERS=teacher ARCHS="resmlp-2x256-relu tfm-1x64-gelu" tools/measure_generalize.sh hopper-r0
 #   SELECT=agreement TRANSFERS=teacher ARCHS=mlp-2x64-relu tools/measure_generalize.sh hopper-f0   # <arch>.teacher.select.json
 #   SELECT=agreement-lr TRANSFERS=teacher ARCHS=tfm-1x64-gelu tools/measure_generalize.sh walker2d-r0   # <arch>.teacher.select-lr.json
+#   EPOCHS=192 TRANSFERS=teacher ARCHS=tfm-1x64-gelu tools/measure_generalize.sh breakout-r0   # <arch>.teacher-env.e192.json
 #
 # The authors' files are converted first from ../shared/reference/legacy (hopper, Breakout) and
 # ../shared/reference/release (walker2d, halfcheetah) into $WORK (default runs/measure).
@@ -18,6 +19,7 @@ SHARED=${SHARED:-../shared/reference}
 BRAX=results/ICLR/brax/no_virtual_batch_norm/distill  # the release's HaDES-R brax datasets
 TRANSFERS=${TRANSFERS:-none,teacher}
 SELECT=${SELECT:-none}  # agreement: the teacher cells' student lr and steps by held-out agreement (generalize --select); agreement-lr: its lr only
+EPOCHS=${EPOCHS:-}  # set: the students' BC steps (generalize --epochs), and .e<steps> in the JSON name
 ARCHS=${ARCHS:-"resmlp-2x256-relu tfm-1x64-gelu mlp-3x512-relu mlp-2x256-gelu mlp-2x64-relu mlp-1x64-tanh mlp-2x256-tanh mlp-4x256-tanh mlp-2x1024-tanh"}
 mkdir -p "$WORK"
 
@@ -46,10 +48,11 @@ for key in "${@:-hopper-r0 hopper-f0 walker2d-r0 halfcheetah-r0 breakout-r0 cart
     [ "$k" = breakout-r0 ] && transfers=${TRANSFERS//teacher/teacher-env}  # Breakout may use env anchors
     mkdir -p "$OUT/$k"
     for arch in $ARCHS; do
-      json="$OUT/$k/$arch.${transfers//,/+}$([ "$SELECT" = none ] || echo ".${SELECT/agreement/select}").json"
+      json="$OUT/$k/$arch.${transfers//,/+}$([ "$SELECT" = none ] || echo ".${SELECT/agreement/select}")${EPOCHS:+.e$EPOCHS}.json"
       [ -f "$json" ] && continue
       echo "$(date -u +%H:%M:%S) $k $arch $transfers (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-      hades-zoo generalize "${args[@]}" --archs "$arch" --transfer "$transfers" --select "$SELECT" --json -q > "$json.tmp" && mv "$json.tmp" "$json"
+      hades-zoo generalize "${args[@]}" --archs "$arch" --transfer "$transfers" --select "$SELECT" ${EPOCHS:+--epochs "$EPOCHS"} \
+        --json -q > "$json.tmp" && mv "$json.tmp" "$json"
     done
   done
 done
