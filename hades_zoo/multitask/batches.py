@@ -73,7 +73,7 @@ def batch_blocks(units: np.ndarray, n_pairs: int, pools: tuple[int, ...], batch:
     """The static row blocks ``((start, rows, unit), ...)`` of the batches ``anchor_sampler`` (``batch`` > 0) or the
     full batch (``batch`` 0) takes from rows laid out as ``train_multitask`` builds them, ``units[i]`` row ``i``'s unit:
     runs of equal unit over the pairs, then one block per source's anchors (unit -1, rows of mixed units, where a
-    source's block holds several). ``hades_zoo.multitask.policy.ViewLayer`` takes each block through its own view."""
+    source's block holds several). ``hades_zoo.multitask.views.ViewLayer`` takes each block through its own view."""
     def runs(u, start):
         cuts = np.flatnonzero(np.diff(u)) + 1
         return [(start + int(a), int(b - a), int(u[a])) for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(u)])]

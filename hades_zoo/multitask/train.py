@@ -203,7 +203,7 @@ def _clone(policy, recipe, cfg, merged, params, states, targets, pools, seed, se
     """``recipe.epochs`` BC steps of every seed from ``params`` on the pairs and anchors (full batch, or per-source
     anchor batches beyond ``batches.FULL_BATCH_ANCHOR_ROWS``); ``round`` > 0: a student round's, on the grown set."""
     batch = resolve_anchor_batch(cfg, pools) if cfg.anchors else 0
-    if policy.net.view_width:  # each block of one source's rows through its own view only (policy.ViewLayer)
+    if policy.net.view_width:  # each block of one source's rows through its own view only (views.ViewLayer)
         units = np.asarray(states)[:, policy.obs_max : policy.obs_max + policy.n_tasks].argmax(1)
         policy = dataclasses.replace(policy, blocks=batch_blocks(units, merged.size, pools, batch))
     what = (f"{len(seeds)} seed{'s' * (len(seeds) > 1)} of {arch_name}, {recipe.epochs} steps on {merged.size} pairs"
