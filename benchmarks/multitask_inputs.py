@@ -12,7 +12,10 @@ cost does not depend on them), 1 seed, timed after compiling:
   disjoint, blocks the same weights, each block of one source's rows through its own view's kernel block
                    (what ``train_multitask`` runs: ``hades_zoo.multitask.batches.batch_blocks``)
 
-Prints one line per encoding (seconds per step, ratio to padded) and one JSON object.
+With ``--seeds N`` (N > 1) it then times ``disjoint, blocks`` for N seeds: all vmapped at once (what
+``train_multitask`` runs) against ``jax.lax.map`` chunks of ``--chunks`` seeds (``batched_anchor_bc``'s ``chunk``).
+
+Prints one line per encoding (seconds per step, ratio to padded), one per seed chunk, and one JSON object.
 """
 
 from __future__ import annotations
@@ -33,11 +36,12 @@ from hades_zoo.multitask.policy import VARIANTS, packed_states
 from hades_zoo.recipe import InitSpec, Recipe, joint_recipe
 
 
-def time_steps(policy, recipe, states, targets, n_pairs, pools, batch, steps) -> tuple[float, float]:
-    """(compile s, s per step) of ``steps`` BC steps of 1 seed."""
-    bc = batched_anchor_bc(policy, dataclasses.replace(recipe, epochs=steps), n_pairs, pools, batch)
-    params = init_params(policy, InitSpec(), [jax.random.PRNGKey(0)])
-    keys = jax.random.PRNGKey(1)[None]
+def time_steps(policy, recipe, states, targets, n_pairs, pools, batch, steps, seeds=1, chunk=None) -> tuple[float, float]:
+    """(compile s, s per step) of ``steps`` BC steps of ``seeds`` seeds (``chunk`` at a time; None: all at once)."""
+    bc = batched_anchor_bc(policy, dataclasses.replace(recipe, epochs=steps), n_pairs, pools, batch, chunk)
+    params = init_params(policy, InitSpec(), [jax.random.PRNGKey(i) for i in range(seeds)])
+    keys = jnp.stack([jax.random.PRNGKey(100 + i) for i in range(seeds)])
+    targets = jnp.repeat(targets, seeds, 0)
     t0 = time.perf_counter()
     jax.block_until_ready(bc(params, keys, states, targets))
     compile_s = time.perf_counter() - t0
@@ -53,6 +57,8 @@ def main(argv=None) -> None:
     ap.add_argument("--anchors", type=int, default=2048, help="anchors per source (the pool a batch samples from)")
     ap.add_argument("--batch", type=int, default=273, help="anchors per source and step (the whole zoo's auto)")
     ap.add_argument("--arch", default=None, help="default: the sources' joint recipe's")
+    ap.add_argument("--seeds", type=int, default=1, help="N > 1: also time N seeds at once against --chunks")
+    ap.add_argument("--chunks", default="1,2,4", help="seeds per lax.map chunk to time beside all at once")
     args = ap.parse_args(argv)
     merged = load_merged(args.merged)
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
@@ -80,6 +86,17 @@ def main(argv=None) -> None:
               f"(compile {compile_s:.0f} s)", flush=True)
         out["encodings"][name] = {"input_width": width, "s_per_step": round(step_s, 4), "ratio_to_padded": round(step_s / padded_s, 3),
                                   "compile_s": round(compile_s, 1)}
+    if args.seeds > 1:  # the row-block policy from the loop above, N seeds: all vmapped at once, then in chunks
+        out["seeds"], out["seed_chunks"], all_s = args.seeds, {}, None
+        for chunk in [None] + [int(c) for c in args.chunks.split(",")]:
+            compile_s, step_s = time_steps(policy, recipe, states, targets, merged.size, pools, args.batch, args.steps,
+                                           args.seeds, chunk)
+            all_s = all_s or step_s
+            label = "all" if chunk is None else str(chunk)
+            print(f"{args.seeds} seeds, chunks of {label:>3s}: {step_s:6.3f} s per step  x{step_s / all_s:.2f} of all at once "
+                  f"(compile {compile_s:.0f} s)", flush=True)
+            out["seed_chunks"][label] = {"s_per_step": round(step_s, 4), "ratio_to_all": round(step_s / all_s, 3),
+                                         "compile_s": round(compile_s, 1)}
     print(json.dumps(out))
 
 

@@ -2,6 +2,7 @@
 
     python examples/pretrain_finetune.py [--hopper FILE] [--variant V] [--seeds 4] [--pretrain-epochs N]
                                          [--finetune-steps 20] [--finetune-lr X] [--merged FILE] [--out FILE]
+                                         [--eval-repeats 1]
 
 Merges the bundled CartPole, MountainCarContinuous and Acrobot datasets (plus a hopper
 dataset with ``--hopper``, e.g. the authors' HaDES-R file converted by
@@ -11,7 +12,7 @@ full-batch BC steps on that env's own pairs and evaluates again. Every number is
 mean over ``--seeds`` policies (one vmap), each env under its dataset's own protocol.
 
 With ``--merged`` the pre-training and zero-shot scores are exactly ``hades-zoo train-multitask
-FILE --seeds N`` (the same ``train_multitask`` and ``evaluate_multitask(compare=True)`` calls,
+FILE --seeds N [--eval-repeats R]`` (the same ``train_multitask`` and ``evaluate_multitask(compare=True)`` calls,
 seed 0), so one run gives the multi-task table and the fine-tuned column. ``--out`` appends one
 JSON line per source as it is scored (its zero-shot ``TaskScore`` and its fine-tuned returns),
 then a summary line with the timing.
@@ -25,7 +26,7 @@ import time
 
 import hades_zoo
 from hades_zoo.multitask import DEFAULT_VARIANT, VARIANTS, evaluate_multitask, finetune
-from hades_zoo.multitask.train import below, warnings
+from hades_zoo.multitask.scoring import below, warnings
 from hades_zoo.scores import normalised_score
 
 
@@ -40,6 +41,8 @@ def main(argv=None) -> None:
     parser.add_argument("--finetune-steps", type=int, default=20)
     parser.add_argument("--finetune-lr", type=float, default=None, help="default: the pre-training learning rate")
     parser.add_argument("--out", default=None, help="JSON lines: one per source as scored, then a summary")
+    parser.add_argument("--eval-repeats", type=int, default=1,
+                        help="evaluation seeds per trained seed, for every score (train-multitask's --eval-repeats)")
     args = parser.parse_args(argv)
 
     sources = ["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4", "acrobot-hades-r-4"]
@@ -52,7 +55,7 @@ def main(argv=None) -> None:
     print(f"pre-trained {trained.arch} ({args.variant}, {trained.recipe.epochs} steps, lr {trained.recipe.lr:g}) on "
           f"{', '.join(merged.env_ids)}: {merged.size} pairs, {args.seeds} seeds")
     t_eval = time.perf_counter()
-    zero_shot = evaluate_multitask(trained, compare=True)
+    zero_shot = evaluate_multitask(trained, compare=True, repeats=args.eval_repeats)
     print(f"{'source':<36} {'single-task':>12} {'zero-shot':>10} {'fine-tuned':>11}  ({args.finetune_steps} steps; "
           f"normalised in brackets: random 0, single-task 1)")
 
@@ -65,7 +68,8 @@ def main(argv=None) -> None:
     t1 = time.perf_counter()
     for name, score in zero_shot.items():
         t2 = time.perf_counter()
-        tuned = hades_zoo.evaluate(finetune(trained, name, steps=args.finetune_steps, lr=args.finetune_lr))
+        tuned = hades_zoo.evaluate(finetune(trained, name, steps=args.finetune_steps, lr=args.finetune_lr),
+                                   repeats=args.eval_repeats)
         norm = lambda x: normalised_score(x, score.single_task.mean, score.random.mean)
         print(f"{name:<36} {score.single_task.mean:>12.1f} {score.result.mean:>10.1f} ({norm(score.result.mean):.2f}) "
               f"{tuned.mean:>11.1f} ({norm(tuned.mean):.2f})", flush=True)
@@ -76,7 +80,7 @@ def main(argv=None) -> None:
         print(line, flush=True)
     timing = {**{k: round(v, 3) for k, v in trained.timing.items()}, "zero_shot_eval_s": round(t1 - t_eval, 1),
               "finetune_s": round(time.perf_counter() - t1, 1), "total_s": round(time.perf_counter() - t0, 1)}
-    emit({"phase": "done", "seeds": trained.seeds, "arch": trained.arch, "config": vars(trained.config),
+    emit({"phase": "done", "seeds": trained.seeds, "eval_repeats": args.eval_repeats, "arch": trained.arch, "config": vars(trained.config),
           "recipe": trained.recipe.to_dict(), "below_0.9": below(zero_shot), "timing": timing})
     print(f"({time.perf_counter() - t0:.0f} s)")
 

@@ -313,11 +313,13 @@ class ObsNorm:
 # -- results ------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class EvalResult:
-    """One score per trained seed (returns, or accuracies for an image dataset)."""
+    """One score per trained seed (returns, or accuracies for an image dataset); ``by_key``: with
+    several evaluation seeds (``evaluate(repeats=N)``), each one's scores, of which ``returns`` is the mean."""
 
     env: str
     protocol: str
     returns: list[float]
+    by_key: list[list[float]] | None = None
 
     @property
     def mean(self) -> float:

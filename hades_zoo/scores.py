@@ -67,12 +67,13 @@ def normalised_score(mean: float, reference: float, random: float, tol: float = 
     return float((mean - random) / (reference - random))
 
 
-def random_return(dataset: SyntheticDataset, protocol=None, *, seed: int = 0, num_seeds: int = 1) -> EvalResult:
-    """The random policy's score on ``dataset``'s env under ``protocol`` (default: the dataset's own)."""
+def random_return(dataset: SyntheticDataset, protocol=None, *, seed: int = 0, num_seeds: int = 1, repeats: int = 1) -> EvalResult:
+    """The random policy's score on ``dataset``'s env under ``protocol`` (default: the dataset's own),
+    ``repeats`` evaluation seeds as ``hades_zoo.evaluate``'s."""
     spec = dataset.spec
     proto = get_protocol(dataset.protocol if protocol is None else protocol, spec)
     proto = dataclasses.replace(proto, name=f"{proto.name}, random policy", sample_actions=True)
     policy = Policy(ZeroNet(spec.action_dim), spec.obs_dim, spec.action_dim, spec.discrete)
     params = {"net": {}} if spec.discrete else {"net": {}, "log_std": jnp.zeros((num_seeds, spec.action_dim))}
     trained = TrainedPolicy(policy, params, dataset, dataset.recipe, "random", list(range(seed, seed + num_seeds)))
-    return evaluate(trained, protocol=proto, seed=seed)
+    return evaluate(trained, protocol=proto, seed=seed, repeats=repeats)

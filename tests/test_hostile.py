@@ -116,6 +116,10 @@ API_CASES = [
     ("train-lr-inf", lambda: hades_zoo.train(_cartpole(), lr=float("inf")), "finite number"),
     ("from_parts-obs_norm-int", lambda: SyntheticDataset.from_parts(*_parts(obs_norm=5)), "obs_norm"),
     ("from_parts-meta-str", lambda: SyntheticDataset.from_parts({}, "meta"), "dict of metadata"),
+    ("evaluate-repeats-0", lambda: hades_zoo.evaluate(hades_zoo.train(_cartpole(), epochs=1), repeats=0), "repeats must be between 1"),
+    ("evaluate-repeats-past-seed", lambda: hades_zoo.evaluate(hades_zoo.train(_cartpole(), epochs=1), seed=2**32 - 1, repeats=2),
+     "seed + repeats - 1"),
+    ("multitask-steps-factor-0", lambda: _multitask_config(steps_factor=0), "steps_factor must be"),
     ("multitask-epochs-1.5", lambda: _multitask(epochs=1.5), "whole number"),
     ("multitask-epochs-str", lambda: _multitask(epochs="9"), "whole number"),
 ]
@@ -124,6 +128,12 @@ API_CASES = [
 def _parts(**changes):
     tensors, meta = fmt.read(CARTPOLE)
     return tensors, {**meta, **changes}
+
+
+def _multitask_config(**kw):
+    from hades_zoo.multitask import MultiTaskConfig
+
+    return MultiTaskConfig(**kw)
 
 
 def _multitask(**kw):

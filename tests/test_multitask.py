@@ -249,7 +249,7 @@ def test_train_multitask_cli_three_envs(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "task 2: Acrobot-v1 (obs 6, 3 discrete actions, const normalisation)" in proc.stdout
     lines = tmp_path / "scores.jsonl"
-    proc = run_cli("train-multitask", path, "--seeds", 2, "--json", "--out", lines)
+    proc = run_cli("train-multitask", path, "--seeds", 2, "--eval-repeats", 2, "--json", "--out", lines)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     rows = [json.loads(line) for line in lines.read_text().splitlines()]  # written as measured: partial results survive
@@ -265,8 +265,16 @@ def test_train_multitask_cli_three_envs(tmp_path):
         assert len(row["single_task_returns"]) == 2
         assert row["single_task_mean"] == pytest.approx(np.mean(row["single_task_returns"]))
         assert row["relative"] >= 0.9, (env, row)
+    norm = lambda ret, single, rand: (np.mean(ret) - np.mean(rand)) / (np.mean(single) - np.mean(rand))  # noqa: E731
     for row in out["per_source"].values():  # the normalised score everywhere: random 0, single-task 1
         assert row["relative"] == pytest.approx((row["mean"] - row["random_mean"]) / (row["single_task_mean"] - row["random_mean"]))
+        # --eval-repeats 2: each seed's score is the mean of two evaluation seeds', and each key is scored alone too
+        assert row["returns"] == pytest.approx(np.mean(row["returns_by_key"], axis=0).tolist())
+        assert row["single_task_returns"] == pytest.approx(np.mean(row["single_task_returns_by_key"], axis=0).tolist())
+        assert row["relative_by_key"] == pytest.approx([norm(*k) for k in zip(row["returns_by_key"], row["single_task_returns_by_key"],
+                                                                               row["random_by_key"])])
+    assert out["eval_repeats"] == 2 and out["recipe"]["epochs"] == 2 * max(hades_zoo.load(d).recipe.epochs for d in (CP, MC, AC))
+    assert out["config"]["inputs"] == "disjoint" and out["config"]["steps_factor"] == 2
     assert out["min_relative"] == min(r["relative"] for r in out["per_source"].values()) and out["below_0.9"] == []
 
 
@@ -404,7 +412,7 @@ def test_torch_view():
 
 
 def test_normalised_scores_and_the_warning_line():
-    from hades_zoo.multitask.train import TaskScore, below, no_scale, warnings
+    from hades_zoo.multitask.scoring import TaskScore, below, no_scale, warnings
     from hades_zoo.recipe import EvalResult
 
     res = lambda env, *r: EvalResult(env, "paper", list(r))

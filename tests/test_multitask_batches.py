@@ -142,3 +142,19 @@ def test_anchor_batches_in_seed_chunks_are_the_same_students(rows):
     chunked = batched_anchor_bc(policy, recipe, m.size, (POOL, POOL), 4, 1)(params0, keys, states, targets)
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(chunked)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_random_subset_is_distinct_and_uniform():
+    """The sampler's draw without replacement (top-k of random bits instead of a permutation of the pool): distinct
+    indices in range, each index and each pair of indices as often as any other."""
+    from hades_zoo.multitask.batches import random_subset
+
+    draws = np.asarray(jax.vmap(lambda k: random_subset(k, 6, 3))(jax.random.split(jax.random.PRNGKey(0), 6000)))
+    assert draws.shape == (6000, 3) and draws.min() >= 0 and draws.max() < 6
+    assert all(len(set(row)) == 3 for row in draws)
+    np.testing.assert_allclose(np.bincount(draws.ravel(), minlength=6) / 6000, 0.5, atol=0.03)  # 3 of 6
+    pairs = np.zeros((6, 6))
+    for row in draws:
+        pairs[np.ix_(row, row)] += 1
+    off = pairs[~np.eye(6, dtype=bool)] / 6000
+    np.testing.assert_allclose(off, 3 * 2 / (6 * 5), atol=0.03)  # P(i and j both drawn) = 0.2

@@ -41,6 +41,17 @@ def test_same_seed_same_result(cartpole_dataset):
     assert a.returns == b.returns
 
 
+def test_evaluate_repeats_is_the_mean_over_evaluation_seeds(cartpole_dataset):
+    """``repeats=3``: the protocol under evaluation seeds 4, 5 and 6, each trained seed scored by the mean."""
+    trained = hades_zoo.train(cartpole_dataset, "mlp-1x16-tanh", num_seeds=2, seed=5)
+    runs = [hades_zoo.evaluate(trained, seed=s) for s in (4, 5, 6)]
+    pooled = hades_zoo.evaluate(trained, seed=4, repeats=3)
+    assert pooled.by_key == [r.returns for r in runs] and runs[0].by_key is None
+    assert pooled.returns == pytest.approx(np.mean([r.returns for r in runs], axis=0).tolist())
+    assert "mean of 3 evaluation seeds" in pooled.protocol
+    assert hades_zoo.evaluate(trained, seed=4, repeats=1) == runs[0]
+
+
 def test_hand_made_cartpole_dataset_balances(cartpole_dataset):
     res = hades_zoo.evaluate(hades_zoo.train(cartpole_dataset, "mlp-1x32-tanh", num_seeds=2, transfer="none"))
     assert len(res.returns) == 2 and res.protocol == "tiny"

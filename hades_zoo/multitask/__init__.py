@@ -3,7 +3,8 @@
 - ``dataset``: ``MultiTaskDataset`` (the merged file format); ``merging``: ``merge``, ``load_merged``;
 - ``policy``: ``MultiTaskConfig``, the ``VARIANTS`` and the network (``make_multitask_policy``);
 - ``batches``: per-source anchor batches, so that a BC step's cost does not grow with the number of sources;
-- ``train``: ``train_multitask``, ``evaluate_multitask``, ``finetune``, ``make_anchors`` (through ``hades_zoo.anchors``);
+- ``train``: ``train_multitask``, ``finetune``, ``make_anchors`` (through ``hades_zoo.anchors``);
+- ``scoring``: ``evaluate_multitask``, every source against its own recipe (``TaskScore``);
 - ``cli``: ``hades-zoo merge`` and ``train-multitask``.
 
 >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])  # doctest: +SKIP
@@ -20,8 +21,8 @@ __getattr__, __dir__ = _lazy.exports(__name__, {
     **dict.fromkeys(["DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy", "make_multitask_policy",
                      "packed_states"], "hades_zoo.multitask.policy"),
     "visited_states": "hades_zoo.anchors",
-    **dict.fromkeys(["MultiTaskTrained", "TaskScore", "evaluate_multitask", "finetune", "make_anchors", "train_multitask"],
-                    "hades_zoo.multitask.train"),
+    **dict.fromkeys(["MultiTaskTrained", "finetune", "make_anchors", "train_multitask"], "hades_zoo.multitask.train"),
+    **dict.fromkeys(["TaskScore", "evaluate_multitask"], "hades_zoo.multitask.scoring"),
 })
 
 __all__ = ["MultiTaskDataset", "load_merged", "merge", "DEFAULT_VARIANT", "VARIANTS", "MultiTaskConfig", "MultiTaskPolicy",

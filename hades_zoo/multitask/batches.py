@@ -47,6 +47,13 @@ def anchor_batch(config, pools) -> int:
     return 0 if batch >= max(pools) else int(batch)
 
 
+def random_subset(key, pool: int, take: int):
+    """``take`` distinct indices of ``range(pool)``, every subset equally likely: the ``take`` largest of ``pool``
+    random 32-bit draws. ``jax.random.choice(replace=False)`` draws the same law by permuting the whole pool (a
+    sort): on the whole zoo (8 MinAtar pools of 65,536) that cost 1.86 s of every 8-seed step, top-k 0.06 s."""
+    return jax.lax.top_k(jax.random.bits(key, (pool,), jnp.uint32), take)[1]
+
+
 def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
     """The per-step batch of ``hades_zoo.bc.make_bc``: ``sample(key, states, targets) -> (states,
     targets, weights)``, all ``n_pairs`` pairs (weight 1) and ``min(batch, pool_k)`` of each source's
@@ -62,7 +69,7 @@ def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
         keys = jax.random.split(key, len(pools))
         rows = [jnp.arange(n_pairs)]
         for k, (start, p, t) in enumerate(zip(starts, pools, takes)):
-            rows.append(start + (jnp.arange(p) if t == p else jax.random.choice(keys[k], p, (t,), replace=False)))
+            rows.append(start + (jnp.arange(p) if t == p else random_subset(keys[k], p, t)))
         rows = jnp.concatenate(rows)
         return states[rows], targets[rows], weights
 

@@ -77,8 +77,9 @@ def merge_cmd(datasets, out, name):
 @click.option("--arch", default=None, help="Architecture (default: the widest of the sources' recipes).")
 @click.option("--variant", default=None, help="Multi-task variant (hades_zoo.multitask.VARIANTS): zero-pad, onehot-balanced, "
               "embedding-balanced, heads-balanced, heads-only-balanced, heads-only-grad, heads-only-standardize, "
-              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar and fixed-init sources and the other sources of their envs), anchored-data "
-              "(no env step for any source), anchored-env.")
+              "disjoint-balanced, anchored-onehot, anchored (default: env anchors for MinAtar and fixed-init sources and the other sources of their envs, "
+              "each env view in input slots of its own, twice the recipe's steps), anchored-padded (the default before: zero-padded "
+              "inputs, the recipe's steps), anchored-data (no env step for any source), anchored-env.")
 @click.option("--conditioning", default=None, type=click.Choice(["none", "onehot", "embedding"]), help="Override: task input.")
 @click.option("--heads", default=None, type=click.Choice(["shared", "per-task"]), help="Override: output heads.")
 @click.option("--balance", default=None, type=click.Choice(["pair", "task", "grad"]), help="Override: loss weighting.")
@@ -103,11 +104,14 @@ def merge_cmd(datasets, out, name):
               help="Override: observations zero-padded to the largest (padded), each env view in slots of its own, one "
                    "first-layer block per view (disjoint), or as "
                    "(dimension id, value) tokens for a transformer, one per MinAtar cell (tokens; arch tfm-1x64-gelu).")
-@click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes).")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="BC steps (default: the most of the sources' recipes, times the variant's steps_factor: 2 for the default).")
 @click.option("--lr", default=None, type=click.FloatRange(min=0, min_open=True), help="BC learning rate (default: the smallest).")
 @click.option("--protocol", default=None, help="Evaluation protocol for every task (default: each task's own; 'paper' resolves per env).")
 @click.option("--seeds", default=8, show_default=True, type=click.IntRange(1, 4096), help="Policies trained at once (vmap).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Base seed for init and evaluation.")
+@click.option("--eval-repeats", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Evaluation seeds per trained seed (--seed, --seed + 1, ...), for the multi-task, single-task and random "
+                   "scores alike: each seed's score is their mean (the same protocol, less evaluation noise).")
 @click.option("--compare/--no-compare", default=True, show_default=True,
               help="Also train each dataset's own single-task recipe (same protocol and seeds): single_task_mean, relative.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
@@ -117,10 +121,11 @@ def merge_cmd(datasets, out, name):
 @quiet_option
 def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, task_norm, anchors, anchor_states, anchor_batch, anchor_pool, student_rounds,
                         unit, encoding, epochs, lr,
-                        protocol, seeds, seed, compare, as_json, out_path):
+                        protocol, seeds, seed, eval_repeats, compare, as_json, out_path):
     from hades_zoo.multitask.merging import load_merged  # jax and flax load with the command, not with `hades-zoo list`
     from hades_zoo.anchors import AUTO_ENV_REASONS
-    from hades_zoo.multitask.train import below, evaluate_multitask, no_scale, source_anchor_kinds, train_multitask, warnings
+    from hades_zoo.multitask.scoring import below, evaluate_multitask, no_scale, warnings
+    from hades_zoo.multitask.train import source_anchor_kinds, train_multitask
 
     t0 = time.perf_counter()
     enable_compilation_cache()
@@ -147,12 +152,13 @@ def train_multitask_cmd(merged, arch, variant, conditioning, heads, balance, tas
         on_score = lambda name, s: emit({"phase": "source", "source": name, "anchor_states": kinds.get(name),
                                          "anchors": pools.get(name), **s.to_json(),
                                          "elapsed_s": round(time.perf_counter() - t0, 1)})
-        scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare, on_score=on_score)
+        scores = evaluate_multitask(trained, protocol=protocol, seed=seed, compare=compare, on_score=on_score,
+                                    repeats=eval_repeats)
     rel = [s.relative for s in scores.values() if s.relative is not None and not math.isnan(s.relative)]
     out = {
         "dataset": data.name or data.source, "tasks": data.env_ids, "arch": trained.arch,
         "config": {k: v for k, v in vars(trained.config).items()}, "recipe": trained.recipe.to_dict(),
-        "seeds": trained.seeds,
+        "seeds": trained.seeds, "eval_repeats": eval_repeats,
         "per_source": {name: {**s.to_json(), **({"anchor_states": kinds[name], "anchors": pools.get(name)} if name in kinds else {})}
                        for name, s in scores.items()},
         "min_relative": min(rel) if rel else None, "below_0.9": below(scores), "no_scale": no_scale(scores),

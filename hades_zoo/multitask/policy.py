@@ -33,6 +33,8 @@ the combinations compared in the README; ``hades_zoo.multitask`` trains them):
                 sources: ``hades_zoo.multitask.batches``)
   anchor_pool   ``fixed`` (every source ``anchors`` anchors) or ``auto`` (an env-anchored MinAtar
                 source keeps every state of its teachers' rollouts: ``hades_zoo.anchors.frame_pool``)
+  steps_factor  BC steps as a multiple of the joint recipe's (the sources' most): 30 sources
+                in one network need more steps than one (the default: 2)
   student_rounds  DAgger rounds after BC: each env-anchored source's anchors grow by the states the
                 student visits, labelled by its teacher, and BC runs again (``hades_zoo.multitask.dagger``)
   unit          what the task id, heads, log-std and balance are keyed by: ``task``
@@ -71,6 +73,7 @@ TASK_NORMS = ("none", "standardize")
 INPUTS = ("padded", "disjoint", "tokens")
 UNITS = ("task", "source")
 MAX_STUDENT_ROUNDS = 8  # each round costs a rollout per env-anchored source and the recipe's steps again
+MAX_STEPS_FACTOR = 16  # steps_factor: BC steps as a multiple of the joint recipe's
 STD_FLOOR = 0.1  # task_norm="standardize": smallest std a state dim is divided by
 
 
@@ -89,6 +92,7 @@ class MultiTaskConfig:
     anchor_batch: int | str = 0
     anchor_pool: str = "fixed"
     student_rounds: int = 0
+    steps_factor: int = 1
 
     def __post_init__(self):
         for field, value, allowed in (("conditioning", self.conditioning, CONDITIONINGS), ("heads", self.heads, HEADS),
@@ -105,6 +109,8 @@ class MultiTaskConfig:
         if self.student_rounds and (not self.anchors or self.anchor_states == "data"):
             raise ConfigError("student_rounds label the student's states with the sources' teachers: they need anchors > 0 "
                               "and anchor_states 'env' or 'auto'")
+        if type(self.steps_factor) is not int or not 1 <= self.steps_factor <= MAX_STEPS_FACTOR:
+            raise ConfigError(f"steps_factor must be an integer from 1 to {MAX_STEPS_FACTOR}, got {self.steps_factor!r}")
         if self.embed_dim < 1:
             raise ConfigError(f"embed_dim must be >= 1, got {self.embed_dim}")
         if int(self.anchors) < 0 or not self.anchor_scale > 0:
@@ -127,8 +133,12 @@ VARIANTS = {
     # sources (hopper F beside three R files: 0.87, seeds falling) and their envs' other sources (hopper R beside an
     # env-anchored F: 0.90); data anchors (no env step) for envs of flat-observation R sources only;
     # anchor_pool="auto": every rollout state of a MinAtar teacher whose frames rarely repeat (Asterix R alone: 0.51 -> 0.93)
+    # inputs="disjoint", steps_factor=2: each env view in input slots of its own and twice the recipe's steps (the whole
+    # zoo, 8 seeds: 11 of 28 sources under 0.9 padded at 400 steps, 3 disjoint at 800; README "The whole zoo")
     "anchored": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto", anchor_batch="auto",
-                                anchor_pool="auto"),
+                                anchor_pool="auto", inputs="disjoint", steps_factor=2),
+    "anchored-padded": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="auto", anchor_batch="auto",
+                                       anchor_pool="auto"),  # the default before: zero-padded inputs, the recipe's steps
     "anchored-data": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_batch="auto"),  # no env step for any source
     "anchored-env": MultiTaskConfig("none", "per-task", "task", anchors=2048, anchor_states="env", anchor_batch="auto",
                                     anchor_pool="auto"),

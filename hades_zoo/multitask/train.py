@@ -1,4 +1,4 @@
-"""One policy for every task of a merged dataset: train, evaluate per task, fine-tune.
+"""One policy for every task of a merged dataset: train, and fine-tune per task (``scoring`` evaluates).
 
 ``train_multitask(merged, model)`` behaviour-clones one network
 (``hades_zoo.multitask.policy``) on the padded pairs of all tasks with the client's
@@ -29,7 +29,7 @@ import numpy as np
 from hades_zoo import bounds, progress
 from hades_zoo.anchors import anchor_kind, anchor_reason, anchor_states, batched_bc_per_seed, label
 from hades_zoo.agent import TrainedPolicy
-from hades_zoo.api import _batched_bc, evaluate, train
+from hades_zoo.api import _batched_bc, train
 from hades_zoo.errors import ConfigError
 from hades_zoo.multitask.batches import anchor_batch as resolve_anchor_batch, batch_blocks, batched_anchor_bc
 from hades_zoo.multitask.dagger import grow_anchors
@@ -45,8 +45,7 @@ from hades_zoo.multitask.policy import (
     unit_tasks,
 )
 from hades_zoo.multitask.tokens import DEFAULT_ARCH as TOKEN_ARCH
-from hades_zoo.recipe import EvalResult, InitSpec, Recipe, get_protocol, joint_recipe
-from hades_zoo.scores import normalised_score, random_return
+from hades_zoo.recipe import InitSpec, Recipe, joint_recipe
 from hades_zoo.bc import init_params
 
 
@@ -151,7 +150,8 @@ def train_multitask(
         variant: *optional*, defaults to ``DEFAULT_VARIANT``; a key of ``VARIANTS``.
         config: *optional* explicit ``MultiTaskConfig`` (instead of ``variant``).
         seed, num_seeds: seed ``i`` initialises from ``fold_in(PRNGKey(seed), i)``.
-        epochs, lr: *optional* overrides of that joint recipe.
+        epochs, lr: *optional* overrides of that joint recipe (default steps: the recipe's times the
+            variant's ``steps_factor``).
 
     Example:
         >>> merged = hades_zoo.merge(["cartpole-hades-r-4", "mountaincar-continuous-hades-r-4"])
@@ -170,7 +170,7 @@ def train_multitask(
     base = joint_recipe(Recipe.from_dict(s["metadata"]["recipe"]) for s in merged.sources)
     arch = (TOKEN_ARCH if cfg.inputs == "tokens" else base.arch) if model is None else model
     arch_name = arch if isinstance(arch, str) else type(arch).__name__
-    recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs if epochs is None else _steps("epochs", epochs),
+    recipe = dataclasses.replace(base, arch=arch_name, epochs=base.epochs * cfg.steps_factor if epochs is None else _steps("epochs", epochs),
                                  lr=base.lr if lr is None else bounds.check_positive("lr", lr))
     policy = make_multitask_policy(merged, arch, cfg)
     seeds = list(range(num_seeds))
@@ -294,100 +294,3 @@ def finetune(trained: MultiTaskTrained, task: int | str, *, steps: int = 20, lr:
     ds = view.dataset
     params = _batched_bc(view.policy, recipe)(view.params, jnp.asarray(ds.states), jnp.asarray(ds.targets))
     return dataclasses.replace(view, params=jax.block_until_ready(params), recipe=recipe)
-
-
-THRESHOLD = 0.9  # a source below this normalised score gets a warning line
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskScore:
-    """One source's multi-task score through its view and, when compared, its own single-task
-    recipe's (same seeds and protocol) and the random policy's: ``relative`` is the normalised
-    score, random 0 and single-task 1, the same scale for every env (``hades_zoo.scores``)."""
-
-    env: str
-    result: EvalResult
-    single_task: EvalResult | None = None
-    random: EvalResult | None = None
-    source: str | None = None
-    task: int | None = None
-
-    @property
-    def relative(self) -> float | None:
-        """The normalised score; NaN (no scale) where the single-task recipe does not beat the random
-        policy by more than the spread of either over the seeds (Freeway: both 0)."""
-        if self.single_task is None or self.random is None:
-            return None
-        tol = max(float(np.std(self.single_task.returns)), float(np.std(self.random.returns)))
-        return normalised_score(self.result.mean, self.single_task.mean, self.random.mean, tol)
-
-    def to_json(self) -> dict:
-        out = {"env": self.env, "task": self.task, "mean": self.result.mean, "std": self.result.std,
-               "returns": self.result.returns, "protocol": self.result.protocol}
-        if self.single_task is not None:
-            out.update(single_task_mean=self.single_task.mean, single_task_returns=self.single_task.returns,
-                       relative=self.relative)
-        if self.random is not None:
-            out["random_mean"] = self.random.mean
-        return out
-
-
-def below(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[str]:
-    """The sources whose normalised score is under ``threshold`` (an undefined score is not)."""
-    return [name for name, s in scores.items() if s.relative is not None and s.relative < threshold]
-
-
-def no_scale(scores: dict[str, TaskScore]) -> list[str]:
-    """The compared sources with no normalised score: their own recipe does no better than random."""
-    return [name for name, s in scores.items() if s.relative is not None and s.relative != s.relative]
-
-
-def warnings(scores: dict[str, TaskScore], threshold: float = THRESHOLD) -> list[str]:
-    """One ``warning:`` line per source of ``below``, then one ``note:`` line per source of ``no_scale``."""
-    return [f"warning: {n} ({scores[n].env}) holds {scores[n].relative:.2f} of its single-task return "
-            f"(normalised: random 0, single-task 1), under {threshold}" for n in below(scores, threshold)] + [
-            f"note: {n} ({scores[n].env}) has no normalised score: its single-task return {scores[n].single_task.mean:.2f} "
-            f"does not beat the random policy's {scores[n].random.mean:.2f} by more than the seeds' spread" for n in no_scale(scores)]
-
-
-def evaluate_multitask(trained: MultiTaskTrained, *, protocol=None, seed: int = 0, compare: bool = False,
-                       on_score=None) -> dict[str, TaskScore]:
-    """Every source through its view, in its own env: ``{source label: TaskScore}``.
-
-    Args:
-        protocol: *optional*, defaults to each source's own protocol; a name (``paper``
-            resolves per env family), dict or ``Protocol``, for every source.
-        compare: also train and evaluate each source's own single-task recipe with the same
-            training seeds, protocol, evaluation seed and number of seeds (the anchors'
-            teachers where there are some), and the random policy, for the normalised ``relative``.
-        on_score: *optional* ``on_score(source label, TaskScore)``, called as each source is
-            scored (the CLI's ``--out`` writes it at once, so a long run's partial results survive).
-    """
-    merged, out, done, randoms = trained.dataset, {}, {}, {}
-    n = len(merged.sources)
-    for k in range(n):
-        name, view = merged.source_label(k), trained.source(k)
-        env_id = view.dataset.env_id
-        proto = get_protocol(view.dataset.protocol if protocol is None else protocol, view.dataset.spec)
-        unit = k if trained.config.unit == "source" else merged.sources[k]["task"]
-        with progress.phase("evaluating", f"source {k + 1} of {n} ({name}, {env_id})"):
-            t0 = time.perf_counter()
-            if (unit, proto) not in done:  # sources sharing a head share its rollouts
-                done[unit, proto] = evaluate(view, protocol=proto, seed=seed)
-            result = done[unit, proto]
-            trained.timing[f"eval_s[{name}]"] = time.perf_counter() - t0
-            single = rand = None
-            if compare:
-                t0 = time.perf_counter()
-                own = trained.teachers.get(k)  # the anchors' teachers are exactly these single-task runs
-                if own is None:
-                    own = train(merged.source_dataset(k), seed=trained.seeds[0], num_seeds=trained.num_seeds)
-                single = evaluate(own, protocol=proto, seed=seed)
-                if (env_id, proto) not in randoms:
-                    randoms[env_id, proto] = random_return(view.dataset, proto, seed=seed, num_seeds=trained.num_seeds)
-                rand = randoms[env_id, proto]
-                trained.timing[f"single_task_s[{name}]"] = time.perf_counter() - t0
-        out[name] = TaskScore(env_id, result, single, rand, name, int(merged.sources[k]["task"]))
-        if on_score is not None:
-            on_score(name, out[name])
-    return out

@@ -16,7 +16,7 @@ from hades_zoo.api import evaluate
 S = int(os.environ.get("SEEDS", 2)); OUT = os.environ.get("OUT", ".")  # the merged zoo.safetensors, the caches and the results
 variant = sys.argv[1]; over = dict(kv.split("=") for kv in sys.argv[2:])
 merged = load_merged(f"{OUT}/zoo.safetensors")
-cfg = VARIANTS["anchored"]
+cfg = VARIANTS["anchored-padded"]  # the default when these screens ran (zero-padded inputs, the recipe's steps)
 cache = f"{OUT}/anchors-s{S}.npz"; tj = f"{OUT}/teachers-s{S}.json"
 names = [merged.source_label(k) for k in range(len(merged.sources))]
 pick = [n for n in names if any(x in n for x in os.environ.get("PICK", "reacher,humanoid,walker2d,asterix,breakout,spaceinvaders-minatar-hades-f,hopper-hades-f,inverted-double-pendulum-hades-f,halfcheetah-hades-r,acrobot-hades-r").split(","))]
