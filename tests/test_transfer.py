@@ -283,3 +283,28 @@ def test_teacher_env_on_flat_observations_is_unchanged():
     params0 = init_params(st.policy, InitSpec(), [jax.random.fold_in(jax.random.PRNGKey(0), i) for i in range(2)])
     want = anchors_mod.batched_bc_per_seed(st.policy, st.recipe)(params0, jnp.asarray(states), jnp.asarray(targets))
     jax.tree.map(np.testing.assert_array_equal, st.params, want)
+
+
+def test_select_student_over_a_sampled_anchor_pool(no_env):
+    """``select_student`` with a sampler (``teacher-env``'s MinAtar pool: a sample of the anchors per step): every
+    (lr, steps) candidate trains on sampled batches, is scored on the held-out anchors, and the chosen one is the
+    lowest; the same keys give the same table, and the samples differ from the full batch. No env is built."""
+    from hades_zoo.bc import init_params
+    from hades_zoo.recipe import InitSpec, Recipe
+
+    ds = hades_zoo.load(CP)
+    teacher = hades_zoo.train(ds, num_seeds=2)
+    states, targets = teacher_targets(ds, "teacher", 40, teacher)
+    policy = hades_zoo.train(ds, "mlp-1x8-relu", num_seeds=2, epochs=1, transfer="none").policy
+    params0 = init_params(policy, InitSpec(), [jax.random.PRNGKey(i) for i in range(2)])
+    held = transfer_mod.held_out(teacher, "teacher")
+    recipe = Recipe(arch="mlp-1x8-relu", lr=0.01, epochs=2)
+    sampler, keys = (ds.size, (len(states) - ds.size,), 8), transfer_mod.pool_keys(0, 2)
+    select = lambda s: transfer_mod.select_student(policy, recipe, params0, states, targets, *held, (1, 3), s, keys)  # noqa: E731
+    chosen, params, table = select(sampler)
+    assert {(r["lr"], r["epochs"]) for r in table} == {(lr, ep) for lr in (0.005, 0.01, 0.02) for ep in (2, 6)}
+    best = min(table, key=lambda r: r["agreement"])
+    assert (chosen.lr, chosen.epochs) == (best["lr"], best["epochs"])
+    assert best["agreement"] == pytest.approx(float(np.mean(transfer_mod.agreement(policy, params, *held))))
+    assert [r["agreement"] for r in select(sampler)[2]] == [r["agreement"] for r in table]
+    assert [r["agreement"] for r in select(None)[2]] != [r["agreement"] for r in table]
