@@ -45,6 +45,7 @@ def test_merge_pads_masks_and_records_provenance(tmp_path):
         entry = catalog()[ds.name]
         assert src["name"] == ds.name and src["revision"] == entry["revision"]
         assert src["file_sha256"] == entry["sha256"] and src["sha256"] == fmt.payload_sha256(ds.tensors())
+        assert src["location"] == f"hades_zoo/zoo/{entry['file']}"  # the package's path, the same on every checkout
     path = tmp_path / "merged.safetensors"
     m.save(path)
     back = load_merged(path)
@@ -59,6 +60,19 @@ def test_merge_pads_masks_and_records_provenance(tmp_path):
     m3 = merge([path, AC])
     assert m3.env_ids == ["CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"] and m3.obs_dim == 6 and m3.action_dim == 3
     assert [s["sha256"] for s in m3.sources[:2]] == [s["sha256"] for s in m.sources]
+    # a local file is recorded by its name and sha256, never by the merging machine's directories
+    own = tmp_path / "deep" / "mine.safetensors"
+    own.parent.mkdir()
+    hades_zoo.load(AC).save(own)
+    src = merge([CP, own]).sources[1]
+    assert src["location"] == src["given"] == "mine.safetensors" and src["file_sha256"] == fmt.file_sha256(own)
+    twin = tmp_path / "elsewhere" / "mine.safetensors"
+    twin.parent.mkdir()
+    twin.write_bytes(own.read_bytes())
+    merge([CP, own]).save(tmp_path / "1.safetensors")
+    merge([CP, twin]).save(tmp_path / "2.safetensors")
+    assert fmt.file_sha256(tmp_path / "1.safetensors") == fmt.file_sha256(tmp_path / "2.safetensors")  # same sources, same bytes
+    assert str(tmp_path) not in json.dumps(merge([CP, own]).sources)
 
 
 def test_same_env_twice_shares_one_task(cartpole_dataset):

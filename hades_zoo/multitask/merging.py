@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from hades_zoo import format as fmt
-from hades_zoo.catalogue import bundled_path
 from hades_zoo.dataset import SyntheticDataset
 from hades_zoo.errors import ConfigError, CorruptDatasetError, IncompatibleDatasetError
 from hades_zoo.multitask.dataset import KIND, MultiTaskDataset, _label, _norm_stats
@@ -32,15 +31,23 @@ def _file_format(path: Path) -> str | None:
 
 
 def _provenance(ds: SyntheticDataset, given) -> dict:
-    """name, revision, sha256 (of the tensors, as in the file's own metadata), file sha256, location."""
+    """name, revision, sha256 (of the tensors, as in the file's own metadata), file sha256, location.
+
+    A location names no directory of the machine that merged: a bundled file is ``hades_zoo/zoo/<file>``, a
+    local one its file name (its ``file_sha256`` identifies it), so two merges of the same sources are the
+    same bytes on any checkout and a shared merged file shows nobody's paths."""
     name, revision, file_sha, location = ds.name, None, None, ds.source
     if (origin := bundled_origin(ds)) is not None:
         _, revision, entry = origin
-        file_sha, location = entry["sha256"], str(bundled_path(entry))
+        file_sha, location = entry["sha256"], f"hades_zoo/zoo/{entry['file']}"
     elif ds.source and os.path.isfile(ds.source):
-        file_sha, location = fmt.file_sha256(ds.source), os.path.abspath(ds.source)
+        file_sha, location = fmt.file_sha256(ds.source), os.path.basename(ds.source)
+    if isinstance(given, (str, os.PathLike)):
+        given = os.path.basename(os.fspath(given)) if os.path.isfile(os.fspath(given)) else str(given)
+    else:
+        given = None
     return {"name": name, "revision": revision, "sha256": fmt.payload_sha256(ds.tensors()),
-            "file_sha256": file_sha, "location": location, "given": str(given) if isinstance(given, (str, os.PathLike)) else None}
+            "file_sha256": file_sha, "location": location, "given": given}
 
 
 def _expand(items) -> list[tuple[SyntheticDataset, dict]]:
