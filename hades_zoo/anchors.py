@@ -103,10 +103,12 @@ def rollout_states(trained: TrainedPolicy, *, seed: int = 0) -> np.ndarray:
 
 def visited_states(trained: TrainedPolicy, n: int, *, seed: int = 0) -> np.ndarray:
     """``n`` states drawn from ``rollout_states``: where ``trained``'s behaviour matters."""
-    return _draw(rollout_states(trained, seed=seed), n, seed)
+    return draw_states(rollout_states(trained, seed=seed), n, seed)
 
 
-def _draw(states: np.ndarray, n: int, seed: int) -> np.ndarray:
+def draw_states(states: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` of ``states`` at random (with replacement only where there are fewer): the rule every anchor
+    set drawn from rollouts follows (``visited_states``, ``frame_pool``, the student rounds' ``dagger``)."""
     rng = np.random.default_rng(seed)
     return states[rng.choice(len(states), size=n, replace=len(states) < n)]
 
@@ -141,8 +143,8 @@ def anchor_states(teacher: TrainedPolicy, n: int, kind: str = "data", *, seed: i
         return points
     states = rollout_states(teacher, seed=seed)
     if pool == "auto" and frame_pool(ds.spec, states, n):
-        return states if len(states) <= bounds.MAX_ANCHOR_POOL else _draw(states, bounds.MAX_ANCHOR_POOL, seed)
-    return _draw(states, n, seed)
+        return states if len(states) <= bounds.MAX_ANCHOR_POOL else draw_states(states, bounds.MAX_ANCHOR_POOL, seed)
+    return draw_states(states, n, seed)
 
 
 def label(teacher: TrainedPolicy, states: np.ndarray) -> np.ndarray:

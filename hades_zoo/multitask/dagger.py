@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from hades_zoo import progress
-from hades_zoo.anchors import _draw, label, rollout_states
+from hades_zoo.anchors import draw_states, label, rollout_states
 
 
 def student_anchors(trained, k: int, n: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,7 @@ def student_anchors(trained, k: int, n: int, *, seed: int = 0) -> tuple[np.ndarr
     teacher's labels: ``(states (m, O_k), labels (seeds, m, A_k))``, in the source's normalised space."""
     states = rollout_states(trained.source(k), seed=seed)
     if len(states) > n:
-        states = _draw(states, n, seed)
+        states = draw_states(states, n, seed)
     return states, label(trained.teachers[k], states)
 
 

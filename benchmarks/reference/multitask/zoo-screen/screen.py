@@ -42,7 +42,7 @@ states = np.concatenate([packed_states(merged, cfg.unit), a_states])
 targets = np.concatenate([np.repeat(merged.targets[None], S, 0), a_targets], axis=1)
 batch = anchor_batch(cfg, pools)
 if os.environ.get("START"):  # a student round (DAgger) from e800's weights at START steps
-    from hades_zoo.anchors import rollout_states, label, _draw
+    from hades_zoo.anchors import rollout_states, label, draw_states
     from hades_zoo.api import train
     _z = np.load(f"{OUT}/params-e800-{os.environ.get('START','400')}.npz"); leaves = [_z[f"arr_{i}"] for i in range(len(_z.files))]
     params0 = jax.tree.unflatten(jax.tree.structure(params0), [jnp.asarray(l) for l in leaves])
@@ -56,7 +56,7 @@ if os.environ.get("START"):  # a student round (DAgger) from e800's weights at S
         start += pools[k]
         view = trained0.source(k)
         vs = rollout_states(view, seed=0)
-        vs = vs if len(vs) <= pools[k] else _draw(vs, pools[k], 0)
+        vs = vs if len(vs) <= pools[k] else draw_states(vs, pools[k], 0)
         teacher = train(merged.source_dataset(k), seed=0, num_seeds=S)
         lab = label(teacher, vs)
         O_, T_, A_ = policy.obs_max, policy.n_tasks, merged.action_dim
