@@ -50,7 +50,8 @@ def anchor_batch(config, pools) -> int:
 def random_subset(key, pool: int, take: int):
     """``take`` distinct indices of ``range(pool)``, every subset equally likely: the ``take`` largest of ``pool``
     random 32-bit draws. ``jax.random.choice(replace=False)`` draws the same law by permuting the whole pool (a
-    sort): on the whole zoo (8 MinAtar pools of 65,536) that cost 1.86 s of every 8-seed step, top-k 0.06 s."""
+    sort): on the whole zoo (8 MinAtar pools of 65,536) that cost 1.86 s of every 8-seed step, top-k 0.06 s
+    (``python -m benchmarks.anchor_sampler``)."""
     return jax.lax.top_k(jax.random.bits(key, (pool,), jnp.uint32), take)[1]
 
 
