@@ -243,7 +243,6 @@ def evaluate(trained: TrainedPolicy, env: str | None = None, *, protocol=None, s
         seed: evaluation seed; seed ``i`` of the policy uses key ``i`` of ``split(PRNGKey(seed))``.
         dynamics: *optional*, defaults to the dynamics the dataset was distilled on
             (``"2023"`` for the authors' datasets); ``"current"``: today's simulator.
-
         repeats: *optional*, 1 by default: run the protocol under evaluation seeds ``seed``,
             ``seed + 1``, ... and score each trained seed by the mean over them. The same protocol
             with less evaluation noise: one key's 8-seed mean of humanoid R moves by -18 % to +6 %
