@@ -49,10 +49,11 @@ def anchor_batch(config, pools) -> int:
 
 def random_subset(key, pool: int, take: int):
     """``take`` distinct indices of ``range(pool)``, every subset equally likely: the ``take`` largest of ``pool``
-    random 32-bit draws. ``jax.random.choice(replace=False)`` draws the same law by permuting the whole pool (a
-    sort): on the whole zoo (8 MinAtar pools of 65,536) that cost 1.86 s of every 8-seed step, top-k 0.06 s
-    (``python -m benchmarks.anchor_sampler``)."""
-    return jax.lax.top_k(jax.random.bits(key, (pool,), jnp.uint32), take)[1]
+    uniform draws. ``jax.random.choice(replace=False)`` draws the same law by permuting the whole pool (a sort): on
+    the whole zoo (8 MinAtar pools of 65,536) that cost 1.86 s of every 8-seed step, top-k of floats 0.07 s (of
+    integer bits 1.3 s: XLA's CPU top-k sorts those; ``python -m benchmarks.anchor_sampler``). Float32 draws tie
+    at the boundary in about 1 % of draws of 65,536, broken toward the lower index: a negligible lean."""
+    return jax.lax.top_k(jax.random.uniform(key, (pool,)), take)[1]
 
 
 def anchor_sampler(n_pairs: int, pools: tuple[int, ...], batch: int):
